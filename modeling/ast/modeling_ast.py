@@ -1,0 +1,471 @@
+"""Audio Spectrogram Transformer (AST) models.
+
+Paper: Gong, Chung and Glass, "AST: Audio Spectrogram Transformer", Interspeech 2021.
+Original code: https://github.com/YuanGongND/ast (`src/models/ast_models.py`), a timm DeiT backbone.
+
+The encoder modules here (patch embedding of any patch shape and stride, prefix tokens, learned
+positional embedding with resizing, pre-norm blocks on the attention interface) are re-used by SSAST.
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from ..pos_embed import resize_patch_position_embeddings, split_prefix
+from .configuration_ast import ASTConfig
+
+__all__ = [
+    "ASTAttention",
+    "ASTClassificationHead",
+    "ASTEmbeddings",
+    "ASTEncoder",
+    "ASTForAudioClassification",
+    "ASTLayer",
+    "ASTModel",
+    "ASTPatchEmbeddings",
+    "ASTPreTrainedModel",
+    "check_input_values",
+]
+
+# keyword arguments of `from_pretrained` that locate files rather than configure the model
+_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+
+
+def check_input_values(input_values: torch.Tensor, num_mel_bins: int, name: str = "input_values") -> None:
+    """Raise a clear error for inputs that would otherwise fail deep inside a convolution."""
+    if not isinstance(input_values, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, frames, mel bins), got {type(input_values)}")
+    if input_values.dim() != 3:
+        raise ValueError(
+            f"{name} must have shape (batch, frames, {num_mel_bins}); got {tuple(input_values.shape)}. "
+            "Use the model's feature extractor to turn audio into features."
+        )
+    if input_values.shape[-1] != num_mel_bins:
+        raise ValueError(
+            f"{name} has {input_values.shape[-1]} mel bins in its last dimension, the model expects "
+            f"{num_mel_bins}; features are laid out (batch, frames, mel bins)."
+        )
+    if not input_values.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {input_values.dtype}")
+
+
+class ASTPatchEmbeddings(nn.Module):
+    """(B, frames, mel) features -> (B, F·T, D) patch tokens, frequency-major (index = f·T + t)."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.projection = nn.Conv2d(
+            1,
+            config.hidden_size,
+            kernel_size=(config.frequency_patch_size, config.time_patch_size),
+            stride=(config.frequency_stride, config.time_stride),
+        )
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        image = input_values.unsqueeze(1).transpose(2, 3)  # (B, 1, mel, frames): height = frequency
+        return self.projection(image).flatten(2).transpose(1, 2)  # (B, F·T, D)
+
+
+class ASTEmbeddings(nn.Module):
+    """Prefix tokens (cls [+ distillation]) + patch tokens + learned positional embedding."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.config = config
+        self.num_prefix_tokens = config.num_prefix_tokens
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        # DeiT's distillation token; absent for plain-ViT backbones (SSAST "base_nokd")
+        self.distillation_token = (
+            nn.Parameter(torch.zeros(1, 1, config.hidden_size)) if config.num_prefix_tokens == 2 else None
+        )
+        self.patch_embeddings = ASTPatchEmbeddings(config)
+        self.position_embeddings = nn.Parameter(
+            torch.zeros(1, config.num_patches + config.num_prefix_tokens, config.hidden_size)
+        )
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def prefix_tokens(self, batch_size: int) -> torch.Tensor:
+        tokens = [self.cls_token] if self.distillation_token is None else [self.cls_token, self.distillation_token]
+        return torch.cat(tokens, dim=1).expand(batch_size, -1, -1)  # (B, prefix, D)
+
+    def patch_grid_of(self, num_frames: int) -> tuple[int, int]:
+        config = self.config
+        frequency_patches, _ = config.patch_grid
+        return frequency_patches, (num_frames - config.time_patch_size) // config.time_stride + 1
+
+    def position_embeddings_for(self, num_frames: int, interpolate_pos_encoding: bool) -> torch.Tensor:
+        """Positional embedding for `num_frames` input frames: the stored one, or a resized one on request."""
+        grid = self.patch_grid_of(num_frames)
+        if grid == self.config.patch_grid:
+            return self.position_embeddings
+        if not interpolate_pos_encoding:
+            raise ValueError(
+                f"input has {num_frames} frames but the model was built for max_length={self.config.max_length}; "
+                "pad or cut the features to max_length (the feature extractor does), or pass "
+                "interpolate_pos_encoding=True to resize the positional embedding at run time"
+            )
+        prefix, patches = split_prefix(self.position_embeddings, self.num_prefix_tokens)
+        patches = resize_patch_position_embeddings(patches, self.config.patch_grid, grid)
+        return torch.cat([prefix, patches], dim=1)
+
+    def embed_patches(self, input_values: torch.Tensor) -> torch.Tensor:
+        """Patch tokens before prefix tokens and positions are added (SSAST masks them here)."""
+        return self.patch_embeddings(input_values)
+
+    def add_prefix_and_positions(
+        self, patch_tokens: torch.Tensor, num_frames: int, interpolate_pos_encoding: bool = False
+    ) -> torch.Tensor:
+        tokens = torch.cat([self.prefix_tokens(patch_tokens.shape[0]), patch_tokens], dim=1)  # (B, prefix+P, D)
+        tokens = tokens + self.position_embeddings_for(num_frames, interpolate_pos_encoding)
+        return self.dropout(tokens)
+
+    def forward(self, input_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        patch_tokens = self.embed_patches(input_values)
+        return self.add_prefix_and_positions(patch_tokens, input_values.shape[1], interpolate_pos_encoding)
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain softmax attention; returns (B, N, H, d) outputs and (B, H, N, N) weights."""
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, N, N)
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()  # (B, N, H, d)
+    return output, weights
+
+
+class ASTAttention(nn.Module):
+    """Multi-head self-attention on `transformers`' attention interface (sdpa by default, eager for maps)."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.config = config
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_probs_dropout_prob
+        self.is_causal = False
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch_size, length, _ = hidden_states.shape
+        shape = (batch_size, length, -1, self.head_dim)
+        query = self.q_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, N, d)
+        key = self.k_proj(hidden_states).view(shape).transpose(1, 2)
+        value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
+
+        implementation = "eager" if output_attentions else self.config._attn_implementation
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        output, weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            None,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+        )
+        output = output.reshape(batch_size, length, -1)  # (B, N, D)
+        return self.o_proj(output), weights
+
+
+class ASTMLP(nn.Module):
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation(self.fc1(hidden_states)))
+
+
+class ASTDropPath(nn.Module):
+    """Stochastic depth: drops a whole residual branch per sample while training."""
+
+    def __init__(self, drop_prob: float):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return hidden_states
+        keep = 1.0 - self.drop_prob
+        mask = hidden_states.new_empty((hidden_states.shape[0],) + (1,) * (hidden_states.dim() - 1)).bernoulli_(keep)
+        return hidden_states * mask / keep
+
+
+class ASTLayer(GradientCheckpointingLayer):
+    """Pre-norm transformer block (timm `Block`): x + attn(norm1(x)), then x + mlp(norm2(x))."""
+
+    def __init__(self, config: ASTConfig, drop_path: float = 0.0):
+        super().__init__()
+        self.layernorm_before = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = ASTAttention(config)
+        self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = ASTMLP(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.drop_path = ASTDropPath(drop_path)
+
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attention_output, weights = self.attention(self.layernorm_before(hidden_states), output_attentions)
+        hidden_states = hidden_states + self.drop_path(self.dropout(attention_output))
+        mlp_output = self.mlp(self.layernorm_after(hidden_states))
+        hidden_states = hidden_states + self.drop_path(self.dropout(mlp_output))
+        return hidden_states, weights
+
+
+class ASTEncoder(nn.Module):
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        drop_rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        self.layers = nn.ModuleList(ASTLayer(config, drop_rates[index]) for index in range(config.num_hidden_layers))
+
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False, output_hidden_states: bool = False
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for layer in self.layers:
+            hidden_states, weights = layer(hidden_states, output_attentions)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
+        return hidden_states, all_hidden_states, all_attentions
+
+
+class ASTPreTrainedModel(PreTrainedModel):
+    """Weight initialisation, attention-implementation support and geometry-aware `from_pretrained`."""
+
+    config_class = ASTConfig
+    config: ASTConfig
+    base_model_prefix = "ast"
+    main_input_name = "input_values"
+    input_modalities = ("audio",)
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["ASTEmbeddings", "ASTLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = False
+    _supports_flex_attn = False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """timm ViT initialisation: truncated normal for weights and tokens, zero bias, unit LayerNorm."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.trunc_normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, ASTEmbeddings):
+            for token in (module.cls_token, module.distillation_token, module.position_embeddings):
+                if token is not None:
+                    nn.init.trunc_normal_(token, std=std)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, which also adapts a checkpoint to another input geometry.
+
+        When the requested config (`config=...` or overrides such as `max_length=512`, `time_stride=12`)
+        gives another patch grid than the saved one, the weights are loaded as saved and the positional
+        embedding is cut or bilinearly resized as the original AST does (`resize_patch_position_embeddings`);
+        the patch projection is re-used with the new stride. Everything else loads strictly.
+        """
+        config = kwargs.pop("config", None)
+        hub_kwargs = {name: kwargs[name] for name in _HUB_KWARGS if name in kwargs}
+        if config is None:
+            config, kwargs = cls.config_class.from_pretrained(
+                pretrained_model_name_or_path, return_unused_kwargs=True, **kwargs
+            )
+            kwargs.update(hub_kwargs)
+        elif not isinstance(config, PreTrainedConfig):
+            config = cls.config_class.from_pretrained(config, **hub_kwargs)
+        saved_config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if _geometry(saved_config) == _geometry(config):
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+
+        source = super().from_pretrained(pretrained_model_name_or_path, *model_args, config=saved_config, **kwargs)
+        target = cls(config)
+        state_dict = adapt_state_dict_geometry(source.state_dict(), saved_config, config)
+        ignore_mismatched_sizes = kwargs.get("ignore_mismatched_sizes", False)
+        target_state = target.state_dict()
+        mismatched = [key for key, value in state_dict.items() if key in target_state and value.shape != target_state[key].shape]
+        if mismatched and not ignore_mismatched_sizes:
+            raise ValueError(
+                f"checkpoint tensors {mismatched} do not fit the requested config; pass ignore_mismatched_sizes=True "
+                "to initialise them afresh (e.g. a new classification head)"
+            )
+        for key in mismatched:
+            state_dict.pop(key)
+        missing, unexpected = target.load_state_dict(state_dict, strict=False)
+        if unexpected or (set(missing) - set(mismatched)):
+            raise ValueError(f"checkpoint does not fit {cls.__name__}: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        return target.to(next(source.parameters()).dtype).eval()
+
+
+def _geometry(config: ASTConfig) -> tuple:
+    return (config.patch_grid, config.frequency_patch_size, config.time_patch_size)
+
+
+def adapt_state_dict_geometry(
+    state_dict: dict[str, torch.Tensor], source_config: ASTConfig, target_config: ASTConfig
+) -> dict[str, torch.Tensor]:
+    """Resize every `position_embeddings` of a state dict from the source patch grid to the target one."""
+    if (source_config.frequency_patch_size, source_config.time_patch_size) != (
+        target_config.frequency_patch_size,
+        target_config.time_patch_size,
+    ):
+        raise ValueError(
+            f"cannot change patch_size from {source_config.patch_size} to {target_config.patch_size} when loading; "
+            "strides, max_length and num_mel_bins can change"
+        )
+    adapted = dict(state_dict)
+    for key, value in state_dict.items():
+        if key.endswith("embeddings.position_embeddings"):
+            prefix, patches = split_prefix(value, source_config.num_prefix_tokens)
+            patches = resize_patch_position_embeddings(patches, source_config.patch_grid, target_config.patch_grid)
+            adapted[key] = torch.cat([prefix, patches], dim=1)
+    return adapted
+
+
+class ASTModel(ASTPreTrainedModel):
+    """AST encoder.
+
+    Input `input_values` (B, frames, mel); outputs `last_hidden_state` (B, prefix + F·T, D) after the final
+    LayerNorm and `pooler_output` (B, D): the mean of the prefix tokens (`pooling="cls"`) or of the patch
+    tokens (`pooling="mean"`).
+    """
+
+    def __init__(self, config: ASTConfig):
+        super().__init__(config)
+        self.embeddings = ASTEmbeddings(config)
+        self.encoder = ASTEncoder(config)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> ASTPatchEmbeddings:
+        return self.embeddings.patch_embeddings
+
+    def pool(self, sequence_output: torch.Tensor) -> torch.Tensor:
+        prefix = self.config.num_prefix_tokens
+        if self.config.pooling == "mean":
+            return torch.mean(sequence_output[:, prefix:, :], dim=1)
+        if prefix == 2:
+            return (sequence_output[:, 0] + sequence_output[:, 1]) / 2
+        return sequence_output[:, 0]
+
+    def encode(
+        self,
+        embeddings: torch.Tensor,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling | tuple:
+        """Run the blocks, final LayerNorm and pooling on already embedded tokens (B, prefix + P, D)."""
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        hidden_states, all_hidden_states, all_attentions = self.encoder(
+            embeddings, output_attentions=output_attentions, output_hidden_states=output_hidden_states
+        )
+        sequence_output = self.layernorm(hidden_states)
+        pooled_output = self.pool(sequence_output)
+        if not return_dict:
+            return tuple(v for v in (sequence_output, pooled_output, all_hidden_states, all_attentions) if v is not None)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=sequence_output,
+            pooler_output=pooled_output,
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
+        )
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        interpolate_pos_encoding: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling | tuple:
+        check_input_values(input_values, self.config.num_mel_bins)
+        embeddings = self.embeddings(input_values, interpolate_pos_encoding=interpolate_pos_encoding)
+        return self.encode(embeddings, output_attentions, output_hidden_states, return_dict)
+
+
+class ASTClassificationHead(nn.Module):
+    """The original `mlp_head`: LayerNorm (torch default eps 1e-5) then Linear to the labels."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__()
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.classifier_layer_norm_eps)
+        self.dense = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.layernorm(pooled_output))  # (B, labels)
+
+
+class ASTForAudioClassification(ASTPreTrainedModel):
+    """AST with the classification head; returns pre-activation `logits` (B, num_labels).
+
+    The loss (when `labels` are given) follows `config.problem_type`: cross-entropy for single-label,
+    BCE-with-logits for `"multi_label_classification"` (AudioSet), MSE for regression.
+    """
+
+    def __init__(self, config: ASTConfig):
+        super().__init__(config)
+        self.ast = ASTModel(config)
+        self.classifier = ASTClassificationHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        interpolate_pos_encoding: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput | tuple:
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        outputs = self.ast(
+            input_values,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            return_dict=True,
+        )
+        logits = self.classifier(outputs.pooler_output)
+        loss = self.loss_function(labels, logits, self.config) if labels is not None else None
+        if not return_dict:
+            rest = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
+            return ((loss,) if loss is not None else ()) + (logits,) + rest
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )

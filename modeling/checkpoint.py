@@ -1,0 +1,128 @@
+"""Reading checkpoints of any origin into a flat state dict, and the key checks every converter shares.
+
+Pickled files are read with `torch.load(..., weights_only=True)`: a checkpoint from the internet must
+never run code on load.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+__all__ = [
+    "CheckpointKeyError",
+    "check_state_dict_keys",
+    "load_checkpoint",
+    "rename_keys",
+    "strip_prefix",
+    "unwrap_state_dict",
+]
+
+_WEIGHT_FILE_NAMES = ("model.safetensors", "pytorch_model.bin")
+_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+# containers that training frameworks wrap the weights in (Lightning, generic trainers)
+_CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
+
+
+class CheckpointKeyError(KeyError):
+    """A checkpoint whose keys do not fit the target model; the message names every offending key."""
+
+    def __str__(self) -> str:  # KeyError would print the message repr-quoted
+        return str(self.args[0])
+
+
+def _find_weight_file(directory: Path) -> Path:
+    for name in _WEIGHT_FILE_NAMES:
+        if (directory / name).is_file():
+            return directory / name
+    candidates = sorted(p for p in directory.iterdir() if p.suffix in _WEIGHT_SUFFIXES)
+    if len(candidates) != 1:
+        raise FileNotFoundError(
+            f"{directory} must hold exactly one checkpoint file ({', '.join(_WEIGHT_SUFFIXES)}); found "
+            f"{[p.name for p in candidates] or 'none'}"
+        )
+    return candidates[0]
+
+
+def unwrap_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
+    """Take the tensors out of training-framework containers (`{'state_dict': ...}`, `{'model': ...}`)."""
+    while not any(isinstance(value, torch.Tensor) for value in checkpoint.values()):
+        inner = next((checkpoint[key] for key in _CONTAINER_KEYS if isinstance(checkpoint.get(key), Mapping)), None)
+        if inner is None:
+            raise ValueError(f"no tensors found in checkpoint; top-level keys are {sorted(map(str, checkpoint))}")
+        checkpoint = inner
+    return {key: value for key, value in checkpoint.items() if isinstance(value, torch.Tensor)}
+
+
+def load_checkpoint(checkpoint: str | Path | Mapping) -> dict[str, torch.Tensor]:
+    """A flat `{name: tensor}` from a file, a directory holding one, or an in-memory (possibly wrapped) dict."""
+    if isinstance(checkpoint, Mapping):
+        return unwrap_state_dict(checkpoint)
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = _find_weight_file(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # unpickling refused or corrupt file: say which file and why
+        raise ValueError(
+            f"could not read {path} with torch.load(weights_only=True): {error}. Only plain tensors and "
+            "containers are accepted; re-save the checkpoint's state_dict if it pickles other objects."
+        ) from error
+    if not isinstance(loaded, Mapping):
+        raise ValueError(f"{path} holds a {type(loaded).__name__}, expected a state dict")
+    return unwrap_state_dict(loaded)
+
+
+def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Remove `prefix` from the keys that carry it (DataParallel's `module.`, Lightning's `sed_model.`)."""
+    return {(key[len(prefix) :] if key.startswith(prefix) else key): value for key, value in state_dict.items()}
+
+
+def rename_keys(
+    state_dict: Mapping[str, torch.Tensor], rules: Iterable[tuple[str, str]]
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Rename keys with the first matching `(regex, replacement)` rule; returns (renamed, unmatched keys)."""
+    compiled = [(re.compile(pattern), replacement) for pattern, replacement in rules]
+    renamed, unmatched = {}, []
+    for key, value in state_dict.items():
+        for pattern, replacement in compiled:
+            if pattern.fullmatch(key):
+                renamed[pattern.sub(replacement, key)] = value
+                break
+        else:
+            unmatched.append(key)
+    return renamed, unmatched
+
+
+def check_state_dict_keys(
+    converted: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+    unknown_source_keys: Iterable[str] = (),
+    source: str = "checkpoint",
+) -> None:
+    """Raise `CheckpointKeyError` naming unknown, missing and wrongly shaped keys; pass when all fit."""
+    problems = []
+    unknown = sorted(unknown_source_keys)
+    if unknown:
+        problems.append(f"unexpected keys in the {source}: {unknown}")
+    missing = sorted(set(expected) - set(converted))
+    if missing:
+        problems.append(f"keys missing from the {source}: {missing}")
+    extra = sorted(set(converted) - set(expected))
+    if extra:
+        problems.append(f"converted keys the model does not have: {extra}")
+    shapes = [
+        f"{key}: checkpoint {tuple(converted[key].shape)} vs model {tuple(expected[key].shape)}"
+        for key in sorted(set(converted) & set(expected))
+        if converted[key].shape != expected[key].shape
+    ]
+    if shapes:
+        problems.append("shape mismatches: " + "; ".join(shapes))
+    if problems:
+        raise CheckpointKeyError("; ".join(problems))

@@ -1,0 +1,38 @@
+"""One entry point for every checkpoint converter: `convert(checkpoint, source, config=None)`.
+
+Each family's `convert_<family>.py` holds pure `convert_<source>_state_dict(state_dict, config)`
+functions and a `BUILDERS` table mapping its source names to functions that return a ready model.
+"""
+
+from pathlib import Path
+
+import torch
+from transformers import PreTrainedConfig, PreTrainedModel
+
+from .ast.convert_ast import BUILDERS as AST_BUILDERS
+from .checkpoint import load_checkpoint
+
+__all__ = ["SUPPORTED_SOURCES", "convert"]
+
+_BUILDERS = {**AST_BUILDERS}
+SUPPORTED_SOURCES: tuple[str, ...] = tuple(sorted(_BUILDERS))
+
+
+def convert(
+    checkpoint: str | Path | dict[str, torch.Tensor],
+    source: str,
+    config: PreTrainedConfig | None = None,
+) -> PreTrainedModel:
+    """Build a ready (eval-mode) model from a checkpoint in another format.
+
+    Args:
+        checkpoint: a file (`.pth`, `.pt`, `.ckpt`, `.bin`, `.safetensors`), a directory holding one, or a
+            state dict already in memory.
+        source: the checkpoint's format, one of `SUPPORTED_SOURCES`.
+        config: what the checkpoint cannot tell (strides, input length, heads, labels); where it disagrees
+            with the checkpoint's tensor shapes the error names the field.
+    """
+    if source not in _BUILDERS:
+        raise ValueError(f"unknown source {source!r}; supported: {', '.join(SUPPORTED_SOURCES)}")
+    state_dict = load_checkpoint(checkpoint)
+    return _BUILDERS[source](state_dict, config).eval()

@@ -1,0 +1,72 @@
+"""Distribution `spectrogram-transformers`, import name `spectrogram_transformers`.
+
+The repository keeps the design card's top-level folders (`modeling/`, `feature_extraction/`,
+`training/`, `hub_configs/`); `package_dir` maps each of them into the one importable package so that
+nothing generic such as `modeling` lands in site-packages. Editable installs use the same mapping.
+"""
+
+from pathlib import Path
+
+from setuptools import setup
+
+ROOT = Path(__file__).parent
+PACKAGE = "spectrogram_transformers"
+# top-level folder -> subpackage of `spectrogram_transformers`
+TOP_LEVEL_SUBPACKAGES = ("modeling", "feature_extraction", "training", "hub_configs")
+
+
+def _discover_packages() -> dict[str, str]:
+    """Map every package (folder with an __init__.py) below the mapped folders to its dotted name."""
+    package_dir = {PACKAGE: PACKAGE}
+    for folder in TOP_LEVEL_SUBPACKAGES:
+        for init_file in sorted((ROOT / folder).rglob("__init__.py")):
+            relative = init_file.parent.relative_to(ROOT)
+            if "__pycache__" in relative.parts:
+                continue
+            package_dir[".".join((PACKAGE, *relative.parts))] = relative.as_posix()
+    return package_dir
+
+
+PACKAGE_DIR = _discover_packages()
+
+TRAIN_REQUIRES = [
+    "datasets>=3.0",
+    "accelerate>=1.0",
+    "evaluate>=0.4",
+    "scikit-learn>=1.3",
+    "tensorboard>=2.14",
+]
+TEST_REQUIRES = ["pytest>=8.0", *TRAIN_REQUIRES]
+
+setup(
+    name="spectrogram-transformers",
+    version="0.1.0",
+    description="AST, HTS-AT and SSAST audio spectrogram transformers as Hugging Face transformers models",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=list(PACKAGE_DIR),
+    package_dir=PACKAGE_DIR,
+    package_data={
+        f"{PACKAGE}.hub_configs": ["*/*.json", "labels/*.csv"],
+        f"{PACKAGE}.training": ["recipes/*.json"],
+    },
+    include_package_data=True,
+    install_requires=[
+        "torch>=2.2",
+        "transformers>=5.0",
+        "huggingface-hub>=1.0",
+        "numpy>=1.24",
+        "safetensors>=0.4",
+        "soundfile>=0.12",
+        "soxr>=0.3",
+    ],
+    extras_require={"train": TRAIN_REQUIRES, "test": TEST_REQUIRES},
+    entry_points={"console_scripts": ["spectrogram-transformers = spectrogram_transformers.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Sound/Audio :: Analysis",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

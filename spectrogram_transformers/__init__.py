@@ -1,0 +1,64 @@
+"""spectrogram-transformers: AST, HTS-AT and SSAST as Hugging Face `transformers` models.
+
+Importing this package registers every config, model and feature extractor with the `Auto*` classes
+(in `_register_auto_classes`, the one place that does so), so that `AutoModelForAudioClassification`,
+`AutoFeatureExtractor` and `pipeline("audio-classification")` load directories this package saved.
+"""
+
+from pathlib import Path
+
+# In a source checkout (repository root on sys.path, e.g. `python -m spectrogram_transformers` from the
+# clone), the top-level folders `modeling/`, `feature_extraction/`, ... are this package's subpackages,
+# exactly as setup.py's `package_dir` maps them on install. Installed copies never take this branch:
+# there the parent folder is site-packages, which has no setup.py.
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+if (_SOURCE_ROOT / "setup.py").is_file() and (_SOURCE_ROOT / "modeling" / "__init__.py").is_file():
+    if str(_SOURCE_ROOT) not in __path__:
+        __path__.append(str(_SOURCE_ROOT))
+
+from .modeling.ast import ASTConfig, ASTForAudioClassification, ASTModel, ASTPreTrainedModel  # noqa: E402
+from .modeling.convert import SUPPORTED_SOURCES, convert  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def _register_auto_classes() -> None:
+    """Register configs, models and feature extractors with transformers' Auto classes (idempotent)."""
+    from transformers import (
+        AutoConfig,
+        AutoFeatureExtractor,
+        AutoModel,
+        AutoModelForAudioClassification,
+        AutoModelForPreTraining,
+    )
+
+    families = [
+        # (config, base model, classification model, pre-training model or None, feature extractor or None)
+        (ASTConfig, ASTModel, ASTForAudioClassification, None, _optional_feature_extractor("ASTFeatureExtractor")),
+    ]
+    for config_class, base_model, classifier, pretraining_model, feature_extractor in families:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, base_model, exist_ok=True)
+        AutoModelForAudioClassification.register(config_class, classifier, exist_ok=True)
+        if pretraining_model is not None:
+            AutoModelForPreTraining.register(config_class, pretraining_model, exist_ok=True)
+        if feature_extractor is not None:
+            AutoFeatureExtractor.register(config_class, feature_extractor, exist_ok=True)
+
+
+def _optional_feature_extractor(name: str):
+    from . import feature_extraction
+
+    return getattr(feature_extraction, name, None)
+
+
+_register_auto_classes()
+
+__all__ = [
+    "ASTConfig",
+    "ASTForAudioClassification",
+    "ASTModel",
+    "ASTPreTrainedModel",
+    "SUPPORTED_SOURCES",
+    "convert",
+]
