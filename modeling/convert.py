@@ -10,11 +10,14 @@ import torch
 from transformers import PreTrainedConfig, PreTrainedModel
 
 from .ast.convert_ast import BUILDERS as AST_BUILDERS
+from .ast.convert_ast import CONFIG_READERS as AST_CONFIG_READERS
 from .checkpoint import load_checkpoint
 
 __all__ = ["SUPPORTED_SOURCES", "convert"]
 
 _BUILDERS = {**AST_BUILDERS}
+# source -> function(config.json path) -> config, for formats whose directories carry their own config
+_CONFIG_READERS = {**AST_CONFIG_READERS}
 SUPPORTED_SOURCES: tuple[str, ...] = tuple(sorted(_BUILDERS))
 
 
@@ -34,5 +37,9 @@ def convert(
     """
     if source not in _BUILDERS:
         raise ValueError(f"unknown source {source!r}; supported: {', '.join(SUPPORTED_SOURCES)}")
+    if config is None and source in _CONFIG_READERS and not isinstance(checkpoint, dict):
+        config_file = Path(checkpoint) / "config.json"
+        if config_file.is_file():
+            config = _CONFIG_READERS[source](config_file)
     state_dict = load_checkpoint(checkpoint)
     return _BUILDERS[source](state_dict, config).eval()

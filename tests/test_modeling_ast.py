@@ -1,0 +1,162 @@
+"""AST models: the common suite on a tiny config, fixture parity with the original code, and edge cases."""
+
+import pytest
+import torch
+from conftest import load_fixture
+from model_tester import ModelTesterMixin
+
+from spectrogram_transformers import ASTConfig, ASTForAudioClassification, ASTModel, convert
+
+
+def tiny_config(**overrides) -> ASTConfig:
+    fields = dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=64,
+        num_mel_bins=32,
+        frequency_stride=8,
+        time_stride=8,
+        num_labels=4,
+    )
+    fields.update(overrides)
+    return ASTConfig(**fields)
+
+
+class TestASTCommon(ModelTesterMixin):
+    model_classes = (ASTModel, ASTForAudioClassification)
+
+    def make_config(self, **overrides):
+        return tiny_config(**overrides)
+
+    def make_inputs(self, config):
+        generator = torch.Generator().manual_seed(1)
+        return {"input_values": torch.randn(2, config.max_length, config.num_mel_bins, generator=generator)}
+
+
+class TestASTCommonSingleToken(TestASTCommon):
+    """Plain-ViT backbone (one prefix token) with mean pooling, as SSAST's base_nokd / ft_avgtok."""
+
+    def make_config(self, **overrides):
+        return tiny_config(num_prefix_tokens=1, pooling="mean", patch_size=(32, 2), frequency_stride=32, time_stride=2, **overrides)
+
+
+def test_hidden_states_and_attentions_have_expected_shapes():
+    config = tiny_config()
+    model = ASTModel(config).eval()
+    output = model(torch.randn(3, 64, 32), output_hidden_states=True, output_attentions=True)
+    tokens = config.num_patches + 2
+    assert config.patch_grid == (3, 7)
+    assert len(output.hidden_states) == config.num_hidden_layers + 1
+    assert output.hidden_states[-1].shape == (3, tokens, 32)
+    assert len(output.attentions) == config.num_hidden_layers
+    assert output.attentions[0].shape == (3, 2, tokens, tokens)
+    torch.testing.assert_close(output.attentions[0].sum(-1), torch.ones(3, 2, tokens))
+
+
+@pytest.mark.parametrize("problem_type", ["single_label_classification", "multi_label_classification"])
+def test_loss_follows_problem_type(problem_type):
+    model = ASTForAudioClassification(tiny_config(problem_type=problem_type)).eval()
+    features = torch.randn(2, 64, 32)
+    if problem_type == "single_label_classification":
+        labels = torch.tensor([1, 3])
+        output = model(features, labels=labels)
+        expected = torch.nn.functional.cross_entropy(output.logits, labels)
+    else:
+        labels = torch.tensor([[1.0, 0, 0, 1], [0, 0, 1, 0]])
+        output = model(features, labels=labels)
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(output.logits, labels)
+    torch.testing.assert_close(output.loss, expected)
+
+
+def test_run_time_interpolation_of_positions():
+    model = ASTForAudioClassification(tiny_config()).eval()
+    with pytest.raises(ValueError, match="interpolate_pos_encoding"):
+        model(torch.randn(1, 100, 32))
+    longer = model(torch.randn(1, 100, 32), interpolate_pos_encoding=True).logits
+    shorter = model(torch.randn(1, 40, 32), interpolate_pos_encoding=True).logits
+    assert longer.shape == shorter.shape == (1, 4)
+    # the native length through the interpolation path is the plain path
+    features = torch.randn(1, 64, 32)
+    torch.testing.assert_close(model(features, interpolate_pos_encoding=True).logits, model(features).logits)
+
+
+@pytest.mark.parametrize(
+    "bad_input, message",
+    [
+        (torch.randn(64, 32), "shape"),
+        (torch.randn(1, 64, 30), "mel bins"),
+        (torch.ones(1, 64, 32, dtype=torch.long), "floating-point"),
+        ([[0.0] * 32] * 64, "torch.Tensor"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(bad_input, message):
+    model = ASTForAudioClassification(tiny_config()).eval()
+    with pytest.raises((ValueError, TypeError), match=message):
+        model(bad_input)
+
+
+def test_bad_configs_raise_clear_errors():
+    with pytest.raises(Exception, match="multiple of num_attention_heads"):
+        tiny_config(hidden_size=30, num_attention_heads=4)
+    with pytest.raises(Exception, match="num_prefix_tokens"):
+        tiny_config(num_prefix_tokens=3)
+    with pytest.raises(Exception, match="exceeds num_mel_bins"):
+        tiny_config(patch_size=(64, 2))
+
+
+def test_from_pretrained_into_another_length_resizes_positions(tmp_path):
+    model = ASTForAudioClassification(tiny_config()).eval()
+    model.save_pretrained(tmp_path)
+    longer = ASTForAudioClassification.from_pretrained(tmp_path, max_length=128)
+    assert longer.config.max_length == 128
+    assert longer.ast.embeddings.position_embeddings.shape[1] == 3 * 15 + 2
+    shorter = ASTForAudioClassification.from_pretrained(tmp_path, max_length=32)
+    original = model.ast.embeddings.position_embeddings
+    # time axis shrinks 7 -> 3 columns: the middle columns 2..4 of every frequency row, prefix kept
+    expected = original[:, 2:].reshape(1, 3, 7, 32)[:, :, 2:5].reshape(1, 9, 32)
+    assert torch.equal(shorter.ast.embeddings.position_embeddings[:, 2:], expected)
+    assert torch.equal(shorter.ast.embeddings.position_embeddings[:, :2], original[:, :2])
+    for name, value in model.state_dict().items():
+        if "position_embeddings" not in name:
+            assert torch.equal(shorter.state_dict()[name], value), name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parity with the original YuanGongND/ast ASTModel (fixtures README §4)
+
+
+@pytest.mark.parametrize(
+    "name, config",
+    [
+        ("ast_tiny224_f10t10_tdim100", ASTConfig(hidden_size=192, num_hidden_layers=1, num_attention_heads=3, intermediate_size=768, frequency_stride=10, time_stride=10, max_length=100, num_labels=10)),
+        ("ast_w64d3_f16t16_tdim128", ASTConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, frequency_stride=16, time_stride=16, max_length=128, num_labels=7)),
+    ],
+)
+@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager"])
+def test_original_ast_parity(name, config, attn_implementation):
+    reference = load_fixture(f"{name}.io")
+    model = convert(load_fixture(f"{name}.state_dict"), "original-ast", config)
+    model.set_attn_implementation(attn_implementation)
+    with torch.no_grad():
+        output = model(reference["input_values"], output_hidden_states=True)
+        patch_embeds = model.ast.embeddings.patch_embeddings(reference["input_values"])
+    torch.testing.assert_close(patch_embeds, reference["patch_embeds"], atol=1e-5, rtol=0)
+    for index in range(config.num_hidden_layers):
+        torch.testing.assert_close(output.hidden_states[index + 1], reference[f"hidden_block{index}"], atol=1e-5, rtol=0)
+    with torch.no_grad():
+        base = model.ast(reference["input_values"])
+    torch.testing.assert_close(base.last_hidden_state, reference["last_hidden_state"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(base.pooler_output, reference["pooled"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(output.logits, reference["logits"], atol=2e-6, rtol=0)
+
+
+def test_parity_needs_both_layer_norm_eps():
+    """The fixture tells the head eps (1e-5) from the backbone eps (1e-6): the wrong one fails 2e-6."""
+    reference = load_fixture("ast_tiny224_f10t10_tdim100.io")
+    config = ASTConfig(hidden_size=192, num_hidden_layers=1, num_attention_heads=3, intermediate_size=768, max_length=100, num_labels=10, classifier_layer_norm_eps=1e-6)
+    model = convert(load_fixture("ast_tiny224_f10t10_tdim100.state_dict"), "original-ast", config)
+    with torch.no_grad():
+        logits = model(reference["input_values"]).logits
+    assert (logits - reference["logits"]).abs().max() > 2e-6
