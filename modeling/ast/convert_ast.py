@@ -124,6 +124,21 @@ def _architecture_of(converted: Mapping[str, torch.Tensor], prefix: str = "ast."
     return fields
 
 
+# input lengths of the published recipes, preferred when several lengths give the same patch count
+_KNOWN_MAX_LENGTHS = (1024, 512, 128, 100)
+
+
+def _input_length_fields(num_patches: int, patch_size: tuple[int, int], num_mel_bins: int = 128, stride: int = 10) -> dict:
+    """Strides and max_length for a checkpoint of `num_patches` patches, assuming the original's stride 10."""
+    frequency_patches = (num_mel_bins - patch_size[0]) // stride + 1
+    if num_patches % frequency_patches:
+        return {}
+    time_patches = num_patches // frequency_patches
+    known = [n for n in _KNOWN_MAX_LENGTHS if (n - patch_size[1]) // stride + 1 == time_patches]
+    max_length = known[0] if known else (time_patches - 1) * stride + patch_size[1]
+    return {"frequency_stride": stride, "time_stride": stride, "max_length": max_length, "num_mel_bins": num_mel_bins}
+
+
 def _reconcile_config(config: ASTConfig | None, fields: dict, config_class: type = ASTConfig) -> ASTConfig:
     """The given config checked against what the checkpoint determines, or a new one built from it."""
     if config is None:
@@ -191,7 +206,11 @@ def convert_original_ast_state_dict(
     if unknown:
         raise CheckpointKeyError(f"unexpected keys in the original AST checkpoint: {sorted(unknown)}")
     converted = split_fused_qkv(renamed)
-    config = _reconcile_config(config, _architecture_of(converted))
+    architecture = _architecture_of(converted)
+    if config is None and "ast.embeddings.position_embeddings" in converted:
+        num_patches = converted["ast.embeddings.position_embeddings"].shape[1] - architecture["num_prefix_tokens"]
+        architecture.update(_input_length_fields(num_patches, architecture["patch_size"]))
+    config = _reconcile_config(config, architecture)
     if "ast.embeddings.position_embeddings" in converted:
         _fit_position_embeddings(converted, config, "ast.embeddings.position_embeddings")
     return converted, config
