@@ -1,0 +1,100 @@
+"""`spectrogram-transformers convert`: an original checkpoint -> a directory for `from_pretrained`, `pipeline`
+and `push_to_hub` (config with labels, safetensors weights, preprocessor config)."""
+
+import argparse
+import json
+from pathlib import Path
+
+from transformers import AutoConfig, PreTrainedConfig
+
+from .convert import SUPPORTED_SOURCES, convert
+
+__all__ = ["add_arguments", "feature_extractor_for", "run", "save_converted"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", required=True, choices=SUPPORTED_SOURCES, help="format of the checkpoint")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint file, or a directory holding one")
+    parser.add_argument("--output", required=True, help="directory to write")
+    parser.add_argument(
+        "--config",
+        help="a hub_configs variant name or a config.json path giving what the checkpoint cannot tell "
+        "(strides, input length, heads); its preprocessor_config.json is used too when present",
+    )
+    parser.add_argument("--labels", help="label CSV (index,mid,display_name) as the original repos' class_labels_indices.csv")
+    parser.add_argument(
+        "--problem-type",
+        choices=["single_label_classification", "multi_label_classification"],
+        help="multi_label_classification for AudioSet models (sigmoid scores in pipelines)",
+    )
+    parser.add_argument("--max-length", type=int, help="input frames to adapt the model to (positional embedding resized)")
+
+
+def _resolve_config(name_or_path: str | None) -> tuple[PreTrainedConfig | None, Path | None]:
+    """(config, directory that may hold a preprocessor_config.json) for a variant name or a config path."""
+    if name_or_path is None:
+        return None, None
+    from .. import hub_configs
+
+    path = Path(name_or_path)
+    if path.is_file():
+        return AutoConfig.from_pretrained(path.parent if path.name == "config.json" else path), path.parent
+    if path.is_dir():
+        return AutoConfig.from_pretrained(path), path
+    directory = hub_configs.variant_dir(name_or_path)
+    return hub_configs.load_config(name_or_path), directory
+
+
+def feature_extractor_for(config: PreTrainedConfig, preprocessor_dir: Path | None = None):
+    """The feature extractor matching a model config: the variant's saved one, else the family default
+    sized to the model's input (frames and mel bins)."""
+    from transformers import AutoFeatureExtractor
+    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
+
+    if preprocessor_dir is not None and (preprocessor_dir / "preprocessor_config.json").is_file():
+        extractor = AutoFeatureExtractor.from_pretrained(preprocessor_dir)
+    else:
+        extractor = FEATURE_EXTRACTOR_MAPPING[type(config)]()
+    if config.model_type in ("ast", "ssast"):
+        extractor.max_length = config.max_length
+        extractor.feature_size = config.num_mel_bins
+    return extractor
+
+
+def save_converted(model, output: str | Path, preprocessor_dir: Path | None = None) -> Path:
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output)
+    feature_extractor_for(model.config, preprocessor_dir).save_pretrained(output)
+    return output
+
+
+def run(args: argparse.Namespace) -> int:
+    config, preprocessor_dir = _resolve_config(args.config)
+    model = convert(args.checkpoint, args.source, config)
+    output = Path(args.output)
+    if args.max_length is not None and getattr(model.config, "max_length", args.max_length) != args.max_length:
+        # the geometry-aware from_pretrained resizes the positional embedding as the original does
+        model.save_pretrained(output)
+        model = type(model).from_pretrained(output, max_length=args.max_length)
+    if args.labels:
+        from ..hub_configs import load_labels
+
+        id2label = load_labels(args.labels)
+        if len(id2label) != model.config.num_labels:
+            raise SystemExit(f"{args.labels} has {len(id2label)} labels, the checkpoint {model.config.num_labels}")
+        model.config.id2label = id2label
+        model.config.label2id = {name: index for index, name in id2label.items()}
+    if args.problem_type:
+        model.config.problem_type = args.problem_type
+    save_converted(model, output, preprocessor_dir)
+    summary = {
+        "output": str(output),
+        "model_type": model.config.model_type,
+        "architecture": type(model).__name__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "num_labels": model.config.num_labels,
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
