@@ -16,6 +16,7 @@ if (_SOURCE_ROOT / "setup.py").is_file() and (_SOURCE_ROOT / "modeling" / "__ini
     if str(_SOURCE_ROOT) not in __path__:
         __path__.append(str(_SOURCE_ROOT))
 
+from .feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor  # noqa: E402
 from .modeling.ast import ASTConfig, ASTForAudioClassification, ASTModel, ASTPreTrainedModel  # noqa: E402
 from .modeling.convert import SUPPORTED_SOURCES, convert  # noqa: E402
 
@@ -34,7 +35,7 @@ def _register_auto_classes() -> None:
 
     families = [
         # (config, base model, classification model, pre-training model or None, feature extractor or None)
-        (ASTConfig, ASTModel, ASTForAudioClassification, None, _optional_feature_extractor("ASTFeatureExtractor")),
+        (ASTConfig, ASTModel, ASTForAudioClassification, None, ASTFeatureExtractor),
     ]
     for config_class, base_model, classifier, pretraining_model, feature_extractor in families:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
@@ -46,19 +47,15 @@ def _register_auto_classes() -> None:
             AutoFeatureExtractor.register(config_class, feature_extractor, exist_ok=True)
 
 
-def _optional_feature_extractor(name: str):
-    from . import feature_extraction
-
-    return getattr(feature_extraction, name, None)
-
-
 _register_auto_classes()
 
 __all__ = [
     "ASTConfig",
+    "ASTFeatureExtractor",
     "ASTForAudioClassification",
     "ASTModel",
     "ASTPreTrainedModel",
+    "HTSATFeatureExtractor",
     "SUPPORTED_SOURCES",
     "convert",
 ]

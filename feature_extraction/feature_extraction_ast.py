@@ -1,0 +1,222 @@
+"""Feature extractor of the Audio Spectrogram Transformer (AST) and SSAST.
+
+Paper: Gong, Chung and Glass, "AST: Audio Spectrogram Transformer", Interspeech 2021.
+Original code: https://github.com/YuanGongND/ast (`src/dataloader.py`, `AudiosetDataset`); SSAST
+(https://github.com/YuanGongND/ssast) uses the same front end bit for bit.
+
+Pipeline per clip, as the original dataloader runs it: subtract the waveform's mean, Kaldi fbank (see
+`kaldi.py`), pad with zeros or cut to `max_length` frames, then normalise with the dataset statistics as
+`(x - mean) / (2 * std)`. Here the whole batch goes through each step at once in torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.utils import TensorType, logging
+
+from ._common import check_call_kwargs, to_batch_feature, warn_missing_sampling_rate
+from .audio import to_mono_batch
+from .kaldi import WindowType, kaldi_frame_sizes, kaldi_fbank, pad_batch
+
+__all__ = ["ASTFeatureExtractor"]
+
+logger = logging.get_logger(__name__)
+
+_WINDOW_TYPES = ("hanning", "hamming", "povey", "rectangular")
+
+
+class ASTFeatureExtractor(SequenceFeatureExtractor):
+    r"""Kaldi fbank features for AST / SSAST: [batch, max_length, num_mel_bins], time along dim 1.
+
+    Every constant of the original front end is a saved argument, so one class covers the AudioSet, ESC-50
+    and Speech Commands recipes (they differ in `max_length`, `mean` and `std`) and 32 kHz variants.
+
+    Args:
+        feature_size (`int`, defaults to 128): kept equal to `num_mel_bins` (features have one value per mel
+            bin); `transformers`' AST configs store 1 here, which is accepted and overridden.
+        sampling_rate (`int`, defaults to 16000): rate the features are computed at; input at another rate is
+            resampled to it. Kaldi's window is in milliseconds, so the window length follows this rate.
+        num_mel_bins (`int`, defaults to 128): number of Kaldi mel filters.
+        max_length (`int`, defaults to 1024): frames per example after padding/cutting (AudioSet 1024 = 10.24 s;
+            ESC-50 512; Speech Commands 128).
+        padding_value (`float`, defaults to 0.0): fbank value of padded frames, before normalisation (the
+            original pads with zeros, so padded frames end up as `(0 - mean) / (2 * std)`).
+        do_normalize (`bool`, defaults to True): apply `(x - mean) / (2 * std)`.
+        mean (`float`, defaults to -4.2677393), std (`float`, defaults to 4.5689974): dataset statistics of the
+            fbank (AudioSet defaults; ESC-50 -6.6268077 / 5.358466; Speech Commands -6.845978 / 5.5654526).
+        return_attention_mask (`bool`, defaults to False): also return `attention_mask` [batch, max_length],
+            1 on frames computed from audio and 0 on padding. AST itself takes no mask.
+        frame_length_ms (`float`, defaults to 25.0), frame_shift_ms (`float`, defaults to 10.0): Kaldi framing.
+        preemphasis (`float`, defaults to 0.97): Kaldi pre-emphasis coefficient.
+        remove_dc_offset (`bool`, defaults to True): subtract each frame's mean (Kaldi default).
+        window_type (`str`, defaults to `"hanning"`): Kaldi window; AST uses the symmetric Hann window.
+        round_to_power_of_two (`bool`, defaults to True): FFT size = next power of two of the window.
+        low_freq (`float`, defaults to 20.0), high_freq (`float`, defaults to 0.0): mel filterbank edges in Hz;
+            `high_freq <= 0` is an offset from Nyquist (0 = Nyquist).
+        subtract_waveform_mean (`bool`, defaults to True): remove each clip's mean over the whole waveform
+            before the fbank, as the original dataloader does.
+
+    Call arguments: see [`~ASTFeatureExtractor.__call__`].
+    """
+
+    model_input_names = ["input_values", "attention_mask"]
+
+    def __init__(
+        self,
+        feature_size: int = 128,
+        sampling_rate: int = 16000,
+        num_mel_bins: int = 128,
+        max_length: int = 1024,
+        padding_value: float = 0.0,
+        do_normalize: bool = True,
+        mean: float = -4.2677393,
+        std: float = 4.5689974,
+        return_attention_mask: bool = False,
+        frame_length_ms: float = 25.0,
+        frame_shift_ms: float = 10.0,
+        preemphasis: float = 0.97,
+        remove_dc_offset: bool = True,
+        window_type: WindowType = "hanning",
+        round_to_power_of_two: bool = True,
+        low_freq: float = 20.0,
+        high_freq: float = 0.0,
+        subtract_waveform_mean: bool = True,
+        **kwargs,
+    ):
+        # Saved configs name their class in "feature_extractor_type"; it is not an argument (see `to_dict`).
+        kwargs.pop("feature_extractor_type", None)
+        if feature_size != num_mel_bins:
+            logger.info(f"feature_size={feature_size} replaced by num_mel_bins={num_mel_bins} (one value per mel bin)")
+        super().__init__(
+            feature_size=num_mel_bins,
+            sampling_rate=sampling_rate,
+            padding_value=padding_value,
+            return_attention_mask=return_attention_mask,
+            **kwargs,
+        )
+        self.num_mel_bins = num_mel_bins
+        self.max_length = max_length
+        self.do_normalize = do_normalize
+        self.mean = mean
+        self.std = std
+        self.frame_length_ms = frame_length_ms
+        self.frame_shift_ms = frame_shift_ms
+        self.preemphasis = preemphasis
+        self.remove_dc_offset = remove_dc_offset
+        self.window_type = window_type
+        self.round_to_power_of_two = round_to_power_of_two
+        self.low_freq = low_freq
+        self.high_freq = high_freq
+        self.subtract_waveform_mean = subtract_waveform_mean
+        self._validate()
+
+    def _validate(self) -> None:
+        if self.num_mel_bins < 1 or self.max_length < 1:
+            raise ValueError(f"num_mel_bins and max_length must be >= 1, got {self.num_mel_bins}, {self.max_length}")
+        if self.do_normalize and not self.std > 0:
+            raise ValueError(f"std must be positive to normalise, got {self.std}")
+        if self.window_type not in _WINDOW_TYPES:
+            raise ValueError(f"window_type must be one of {_WINDOW_TYPES}, got {self.window_type!r}")
+        # Raises for a frame setting that gives no window at this rate.
+        kaldi_frame_sizes(self.sampling_rate, self.frame_length_ms, self.frame_shift_ms, self.round_to_power_of_two)
+
+    def to_dict(self) -> dict[str, Any]:
+        # No "feature_extractor_type": `transformers.AutoFeatureExtractor` resolves that name among its own
+        # classes *before* registered ones (`feature_extractor_class_from_name`), and transformers has its own
+        # `ASTFeatureExtractor`, so writing our class name would load theirs. Without the key, the Auto class
+        # reads config.json and picks the extractor registered for its `model_type` ("ast" -> this class, in
+        # `spectrogram_transformers._register_auto_classes`).
+        output = super().to_dict()
+        output.pop("feature_extractor_type", None)
+        return output
+
+    def normalize(self, features: torch.Tensor) -> torch.Tensor:
+        """The original's normalisation `(x - mean) / (2 * std)`.
+
+        The factor 2 is AST's own choice (src/dataloader.py, kept by SSAST and transformers): it makes the
+        features' standard deviation about 0.5 rather than 1. Pretrained checkpoints expect it, so it stays.
+        """
+        return (features - self.mean) / (self.std * 2)
+
+    def __call__(
+        self,
+        raw_speech: np.ndarray | torch.Tensor | list[float] | list[np.ndarray] | list[torch.Tensor],
+        sampling_rate: int | None = None,
+        return_tensors: str | TensorType | None = None,
+        max_length: int | None = None,
+        return_attention_mask: bool | None = None,
+        **kwargs,
+    ) -> BatchFeature:
+        """Compute normalised fbank features of one clip or a batch of clips of any lengths.
+
+        Args:
+            raw_speech: one clip (1-D numpy/torch, or list of floats), a batch of mono clips [batch, samples],
+                or a list of clips of different lengths; each clip may be multi-channel ([channels, samples] or
+                [samples, channels], down-mixed) and int16/int32/uint8 PCM or float.
+            sampling_rate: rate of `raw_speech` in Hz; resampled (soxr) when it differs from
+                `self.sampling_rate`. Missing: a warning, and the audio is taken to be at `self.sampling_rate`.
+            return_tensors: "pt" for torch, "np" for numpy, None for a list of numpy arrays (one per clip).
+            max_length: frames per example (default `self.max_length`).
+            return_attention_mask: override `self.return_attention_mask`.
+            device (keyword): torch device to compute on (e.g. "cuda"); "pt" outputs stay there.
+
+        Returns:
+            `BatchFeature` with `input_values` [batch, max_length, num_mel_bins] float32, and `attention_mask`
+            [batch, max_length] int32 when asked for.
+        """
+        check_call_kwargs(self, kwargs)
+        if sampling_rate is None:
+            warn_missing_sampling_rate(self)
+        clips = to_mono_batch(raw_speech, sampling_rate, self.sampling_rate)
+        max_length = self.max_length if max_length is None else int(max_length)
+        if max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        if return_attention_mask is None:
+            return_attention_mask = self.return_attention_mask
+
+        batch, lengths = pad_batch([torch.from_numpy(clip) for clip in clips], device=kwargs.get("device"))
+        if self.subtract_waveform_mean:
+            clip_lengths = lengths.to(batch.device).unsqueeze(1)  # (B, 1)
+            valid = torch.arange(batch.shape[1], device=batch.device).unsqueeze(0) < clip_lengths  # (B, S)
+            clip_mean = batch.sum(dim=1, keepdim=True) / clip_lengths.to(batch.dtype)  # (B, 1)
+            batch = (batch - clip_mean) * valid  # the zero padding stays zero
+        features, num_frames = kaldi_fbank(
+            batch,
+            self.sampling_rate,
+            lengths=lengths,
+            num_mel_bins=self.num_mel_bins,
+            frame_length_ms=self.frame_length_ms,
+            frame_shift_ms=self.frame_shift_ms,
+            preemphasis=self.preemphasis,
+            remove_dc_offset=self.remove_dc_offset,
+            window_type=self.window_type,
+            round_to_power_of_two=self.round_to_power_of_two,
+            low_freq=self.low_freq,
+            high_freq=self.high_freq,
+            padding_value=self.padding_value,
+        )  # (B, T, M), rows past each clip's frame count = padding_value
+        if bool((num_frames == 0).any()):
+            logger.warning(
+                f"{int((num_frames == 0).sum())} clip(s) are shorter than one {self.frame_length_ms} ms frame; "
+                "their features are all padding"
+            )
+
+        # Pad with padding_value or keep the first max_length frames, THEN normalise (the original's order).
+        frames = features.shape[1]
+        if frames >= max_length:
+            features = features[:, :max_length]
+        else:
+            features = torch.nn.functional.pad(features, (0, 0, 0, max_length - frames), value=self.padding_value)
+        if self.do_normalize:
+            features = self.normalize(features)
+
+        outputs = {"input_values": features.contiguous()}
+        if return_attention_mask:
+            positions = torch.arange(max_length, device=features.device).unsqueeze(0)  # (1, max_length)
+            outputs["attention_mask"] = (positions < num_frames.to(features.device).unsqueeze(1)).to(torch.int32)
+        return to_batch_feature(outputs, return_tensors)

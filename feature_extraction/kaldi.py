@@ -1,0 +1,249 @@
+"""Kaldi-compatible log mel filterbank ("fbank") features, batched in torch, without torchaudio.
+
+AST (Gong et al., Interspeech 2021, https://github.com/YuanGongND/ast) and SSAST (Gong et al., AAAI 2022,
+https://github.com/YuanGongND/ssast) compute their inputs with `torchaudio.compliance.kaldi.fbank`. This module
+does the same arithmetic, in float32 and in the same order, for a whole batch of clips of different lengths
+at once: the clips are framed together (one `unfold` over a zero-padded batch) and each clip keeps its own
+frame count. Per frame, as Kaldi's `compute-fbank-feats` does:
+
+1. cut frames of `frame_length_ms` every `frame_shift_ms` ("snip edges": only whole frames,
+   1 + (samples - window) // shift of them);
+2. subtract each frame's mean (DC offset);
+3. pre-emphasis `y[i] = x[i] - k * x[i-1]`, with `x[-1] = x[0]` inside each frame;
+4. multiply by the window (AST: "hanning", the symmetric Hann window 0.5 - 0.5 cos(2 pi n / (N - 1)));
+5. zero-pad to the next power of two and take the power spectrum |rfft|^2;
+6. apply triangular filters equally spaced on Kaldi's mel scale 1127 ln(1 + f / 700), from `low_freq` to
+   `high_freq` (<= 0 means relative to Nyquist), with no area normalisation;
+7. natural log, floored at float32 eps (Kaldi's `log(max(x, eps))`).
+
+Dither is left out (AST and SSAST use 0, and it would make features random). No energy coefficient is
+produced (AST passes `use_energy=False`), so `htk_compat` has nothing to reorder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import torch
+
+__all__ = [
+    "WindowType",
+    "kaldi_fbank",
+    "kaldi_frame_sizes",
+    "kaldi_mel_banks",
+    "kaldi_mel_scale",
+    "kaldi_window",
+    "pad_batch",
+]
+
+WindowType = Literal["hanning", "hamming", "povey", "rectangular"]
+
+# Kaldi's mel scale constants: mel(f) = 1127 ln(1 + f / 700).
+_MEL_FACTOR = 1127.0
+_MEL_BREAK_HZ = 700.0
+# Kaldi floors energies at the machine epsilon of the feature dtype before the log.
+_FLOAT32_EPS = torch.finfo(torch.float32).eps
+# Exponent of Kaldi's "povey" window (a Hann window raised to this power).
+_POVEY_EXPONENT = 0.85
+
+
+def kaldi_mel_scale(frequency_hz: float) -> float:
+    """Kaldi's (HTK-style) mel scale, 1127 ln(1 + f / 700)."""
+    return _MEL_FACTOR * math.log(1.0 + frequency_hz / _MEL_BREAK_HZ)
+
+
+def kaldi_frame_sizes(
+    sample_rate: float, frame_length_ms: float = 25.0, frame_shift_ms: float = 10.0, round_to_power_of_two: bool = True
+) -> tuple[int, int, int]:
+    """(window, shift, FFT size) in samples, truncated to integers as Kaldi does (400, 160, 512 at 16 kHz)."""
+    window = int(sample_rate * frame_length_ms * 0.001)
+    hop = int(sample_rate * frame_shift_ms * 0.001)
+    if window < 2 or hop < 1:
+        raise ValueError(
+            f"frame_length_ms={frame_length_ms} / frame_shift_ms={frame_shift_ms} at {sample_rate} Hz give a "
+            f"window of {window} and a shift of {hop} samples; need a window >= 2 and a shift >= 1"
+        )
+    fft_size = 1 << (window - 1).bit_length() if round_to_power_of_two else window
+    return window, hop, fft_size
+
+
+@lru_cache(maxsize=32)
+def _mel_banks_cpu(num_mel_bins: int, fft_size: int, sample_rate: float, low_freq: float, high_freq: float):
+    nyquist = 0.5 * sample_rate
+    if high_freq <= 0.0:
+        high_freq = nyquist + high_freq
+    if not (0.0 <= low_freq < nyquist and 0.0 < high_freq <= nyquist and low_freq < high_freq):
+        raise ValueError(
+            f"mel range must satisfy 0 <= low_freq < high_freq <= Nyquist ({nyquist} Hz); got low_freq={low_freq}, "
+            f"high_freq={high_freq} (high_freq <= 0 is an offset from Nyquist)"
+        )
+    num_fft_bins = fft_size // 2
+    bin_width_hz = sample_rate / fft_size
+    mel_low = kaldi_mel_scale(low_freq)
+    mel_high = kaldi_mel_scale(high_freq)
+    mel_step = (mel_high - mel_low) / (num_mel_bins + 1)
+
+    # The edges and the FFT-bin mels are float32 tensors built exactly as torchaudio builds them (python-float
+    # scalars times float32 tensors), so the triangles match it bit for bit.
+    index = torch.arange(num_mel_bins, dtype=torch.float32).unsqueeze(1)  # (M, 1)
+    left = mel_low + index * mel_step
+    center = mel_low + (index + 1.0) * mel_step
+    right = mel_low + (index + 2.0) * mel_step
+    bin_hz = bin_width_hz * torch.arange(num_fft_bins, dtype=torch.float32)
+    bin_mel = (_MEL_FACTOR * (1.0 + bin_hz / _MEL_BREAK_HZ).log()).unsqueeze(0)  # (1, F/2)
+    rising = (bin_mel - left) / (center - left)
+    falling = (right - bin_mel) / (right - center)
+    banks = torch.clamp(torch.minimum(rising, falling), min=0.0)  # (M, F/2)
+    # Kaldi's filters stop below the Nyquist bin; it gets a zero column so the bank matches the rfft size.
+    return torch.nn.functional.pad(banks, (0, 1))  # (M, F/2 + 1)
+
+
+def kaldi_mel_banks(
+    num_mel_bins: int,
+    fft_size: int,
+    sample_rate: float,
+    low_freq: float = 20.0,
+    high_freq: float = 0.0,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Kaldi's triangular mel filters as a [num_mel_bins, fft_size // 2 + 1] matrix (cached per settings)."""
+    banks = _mel_banks_cpu(int(num_mel_bins), int(fft_size), float(sample_rate), float(low_freq), float(high_freq))
+    return banks.to(device=device, dtype=dtype)
+
+
+@lru_cache(maxsize=32)
+def _window_cpu(window_type: str, size: int) -> torch.Tensor:
+    if window_type == "hanning":
+        return torch.hann_window(size, periodic=False, dtype=torch.float32)
+    if window_type == "hamming":
+        return torch.hamming_window(size, periodic=False, alpha=0.54, beta=0.46, dtype=torch.float32)
+    if window_type == "povey":
+        return torch.hann_window(size, periodic=False, dtype=torch.float32).pow(_POVEY_EXPONENT)
+    if window_type == "rectangular":
+        return torch.ones(size, dtype=torch.float32)
+    raise ValueError(f"window_type must be one of 'hanning', 'hamming', 'povey', 'rectangular'; got {window_type!r}")
+
+
+def kaldi_window(
+    window_type: WindowType, size: int, *, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Kaldi's analysis window of `size` samples (symmetric, as Kaldi's windows are; cached per settings)."""
+    return _window_cpu(window_type, int(size)).to(device=device, dtype=dtype)
+
+
+def pad_batch(
+    waveforms: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray],
+    lengths: torch.Tensor | Sequence[int] | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A zero-padded batch [B, max_samples] and the clip lengths [B] (int64) from any batch form.
+
+    Accepts a list of 1-D clips, a 2-D padded batch (with `lengths`, or all full length), or one 1-D clip (B=1).
+    """
+    if isinstance(waveforms, (torch.Tensor, np.ndarray)):
+        batch = torch.as_tensor(waveforms, device=device)
+        if batch.ndim == 1:
+            batch = batch.unsqueeze(0)
+        if batch.ndim != 2:
+            raise ValueError(f"waveforms must be [samples] or [batch, samples], got shape {tuple(batch.shape)}")
+        if not (batch.is_floating_point()):
+            raise ValueError(f"waveforms must be floating point (convert PCM with to_mono_float32), got {batch.dtype}")
+        batch = batch.to(dtype)
+        if lengths is None:
+            lengths = torch.full((batch.shape[0],), batch.shape[1], dtype=torch.long)
+    else:
+        clips = [torch.as_tensor(clip) for clip in waveforms]
+        if not clips:
+            raise ValueError("waveforms is an empty list")
+        for index, clip in enumerate(clips):
+            if clip.ndim != 1 or not clip.is_floating_point():
+                raise ValueError(
+                    f"clip {index} must be a 1-D floating-point waveform, got shape {tuple(clip.shape)} {clip.dtype}"
+                )
+        if lengths is None:
+            lengths = [clip.shape[0] for clip in clips]
+        batch = torch.nn.utils.rnn.pad_sequence([clip.to(dtype) for clip in clips], batch_first=True).to(device)
+    lengths = torch.as_tensor(lengths, dtype=torch.long).cpu()
+    if lengths.shape != (batch.shape[0],) or bool((lengths < 0).any()) or bool((lengths > batch.shape[1]).any()):
+        raise ValueError(f"lengths {lengths.tolist()} do not fit a batch of shape {tuple(batch.shape)}")
+    return batch, lengths
+
+
+def kaldi_fbank(
+    waveforms: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray],
+    sample_rate: float = 16000,
+    *,
+    lengths: torch.Tensor | Sequence[int] | None = None,
+    num_mel_bins: int = 128,
+    frame_length_ms: float = 25.0,
+    frame_shift_ms: float = 10.0,
+    preemphasis: float = 0.97,
+    remove_dc_offset: bool = True,
+    window_type: WindowType = "hanning",
+    round_to_power_of_two: bool = True,
+    low_freq: float = 20.0,
+    high_freq: float = 0.0,
+    padding_value: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Kaldi fbank features of a batch of clips, as `torchaudio.compliance.kaldi.fbank` computes them.
+
+    The defaults are AST's call: `fbank(wav, htk_compat=True, sample_frequency=sr, use_energy=False,
+    window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10)`. The caller removes the waveform's
+    mean first when it wants AST's behaviour (the AST dataloader does so before calling fbank).
+
+    Args:
+        waveforms: float waveforms: a list of 1-D clips of any lengths, a zero-padded batch [B, samples]
+            (give `lengths`), or one clip [samples] (treated as B = 1). The arithmetic runs on the input's
+            device in float32, the precision of the reference (it reproduces torchaudio bit for bit on CPU).
+        sample_rate: sampling rate in Hz; sets the window (e.g. 400 samples at 16 kHz, 800 at 32 kHz).
+        lengths: valid samples of each clip of a padded batch (default: all full length).
+        num_mel_bins: number of triangular mel filters.
+        frame_length_ms, frame_shift_ms: frame length and shift in milliseconds (25 and 10 in Kaldi).
+        preemphasis: pre-emphasis coefficient (0 disables it).
+        remove_dc_offset: subtract each frame's mean before pre-emphasis.
+        window_type: "hanning" (AST), "povey" (Kaldi's default), "hamming" or "rectangular".
+        round_to_power_of_two: zero-pad each frame to the next power of two before the FFT.
+        low_freq, high_freq: edges of the mel filterbank in Hz; `high_freq <= 0` is an offset from Nyquist.
+        padding_value: value of the frames past each clip's own frame count.
+
+    Returns:
+        `(features, num_frames)`: features [B, max_frames, num_mel_bins] (frames along dim 1, mel bins along
+        dim 2, as AST expects), and num_frames [B] int64 with 1 + (samples - window) // shift per clip (0 for a
+        clip shorter than one window, whose rows are all `padding_value`).
+    """
+    batch, lengths = pad_batch(waveforms, lengths)
+    dtype, device = batch.dtype, batch.device
+    window, hop, fft_size = kaldi_frame_sizes(sample_rate, frame_length_ms, frame_shift_ms, round_to_power_of_two)
+
+    num_frames = torch.where(lengths >= window, 1 + (lengths - window).div(hop, rounding_mode="floor"), 0)
+    max_frames = int(num_frames.max())
+    batch_size = batch.shape[0]
+    if max_frames == 0:
+        return batch.new_full((batch_size, 0, num_mel_bins), padding_value), num_frames
+
+    frames = batch[:, : (max_frames - 1) * hop + window].unfold(-1, window, hop)  # (B, T, window), a strided view
+    if remove_dc_offset:
+        frames = frames - frames.mean(dim=-1, keepdim=True)
+    if preemphasis != 0.0:
+        # Within each frame the sample before the first is the first itself (Kaldi's convention).
+        previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)  # (B, T, window)
+        frames = frames - preemphasis * previous
+    frames = frames * kaldi_window(window_type, window, device=device, dtype=dtype)
+    spectrum = torch.fft.rfft(frames, n=fft_size)  # (B, T, fft_size // 2 + 1), zero-padded to the FFT size
+    power = spectrum.abs().pow(2.0)
+
+    banks = kaldi_mel_banks(num_mel_bins, fft_size, sample_rate, low_freq, high_freq, device=device, dtype=dtype)
+    mel_energies = torch.matmul(power, banks.T)  # (B, T, M)
+    features = torch.clamp(mel_energies, min=_FLOAT32_EPS).log()
+
+    valid = torch.arange(max_frames, device=device).unsqueeze(0) < num_frames.to(device).unsqueeze(1)  # (B, T)
+    features = features.masked_fill(~valid.unsqueeze(-1), padding_value)
+    return features, num_frames
