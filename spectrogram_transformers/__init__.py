@@ -19,6 +19,13 @@ if (_SOURCE_ROOT / "setup.py").is_file() and (_SOURCE_ROOT / "modeling" / "__ini
 from .feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor  # noqa: E402
 from .modeling.ast import ASTConfig, ASTForAudioClassification, ASTModel, ASTPreTrainedModel  # noqa: E402
 from .modeling.convert import SUPPORTED_SOURCES, convert  # noqa: E402
+from .modeling.htsat import (  # noqa: E402
+    HTSATAudioClassifierOutput,
+    HTSATConfig,
+    HTSATForAudioClassification,
+    HTSATModel,
+    HTSATPreTrainedModel,
+)
 
 __version__ = "0.1.0"
 
@@ -36,6 +43,7 @@ def _register_auto_classes() -> None:
     families = [
         # (config, base model, classification model, pre-training model or None, feature extractor or None)
         (ASTConfig, ASTModel, ASTForAudioClassification, None, ASTFeatureExtractor),
+        (HTSATConfig, HTSATModel, HTSATForAudioClassification, None, HTSATFeatureExtractor),
     ]
     for config_class, base_model, classifier, pretraining_model, feature_extractor in families:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
@@ -55,7 +63,12 @@ __all__ = [
     "ASTForAudioClassification",
     "ASTModel",
     "ASTPreTrainedModel",
+    "HTSATAudioClassifierOutput",
+    "HTSATConfig",
     "HTSATFeatureExtractor",
+    "HTSATForAudioClassification",
+    "HTSATModel",
+    "HTSATPreTrainedModel",
     "SUPPORTED_SOURCES",
     "convert",
 ]
