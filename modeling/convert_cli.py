@@ -55,9 +55,9 @@ def feature_extractor_for(config: PreTrainedConfig, preprocessor_dir: Path | Non
         extractor = AutoFeatureExtractor.from_pretrained(preprocessor_dir)
     else:
         extractor = FEATURE_EXTRACTOR_MAPPING[type(config)]()
-    if config.model_type in ("ast", "ssast"):
+    if config.model_type in ("ast", "ssast"):  # the Kaldi front end must give the frames and bins the model reads
         extractor.max_length = config.max_length
-        extractor.feature_size = config.num_mel_bins
+        extractor.num_mel_bins = extractor.feature_size = config.num_mel_bins
     return extractor
 
 
