@@ -58,9 +58,10 @@ def resize_patch_position_embeddings(
     else:
         rows = grid.shape[2] if time_interpolation_rows is None else time_interpolation_rows
         grid = F.interpolate(grid, size=(rows, new_t), mode="bilinear", align_corners=False)
-    current_f = grid.shape[2]
-    if new_f < current_f or (cut_when_equal and new_f == current_f):
-        grid = grid[:, :, middle_cut(current_f, new_f), :]
+    # the frequency decision and cut offsets use the source rows, as the originals do, even when SSAST's
+    # time step has resized the rows to `time_interpolation_rows` (1-row frame grids interpolate 8 -> 1, not cut)
+    if new_f < old_f or (cut_when_equal and new_f == old_f):
+        grid = grid[:, :, middle_cut(old_f, new_f), :]
     else:
         grid = F.interpolate(grid, size=(new_f, new_t), mode="bilinear", align_corners=False)
     return grid.reshape(1, dim, new_f * new_t).transpose(1, 2)  # (1, F·T, D)
