@@ -110,11 +110,13 @@ def to_mono_float32(waveform: Any, *, channels_axis: int | None = None, name: st
         raise ValueError(f"audio{label} is empty (shape {tuple(array.shape)})")
 
     if dtype in _PCM_FULL_SCALE:
-        samples = array.astype(np.float32) / np.float32(_PCM_FULL_SCALE[dtype])
+        # int32 has more precision than float32: scale in float64, then round once.
+        samples = (array.astype(np.float64) / _PCM_FULL_SCALE[dtype]).astype(np.float32)
     elif dtype == np.uint8:
         samples = (array.astype(np.float32) - np.float32(_UINT8_OFFSET)) / np.float32(_UINT8_OFFSET)
     elif np.issubdtype(dtype, np.floating):
-        samples = array.astype(np.float32)  # always a copy, so callers may modify the result
+        with np.errstate(over="ignore"):  # values beyond float32's range become inf, rejected below
+            samples = array.astype(np.float32)  # always a copy, so callers may modify the result
     else:
         raise ValueError(
             f"audio{label} has dtype {dtype}, which is not an audio sample type: use float32/float64, "
