@@ -13,10 +13,11 @@ from .ast.convert_ast import BUILDERS as AST_BUILDERS
 from .ast.convert_ast import CONFIG_READERS as AST_CONFIG_READERS
 from .checkpoint import load_checkpoint
 from .htsat.convert_htsat import BUILDERS as HTSAT_BUILDERS
+from .ssast.convert_ssast import BUILDERS as SSAST_BUILDERS
 
 __all__ = ["SUPPORTED_SOURCES", "convert"]
 
-_BUILDERS = {**AST_BUILDERS, **HTSAT_BUILDERS}
+_BUILDERS = {**AST_BUILDERS, **HTSAT_BUILDERS, **SSAST_BUILDERS}
 # source -> function(config.json path) -> config, for formats whose directories carry their own config
 _CONFIG_READERS = {**AST_CONFIG_READERS}
 SUPPORTED_SOURCES: tuple[str, ...] = tuple(sorted(_BUILDERS))

@@ -26,6 +26,14 @@ from .modeling.htsat import (  # noqa: E402
     HTSATModel,
     HTSATPreTrainedModel,
 )
+from .modeling.ssast import (  # noqa: E402
+    SSASTConfig,
+    SSASTForAudioClassification,
+    SSASTForPreTraining,
+    SSASTForPreTrainingOutput,
+    SSASTModel,
+    SSASTPreTrainedModel,
+)
 
 __version__ = "0.1.0"
 
@@ -44,6 +52,8 @@ def _register_auto_classes() -> None:
         # (config, base model, classification model, pre-training model or None, feature extractor or None)
         (ASTConfig, ASTModel, ASTForAudioClassification, None, ASTFeatureExtractor),
         (HTSATConfig, HTSATModel, HTSATForAudioClassification, None, HTSATFeatureExtractor),
+        # SSAST shares AST's front end (the original dataloaders are bit-identical)
+        (SSASTConfig, SSASTModel, SSASTForAudioClassification, SSASTForPreTraining, ASTFeatureExtractor),
     ]
     for config_class, base_model, classifier, pretraining_model, feature_extractor in families:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
@@ -69,6 +79,12 @@ __all__ = [
     "HTSATForAudioClassification",
     "HTSATModel",
     "HTSATPreTrainedModel",
+    "SSASTConfig",
+    "SSASTForAudioClassification",
+    "SSASTForPreTraining",
+    "SSASTForPreTrainingOutput",
+    "SSASTModel",
+    "SSASTPreTrainedModel",
     "SUPPORTED_SOURCES",
     "convert",
 ]

@@ -1,0 +1,674 @@
+"""Self-Supervised Audio Spectrogram Transformer (SSAST): masked spectrogram patch modeling and fine-tuning.
+
+Paper: Gong, Lai, Chung and Glass, "SSAST: Self-Supervised Audio Spectrogram Transformer", AAAI 2022.
+Original code: https://github.com/YuanGongND/ssast (`src/models/ast_models.py`).
+
+The encoder is AST's (`modeling/ast`). Pre-training masks patch tokens after the patch projection
+(replacing them by a learned mask embedding before positions are added) and trains two heads on the
+encoder outputs at the masked positions, against the raw input patches:
+- discriminative: InfoNCE between predicted and true patches, negatives from the same clip's masked patches;
+- generative: mean squared error of the reconstructed patches.
+
+Unlike the original, which loops over the batch three times per objective (mask blend, target gathering,
+InfoNCE), everything here is batched (`torch.where`, `gather`, `bmm`), and masks come from a seedable
+`torch.Generator` instead of Python's global `random`.
+"""
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import ModelOutput
+
+from ..ast.modeling_ast import ASTClassificationHead, ASTModel, ASTPreTrainedModel, check_input_values
+from ..pos_embed import resize_patch_position_embeddings, split_prefix
+from .configuration_ssast import SSASTConfig
+
+__all__ = [
+    "SSASTForAudioClassification",
+    "SSASTForPreTraining",
+    "SSASTForPreTrainingOutput",
+    "SSASTMaskVisualization",
+    "SSASTModel",
+    "SSASTPreTrainedModel",
+    "SSASTPredictionHead",
+    "adapt_ssast_state_dict_geometry",
+    "cluster_mask_from_draws",
+    "cluster_mask_indices",
+    "gather_patches",
+    "masked_patch_info_nce",
+    "patchify_spectrogram",
+    "random_mask_indices",
+    "unpatchify_spectrogram",
+]
+
+logger = logging.getLogger(__name__)
+
+# The original fine-tuning constructor resizes the time axis of the positional grid to (8, t) whatever the
+# pre-training frequency rows were (8 for 16×16 patches on 128 mel bins). Kept for bit-exact parity.
+ORIGINAL_TIME_INTERPOLATION_ROWS = 8
+# value the original's `visualize_mask` paints masked patches with
+_VISUALIZATION_MARK = 99.0
+# keyword arguments of `from_pretrained` that locate files rather than configure the model
+_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# patches and masks
+
+
+def patchify_spectrogram(input_values: torch.Tensor, patch_size: tuple[int, int]) -> torch.Tensor:
+    """(B, frames, mel) features -> (B, F·T, pf·pt) raw non-overlapping patches, the pre-training targets.
+
+    Equal to the original's `nn.Unfold(kernel=patch, stride=patch)` on the (mel, frames) image: patches are
+    ordered frequency-major (index = f·T + t) and flattened frequency-major inside the patch (element = i·pt + j
+    for mel row i and frame j; for 128×2 frames the two frames interleave). Trailing bins that do not fill a
+    patch are dropped, as the convolution drops them.
+    """
+    frequency_patch, time_patch = patch_size
+    batch_size, frames, mel_bins = input_values.shape
+    rows, columns = mel_bins // frequency_patch, frames // time_patch
+    image = input_values.transpose(1, 2)[:, : rows * frequency_patch, : columns * time_patch]  # (B, mel, frames)
+    patches = image.reshape(batch_size, rows, frequency_patch, columns, time_patch)  # (B, F, pf, T, pt)
+    patches = patches.permute(0, 1, 3, 2, 4)  # (B, F, T, pf, pt)
+    return patches.reshape(batch_size, rows * columns, frequency_patch * time_patch)  # (B, F·T, pf·pt)
+
+
+def unpatchify_spectrogram(
+    patches: torch.Tensor, patch_size: tuple[int, int], input_size: tuple[int, int]
+) -> torch.Tensor:
+    """Inverse of `patchify_spectrogram`: (B, F·T, pf·pt) -> (B, 1, mel, frames) image, zeros where no patch lies.
+
+    `input_size` is (mel bins, frames). Equal to the original's `nn.Fold` for non-overlapping patches.
+    """
+    frequency_patch, time_patch = patch_size
+    mel_bins, frames = input_size
+    rows, columns = mel_bins // frequency_patch, frames // time_patch
+    batch_size = patches.shape[0]
+    grid = patches.reshape(batch_size, rows, columns, frequency_patch, time_patch).permute(0, 1, 3, 2, 4)  # (B, F, pf, T, pt)
+    image = patches.new_zeros(batch_size, 1, mel_bins, frames)
+    image[:, 0, : rows * frequency_patch, : columns * time_patch] = grid.reshape(
+        batch_size, rows * frequency_patch, columns * time_patch
+    )
+    return image
+
+
+def gather_patches(sequence: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """(B, N, C) rows picked per sample by (B, M) indices -> (B, M, C), in index order."""
+    return sequence.gather(1, indices.unsqueeze(-1).expand(-1, -1, sequence.shape[-1]))
+
+
+def _generator_device(generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def cluster_mask_indices(
+    batch_size: int,
+    patch_grid: tuple[int, int],
+    num_masked: int,
+    cluster_size_range: tuple[int, int] = (3, 5),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Cluster masking (the original `gen_maskid_patch`), vectorised over the batch; returns (B, M) ascending ids.
+
+    Per clip: draw a cluster side c in `cluster_size_range` (inclusive) once, then repeatedly draw a start patch
+    s uniformly and add the ids s + T·i + j for i, j < c (T = time patches), keeping only 0 < id < F·T: patch 0
+    is never masked and a cluster reaching past the last time column wraps into the next frequency row. Stop
+    as soon as MORE than M distinct ids are collected and keep the M smallest (CPython's small-int set order,
+    which the original's `list(set)[:M]` relies on).
+
+    Instead of looping, draws a block of starts per clip, finds for every patch the first draw covering it
+    (`scatter_reduce` amin), and counts distinct ids after each draw with a cumulative histogram. If a block is
+    too short for some clip, more starts are appended (never redrawn, which would bias the stopping point).
+    """
+    frequency_patches, time_patches = patch_grid
+    num_patches = frequency_patches * time_patches
+    if num_masked > num_patches - 2:
+        raise ValueError(
+            f"cluster masking of {num_patches} patches can mask at most {num_patches - 2} (patch 0 is never masked and "
+            f"one more id must be collected than kept), got num_masked={num_masked}"
+        )
+    low, high = cluster_size_range
+    device = _generator_device(generator)
+    sides = torch.randint(low, high + 1, (batch_size,), generator=generator, device=device)  # (B,)
+    starts = torch.empty(batch_size, 0, dtype=torch.long, device=device)
+    num_draws = max(8, 2 * math.ceil((num_masked + 1) / low**2))
+    while True:
+        extra = torch.randint(0, num_patches, (batch_size, num_draws - starts.shape[1]), generator=generator, device=device)
+        starts = torch.cat([starts, extra], dim=1)  # (B, K); appended, never redrawn
+        indices = cluster_mask_from_draws(sides, starts, patch_grid, num_masked)
+        if indices is not None:
+            return indices
+        num_draws *= 2
+
+
+def cluster_mask_from_draws(
+    sides: torch.Tensor, starts: torch.Tensor, patch_grid: tuple[int, int], num_masked: int
+) -> torch.Tensor | None:
+    """The deterministic part of cluster masking: (B,) cluster sides and (B, K) start draws -> (B, M) ids.
+
+    Returns None when K draws do not collect more than `num_masked` ids for every clip.
+    """
+    batch_size, num_draws = starts.shape
+    time_patches = patch_grid[1]
+    num_patches = patch_grid[0] * time_patches
+    largest = int(sides.max())
+    row, column = torch.meshgrid(
+        torch.arange(largest, device=starts.device), torch.arange(largest, device=starts.device), indexing="ij"
+    )
+    row, column = row.flatten(), column.flatten()  # (C,) with C = largest²
+    in_cluster = (row < sides[:, None]) & (column < sides[:, None])  # (B, C)
+    cells = starts[:, :, None] + row * time_patches + column  # (B, K, C)
+    valid = in_cluster[:, None, :] & (cells > 0) & (cells < num_patches)
+    draw_index = torch.arange(num_draws, device=starts.device).view(1, num_draws, 1).expand_as(cells)
+    # first draw covering each patch; K means never; column num_patches collects the invalid cells
+    first_draw = torch.full((batch_size, num_patches + 1), num_draws, dtype=torch.long, device=starts.device)
+    first_draw.scatter_reduce_(
+        1, torch.where(valid, cells, num_patches).reshape(batch_size, -1), draw_index.reshape(batch_size, -1), "amin"
+    )
+    first_draw = first_draw[:, :num_patches]  # (B, P)
+    newly_covered = torch.zeros(batch_size, num_draws + 1, dtype=torch.long, device=starts.device)
+    newly_covered.scatter_add_(1, first_draw, torch.ones_like(first_draw))
+    collected = newly_covered[:, :num_draws].cumsum(dim=1)  # (B, K): distinct ids after draws 0..k
+    finished = collected > num_masked
+    if not bool(finished[:, -1].all()):
+        return None
+    last_draw = finished.int().argmax(dim=1)  # (B,) the draw after which the original's loop stops
+    chosen = first_draw <= last_draw[:, None]  # (B, P), more than num_masked per row
+    keep = chosen & (chosen.cumsum(dim=1) <= num_masked)  # the num_masked smallest ids
+    return keep.nonzero()[:, 1].view(batch_size, num_masked)
+
+
+def random_mask_indices(
+    batch_size: int, num_patches: int, num_masked: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Uniform masking without replacement (the original `gen_maskid_frame`): (B, M) ids in random order, 0 allowed."""
+    if num_masked > num_patches:
+        raise ValueError(f"cannot mask {num_masked} of {num_patches} patches")
+    device = _generator_device(generator)
+    scores = torch.rand(batch_size, num_patches, generator=generator, device=device)
+    return scores.argsort(dim=1)[:, :num_masked]
+
+
+def _check_mask_indices(mask_indices: torch.Tensor, batch_size: int, num_patches: int, name: str) -> torch.Tensor:
+    if not isinstance(mask_indices, torch.Tensor) or mask_indices.dim() != 2 or mask_indices.shape[0] != batch_size:
+        shape = tuple(mask_indices.shape) if isinstance(mask_indices, torch.Tensor) else type(mask_indices).__name__
+        raise ValueError(f"{name} must be a (batch={batch_size}, num_masked) integer tensor, got {shape}")
+    if mask_indices.is_floating_point() or mask_indices.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer patch ids, got {mask_indices.dtype}")
+    if mask_indices.shape[1] == 0:
+        raise ValueError(f"{name} must mask at least one patch")
+    mask_indices = mask_indices.long()
+    if bool((mask_indices < 0).any()) or bool((mask_indices >= num_patches).any()):
+        raise ValueError(f"{name} must lie in [0, {num_patches}) (the patch grid has {num_patches} patches)")
+    ordered = mask_indices.sort(dim=1).values
+    if bool((ordered[:, 1:] == ordered[:, :-1]).any()):
+        raise ValueError(f"{name} holds a patch id twice in a row; every masked id must be distinct per sample")
+    return mask_indices
+
+
+def _bool_mask_to_indices(bool_masked_pos: torch.Tensor, batch_size: int, num_patches: int) -> torch.Tensor:
+    if bool_masked_pos.shape != (batch_size, num_patches):
+        raise ValueError(f"bool_masked_pos must have shape ({batch_size}, {num_patches}), got {tuple(bool_masked_pos.shape)}")
+    bool_masked_pos = bool_masked_pos.bool()
+    counts = bool_masked_pos.sum(dim=1)
+    if bool((counts != counts[0]).any()) or int(counts[0]) == 0:
+        raise ValueError(
+            f"bool_masked_pos must mask the same, non-zero number of patches in every sample (got {counts.tolist()}) "
+            "so that the batch's predictions stack"
+        )
+    return bool_masked_pos.nonzero()[:, 1].view(batch_size, int(counts[0]))  # ascending per row
+
+
+def masked_patch_info_nce(predictions: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """InfoNCE and accuracy of the discriminative objective, batched; computed in float32 as the original.
+
+    predictions, targets: (B, M, S). For each clip, scores[i, j] = target_i · prediction_j; the loss is the mean
+    over clips and masked patches of −log_softmax(scores, dim=−1)[i, i] (negatives are the other masked patches
+    of the same clip). Accuracy keeps the original's mixed convention: softmax over the last dim, then argmax over
+    the targets (dim 0 of each clip's M×M matrix); a prediction is correct when that argmax is its own patch.
+    """
+    scores = torch.bmm(targets.float(), predictions.float().transpose(1, 2))  # (B, M, M)
+    nce = -torch.log_softmax(scores, dim=-1).diagonal(dim1=1, dim2=2).mean()
+    with torch.no_grad():
+        picked = torch.softmax(scores, dim=-1).argmax(dim=1)  # (B, M): target chosen for each prediction
+        own = torch.arange(scores.shape[-1], device=scores.device)
+        accuracy = (picked == own).float().mean()
+    return nce, accuracy
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# geometry adaptation (pre-training -> fine-tuning)
+
+
+def _geometry(config: SSASTConfig) -> tuple:
+    return (config.patch_grid, config.frequency_patch_size, config.time_patch_size)
+
+
+def _is_pretraining_geometry(config: SSASTConfig) -> bool:
+    return (config.frequency_stride, config.time_stride) == (config.frequency_patch_size, config.time_patch_size)
+
+
+def adapt_ssast_state_dict_geometry(
+    state_dict: dict[str, torch.Tensor], source_config: SSASTConfig, target_config: SSASTConfig
+) -> dict[str, torch.Tensor]:
+    """Resize positional embeddings from the source patch grid to the target one with SSAST's rules.
+
+    From a pre-training geometry (stride = patch size), exactly as the original fine-tuning constructor:
+    time first, a middle cut when the new time axis is shorter, else bilinear to (8, t) with the original's
+    hard-coded 8 rows; then frequency, bilinear to (f, t) when f is not smaller. The original's frequency-cut
+    branch slices t rows instead of f and crashes; here it does the evidently intended middle cut of f rows.
+    From any other geometry (an already fine-tuned model) the hard-coded 8 would mix up frequency rows, so
+    the time step keeps the current rows. The patch projection needs no change: its weights are re-used
+    with the new stride, as the original does.
+    """
+    source_patch = (source_config.frequency_patch_size, source_config.time_patch_size)
+    target_patch = (target_config.frequency_patch_size, target_config.time_patch_size)
+    if source_patch != target_patch:
+        raise ValueError(
+            f"the patch shape cannot change between pre-training and fine-tuning: checkpoint {source_patch}, "
+            f"requested {target_patch}; strides, max_length and num_mel_bins can change"
+        )
+    rows = ORIGINAL_TIME_INTERPOLATION_ROWS if _is_pretraining_geometry(source_config) else None
+    adapted = dict(state_dict)
+    for key, value in state_dict.items():
+        if key.endswith("embeddings.position_embeddings"):
+            prefix, patches = split_prefix(value, source_config.num_prefix_tokens)
+            patches = resize_patch_position_embeddings(
+                patches, source_config.patch_grid, target_config.patch_grid, cut_when_equal=False, time_interpolation_rows=rows
+            )
+            adapted[key] = torch.cat([prefix, patches], dim=1)
+    return adapted
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# models
+
+
+class SSASTPreTrainedModel(ASTPreTrainedModel):
+    """Weight initialisation and a `from_pretrained` that adapts pre-trained checkpoints to fine-tuning geometry.
+
+    All SSAST models keep the encoder under `ssast.`, so any of them loads from a directory saved by any other:
+    `SSASTForAudioClassification.from_pretrained(<saved SSASTForPreTraining>)` takes the encoder, drops the
+    pre-training heads and mask embedding, and initialises the classifier (both are logged).
+    """
+
+    config_class = SSASTConfig
+    config: SSASTConfig
+    base_model_prefix = "ssast"
+    _no_split_modules = ["ASTEmbeddings", "ASTLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, SSASTForPreTraining):
+            # the original draws its mask embedding with Xavier-normal (BEiT-style learned mask token)
+            nn.init.xavier_normal_(module.mask_embedding)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, which also adapts the checkpoint to another input geometry.
+
+        Overrides such as `frequency_stride=10, time_stride=10, max_length=512, num_labels=50, pooling="cls"`
+        (or a `config=`) that change the patch grid load the saved weights as saved, then resize the positional
+        embedding with SSAST's rules (`adapt_ssast_state_dict_geometry`) and re-use the patch projection with the
+        new stride, exactly as the original fine-tuning constructor does from a pre-training checkpoint. When
+        the checkpoint is a pre-training geometry, its input size is recorded in `pretraining_num_mel_bins` /
+        `pretraining_max_length`. Heads the checkpoint lacks are initialised afresh; heads of another task are
+        dropped; both are logged.
+        """
+        config = kwargs.pop("config", None)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        hub_kwargs = {name: kwargs[name] for name in _HUB_KWARGS if name in kwargs}
+        if config is None:
+            config, kwargs = cls.config_class.from_pretrained(
+                pretrained_model_name_or_path, return_unused_kwargs=True, **kwargs
+            )
+            kwargs.update(hub_kwargs)
+        elif not isinstance(config, PreTrainedConfig):
+            config = cls.config_class.from_pretrained(config, **hub_kwargs)
+        saved_config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        plain_from_pretrained = super(ASTPreTrainedModel, cls).from_pretrained
+        if _geometry(saved_config) == _geometry(config):
+            return plain_from_pretrained(
+                pretrained_model_name_or_path, *model_args, config=config, output_loading_info=output_loading_info, **kwargs
+            )
+
+        source, info = plain_from_pretrained(
+            pretrained_model_name_or_path, *model_args, config=saved_config, output_loading_info=True, **kwargs
+        )
+        freshly_initialised = set(info["missing_keys"])
+        state_dict = {key: value for key, value in source.state_dict().items() if key not in freshly_initialised}
+        state_dict = adapt_ssast_state_dict_geometry(state_dict, saved_config, config)
+        if _is_pretraining_geometry(saved_config) and config.pretraining_max_length is None:
+            config.pretraining_num_mel_bins, config.pretraining_max_length = saved_config.pretraining_input_size
+        model = cls(config)
+        expected = model.state_dict()
+        mismatched = sorted(key for key, value in state_dict.items() if key in expected and value.shape != expected[key].shape)
+        if mismatched and not kwargs.get("ignore_mismatched_sizes", False):
+            raise ValueError(
+                f"checkpoint tensors {mismatched} do not fit the requested config; pass ignore_mismatched_sizes=True "
+                "to initialise them afresh (e.g. a classification head with another number of labels)"
+            )
+        for key in mismatched:
+            state_dict.pop(key)
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+        if unexpected:
+            raise ValueError(f"checkpoint keys {sorted(unexpected)} do not fit {cls.__name__}")
+        logger.info(
+            "adapted %s from patch grid %s to %s; newly initialised: %s",
+            pretrained_model_name_or_path, saved_config.patch_grid, config.patch_grid, sorted(missing) or "nothing",
+        )
+        model = model.to(next(source.parameters()).dtype).eval()
+        if output_loading_info:
+            return model, {"missing_keys": missing, "unexpected_keys": info["unexpected_keys"], "mismatched_keys": mismatched, "error_msgs": []}
+        return model
+
+
+class SSASTModel(SSASTPreTrainedModel, ASTModel):
+    """SSAST encoder (AST's): input `input_values` (B, frames, mel); outputs `last_hidden_state`
+    (B, prefix + F·T, D) and `pooler_output` (B, D), the mean of the patch tokens by default (`pooling="mean"`).
+    """
+
+
+class SSASTPredictionHead(nn.Module):
+    """Pre-training head (the original `cpredlayer` / `gpredlayer`): Linear(D, D), ReLU, Linear(D, prediction_size)."""
+
+    def __init__(self, config: SSASTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.ReLU()
+        self.fc2 = nn.Linear(config.hidden_size, config.prediction_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation(self.fc1(hidden_states)))  # (B, M, prediction_size)
+
+
+@dataclass
+class SSASTForPreTrainingOutput(ModelOutput):
+    """Output of [`SSASTForPreTraining`].
+
+    Args:
+        loss: `nce_weight · nce_loss + mse_weight · mse_loss` (objectives with weight 0 are skipped).
+        nce_loss: discriminative InfoNCE loss (scalar).
+        mse_loss: generative reconstruction loss (scalar).
+        accuracy: fraction of masked patches the discriminative head picks out correctly (scalar, no gradient).
+        discriminative_predictions: (B, M, prediction_size) discriminative-head outputs at the masked patches,
+            in `mask_indices` order.
+        generative_predictions: (B, M, prediction_size) reconstructions, in `generative_mask_indices` order.
+        mask_indices: (B, M) masked patch ids of the discriminative objective (or of the only one that runs).
+        generative_mask_indices: (B, M) masked patch ids of the generative objective.
+        last_hidden_state: (B, prefix + P, D) encoder output of the pass `mask_indices` was applied to.
+        generative_last_hidden_state: (B, prefix + P, D) encoder output the generative head read (the same
+            tensor as `last_hidden_state` when one mask serves both objectives).
+        hidden_states, attentions: per layer, of the pass `mask_indices` was applied to.
+    """
+
+    loss: torch.Tensor | None = None
+    nce_loss: torch.Tensor | None = None
+    mse_loss: torch.Tensor | None = None
+    accuracy: torch.Tensor | None = None
+    discriminative_predictions: torch.Tensor | None = None
+    generative_predictions: torch.Tensor | None = None
+    mask_indices: torch.Tensor | None = None
+    generative_mask_indices: torch.Tensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+    generative_last_hidden_state: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class SSASTMaskVisualization(ModelOutput):
+    """Output of [`SSASTForPreTraining.visualize_mask`] (the original's `visualize_mask` task, any batch size).
+
+    Args:
+        correct_map: (B, 1, mel, frames) the input with each masked patch set to 99 where the discriminative head
+            identified it and 0 where it did not (the original's `pred`).
+        masked_map: (B, 1, mel, frames) the input with every masked patch set to 99 (the original's `masked`).
+        mask_indices: (B, M) masked patch ids.
+        correct: (B, M) whether each masked patch was identified.
+        discriminative_predictions: (B, M, prediction_size).
+    """
+
+    correct_map: torch.Tensor | None = None
+    masked_map: torch.Tensor | None = None
+    mask_indices: torch.Tensor | None = None
+    correct: torch.Tensor | None = None
+    discriminative_predictions: torch.Tensor | None = None
+
+
+class SSASTForPreTraining(SSASTPreTrainedModel):
+    """SSAST with the masked spectrogram patch modeling heads (joint discriminative and generative objective).
+
+    `forward(input_values)` draws masks itself (cluster masking for patches, uniform for frames; pass a seeded
+    `torch.Generator` for reproducible masks) or takes them (`mask_indices` / `bool_masked_pos`), and returns
+    the losses, the masked-patch accuracy and the predictions. The input must have `config.max_length` frames.
+    """
+
+    # the loss is a per-batch mean: let Trainer scale it for gradient accumulation
+    accepts_loss_kwargs = False
+
+    def __init__(self, config: SSASTConfig):
+        errors = config.pretraining_errors()
+        if errors:
+            raise ValueError("config cannot be used for SSAST pre-training: " + "; ".join(errors))
+        super().__init__(config)
+        self.ssast = SSASTModel(config)
+        self.mask_embedding = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.discriminative_head = SSASTPredictionHead(config)  # original `cpredlayer`
+        self.generative_head = SSASTPredictionHead(config)  # original `gpredlayer`
+        self.post_init()
+
+    def draw_mask_indices(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, num_masked_patches) ids drawn with the config's masking strategy."""
+        config = self.config
+        if config.mask_strategy == "cluster":
+            return cluster_mask_indices(
+                batch_size, config.patch_grid, config.num_masked_patches, tuple(config.mask_cluster_size_range), generator
+            )
+        return random_mask_indices(batch_size, config.num_patches, config.num_masked_patches, generator)
+
+    def _check_input(self, input_values: torch.Tensor) -> None:
+        check_input_values(input_values, self.config.num_mel_bins)
+        if self.ssast.embeddings.patch_grid_of(input_values.shape[1]) != self.config.patch_grid:
+            raise ValueError(
+                f"pre-training input must have max_length={self.config.max_length} frames (patch grid "
+                f"{self.config.patch_grid}), got {input_values.shape[1]}; pad or cut the features to max_length"
+            )
+
+    def _resolve_masks(
+        self,
+        batch_size: int,
+        mask_indices: torch.Tensor | None,
+        generative_mask_indices: torch.Tensor | None,
+        bool_masked_pos: torch.Tensor | None,
+        generator: torch.Generator | None,
+        device: torch.device,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(discriminative, generative) mask ids; the same tensor object when one mask serves both objectives."""
+        num_patches = self.config.num_patches
+        if bool_masked_pos is not None:
+            if mask_indices is not None:
+                raise ValueError("pass either mask_indices or bool_masked_pos, not both")
+            mask_indices = _bool_mask_to_indices(bool_masked_pos, batch_size, num_patches)
+        if mask_indices is not None:
+            mask_indices = _check_mask_indices(mask_indices, batch_size, num_patches, "mask_indices").to(device)
+            if generative_mask_indices is None:
+                return mask_indices, mask_indices
+            generative = _check_mask_indices(generative_mask_indices, batch_size, num_patches, "generative_mask_indices")
+            return mask_indices, generative.to(device)
+        if generative_mask_indices is not None:
+            raise ValueError("generative_mask_indices needs mask_indices (or bool_masked_pos) as well")
+        first = self.draw_mask_indices(batch_size, generator).to(device)
+        both = self.config.nce_weight > 0 and self.config.mse_weight > 0
+        if both and self.config.joint_masking == "separate":
+            return first, self.draw_mask_indices(batch_size, generator).to(device)
+        return first, first
+
+    def _encode_masked(
+        self,
+        input_values: torch.Tensor,
+        masks: list[torch.Tensor],
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+    ):
+        """Run the encoder once on len(masks) masked copies of the batch stacked along the batch dimension."""
+        batch_size, num_frames = input_values.shape[:2]
+        patch_tokens = self.ssast.embeddings.embed_patches(input_values)  # (B, P, D)
+        copies = len(masks)
+        tokens = patch_tokens.repeat(copies, 1, 1)  # (copies·B, P, D)
+        is_masked = torch.zeros(tokens.shape[:2], dtype=torch.bool, device=tokens.device)  # (copies·B, P)
+        for copy, mask in enumerate(masks):
+            is_masked[copy * batch_size : (copy + 1) * batch_size].scatter_(1, mask, True)
+        # the original's exact 0/1 blend x·keep + (1 − keep)·mask_embed, as a select
+        tokens = torch.where(is_masked.unsqueeze(-1), self.mask_embedding.to(tokens.dtype), tokens)
+        embeddings = self.ssast.embeddings.add_prefix_and_positions(tokens, num_frames)
+        return self.ssast.encode(embeddings, output_attentions, output_hidden_states, return_dict=True)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        mask_indices: torch.Tensor | None = None,
+        generative_mask_indices: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SSASTForPreTrainingOutput | tuple:
+        r"""
+        Args:
+            input_values: (B, max_length, num_mel_bins) normalised features.
+            mask_indices: (B, M) distinct patch ids to mask (frequency-major ids, f·T + t), used by the
+                discriminative objective and, unless `generative_mask_indices` is given, by the generative one.
+                Drawn with `config.masking` when omitted.
+            generative_mask_indices: (B, M') ids for the generative objective only.
+            bool_masked_pos: (B, P) boolean alternative to `mask_indices` (same count in every row).
+            generator: `torch.Generator` for the masks drawn here (CPU or the generator's device).
+        """
+        config = self.config
+        return_dict = config.return_dict if return_dict is None else return_dict
+        self._check_input(input_values)
+        batch_size = input_values.shape[0]
+        discriminative_mask, generative_mask = self._resolve_masks(
+            batch_size, mask_indices, generative_mask_indices, bool_masked_pos, generator, input_values.device
+        )
+        run_nce, run_mse = config.nce_weight > 0, config.mse_weight > 0
+        masks = [discriminative_mask] if run_nce else []
+        if run_mse and not (run_nce and generative_mask is discriminative_mask):
+            masks.append(generative_mask)
+
+        encoded = self._encode_masked(input_values, masks, output_attentions, output_hidden_states)
+        passes = encoded.last_hidden_state.split(batch_size)  # copies × (B, prefix + P, D)
+        targets = patchify_spectrogram(input_values, (config.frequency_patch_size, config.time_patch_size))  # (B, P, S)
+        prefix = config.num_prefix_tokens
+
+        loss = nce_loss = mse_loss = accuracy = discriminative_predictions = generative_predictions = None
+        if run_nce:
+            discriminative_predictions = self.discriminative_head(gather_patches(passes[0], discriminative_mask + prefix))
+            nce_loss, accuracy = masked_patch_info_nce(discriminative_predictions, gather_patches(targets, discriminative_mask))
+            loss = config.nce_weight * nce_loss
+        if run_mse:
+            generative_predictions = self.generative_head(gather_patches(passes[-1], generative_mask + prefix))
+            mse_loss = torch.mean((generative_predictions.float() - gather_patches(targets, generative_mask).float()) ** 2)
+            loss = config.mse_weight * mse_loss if loss is None else loss + config.mse_weight * mse_loss
+
+        def first_pass(values: tuple[torch.Tensor, ...] | None):
+            return None if values is None else tuple(value[:batch_size] for value in values)
+
+        output = SSASTForPreTrainingOutput(
+            loss=loss,
+            nce_loss=nce_loss,
+            mse_loss=mse_loss,
+            accuracy=accuracy,
+            discriminative_predictions=discriminative_predictions,
+            generative_predictions=generative_predictions,
+            mask_indices=discriminative_mask if run_nce else generative_mask,
+            generative_mask_indices=generative_mask if run_mse else None,
+            last_hidden_state=passes[0],
+            generative_last_hidden_state=passes[-1] if run_mse else None,
+            hidden_states=first_pass(encoded.hidden_states),
+            attentions=first_pass(encoded.attentions),
+        )
+        return output if return_dict else output.to_tuple()
+
+    @torch.no_grad()
+    def visualize_mask(
+        self,
+        input_values: torch.Tensor,
+        mask_indices: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> SSASTMaskVisualization:
+        """Which masked patches the discriminative head identifies, painted onto the input (any batch size).
+
+        The original `visualize_mask` task, without its side effect (it registered a new Parameter on the model).
+        """
+        self._check_input(input_values)
+        batch_size = input_values.shape[0]
+        if mask_indices is None:
+            mask_indices = self.draw_mask_indices(batch_size, generator).to(input_values.device)
+        else:
+            mask_indices = _check_mask_indices(mask_indices, batch_size, self.config.num_patches, "mask_indices")
+            mask_indices = mask_indices.to(input_values.device)
+        hidden = self._encode_masked(input_values, [mask_indices]).last_hidden_state
+        predictions = self.discriminative_head(gather_patches(hidden, mask_indices + self.config.num_prefix_tokens))
+        patch_size = (self.config.frequency_patch_size, self.config.time_patch_size)
+        patches = patchify_spectrogram(input_values, patch_size)  # (B, P, S)
+        scores = torch.bmm(gather_patches(patches, mask_indices).float(), predictions.float().transpose(1, 2))
+        correct = torch.softmax(scores, dim=-1).argmax(dim=1) == torch.arange(scores.shape[-1], device=scores.device)
+        index = mask_indices.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
+        marks = (correct.to(patches.dtype) * _VISUALIZATION_MARK).unsqueeze(-1).expand(-1, -1, patches.shape[-1])
+        input_size = (input_values.shape[2], input_values.shape[1])
+        return SSASTMaskVisualization(
+            correct_map=unpatchify_spectrogram(patches.scatter(1, index, marks), patch_size, input_size),
+            masked_map=unpatchify_spectrogram(patches.scatter(1, index, _VISUALIZATION_MARK), patch_size, input_size),
+            mask_indices=mask_indices,
+            correct=correct,
+            discriminative_predictions=predictions,
+        )
+
+
+class SSASTForAudioClassification(SSASTPreTrainedModel):
+    """SSAST with the classification head (the original `mlp_head`: LayerNorm eps 1e-5, Linear).
+
+    Returns pre-activation `logits` (B, num_labels); the pooled vector is the mean of the patch tokens
+    (`pooling="mean"`, original `ft_avgtok`) or of the prefix tokens (`pooling="cls"`, original `ft_cls`).
+    The loss (when `labels` are given) follows `config.problem_type`: cross-entropy for single-label,
+    BCE-with-logits for `"multi_label_classification"`.
+    """
+
+    def __init__(self, config: SSASTConfig):
+        super().__init__(config)
+        self.ssast = SSASTModel(config)
+        self.classifier = ASTClassificationHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        interpolate_pos_encoding: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput | tuple:
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        outputs = self.ssast(
+            input_values,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            return_dict=True,
+        )
+        logits = self.classifier(outputs.pooler_output)
+        loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
+        output = SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return output if return_dict else output.to_tuple()
