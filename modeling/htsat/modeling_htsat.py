@@ -81,7 +81,7 @@ def crop_long_spectrogram(spectrogram: torch.Tensor, num_frames: int) -> torch.T
     if size > num_frames:
         raise ValueError(
             f"input has {frames} frames; the original's evaluation crops ((frames - 1) // 2 = {size} frames) only fit "
-            f"the model's {num_frames} frames for inputs up to {2 * num_frames + 1} frames. Split longer audio into "
+            f"the model's {num_frames} frames for inputs up to {2 * num_frames + 2} frames. Split longer audio into "
             "windows (spectrogram_transformers.detection.detect_file does) and run them separately."
         )
     starts = range(0, frames - size - 1, hop)
