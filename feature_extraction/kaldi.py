@@ -71,6 +71,12 @@ def kaldi_frame_sizes(
     return window, hop, fft_size
 
 
+def _own_copy(cached: torch.Tensor, device: torch.device | str | None, dtype: torch.dtype) -> torch.Tensor:
+    """`cached` on device/dtype, never the cached tensor itself (a caller's in-place edit must not reach the cache)."""
+    moved = cached.to(device=device, dtype=dtype)
+    return moved.clone() if moved is cached else moved
+
+
 @lru_cache(maxsize=32)
 def _mel_banks_cpu(num_mel_bins: int, fft_size: int, sample_rate: float, low_freq: float, high_freq: float):
     nyquist = 0.5 * sample_rate
@@ -114,7 +120,7 @@ def kaldi_mel_banks(
 ) -> torch.Tensor:
     """Kaldi's triangular mel filters as a [num_mel_bins, fft_size // 2 + 1] matrix (cached per settings)."""
     banks = _mel_banks_cpu(int(num_mel_bins), int(fft_size), float(sample_rate), float(low_freq), float(high_freq))
-    return banks.to(device=device, dtype=dtype)
+    return _own_copy(banks, device, dtype)
 
 
 @lru_cache(maxsize=32)
@@ -134,7 +140,7 @@ def kaldi_window(
     window_type: WindowType, size: int, *, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
     """Kaldi's analysis window of `size` samples (symmetric, as Kaldi's windows are; cached per settings)."""
-    return _window_cpu(window_type, int(size)).to(device=device, dtype=dtype)
+    return _own_copy(_window_cpu(window_type, int(size)), device, dtype)
 
 
 def pad_batch(

@@ -25,7 +25,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .kaldi import pad_batch
+from .kaldi import _own_copy, pad_batch
 
 __all__ = ["hz_to_mel_slaney", "log_mel_spectrogram", "mel_to_hz_slaney", "slaney_mel_filterbank"]
 
@@ -93,7 +93,7 @@ def slaney_mel_filterbank(
     if not 0.0 <= fmin < fmax:
         raise ValueError(f"need 0 <= fmin < fmax, got fmin={fmin}, fmax={fmax}")
     bank = _slaney_filterbank_cpu(float(sample_rate), int(n_fft), int(num_mel_bins), float(fmin), float(fmax))
-    return bank.to(device=device, dtype=dtype)
+    return _own_copy(bank, device, dtype)
 
 
 @lru_cache(maxsize=8)
