@@ -1,0 +1,110 @@
+"""Checkpoint weight averaging ("WA") and prediction ensembles, as in the AST and HTS-AT papers.
+
+* Weight averaging (AST `src/traintest.py` `validate_wa`; HTS-AT `config.wa_folder`): the parameters of the
+  checkpoints of several epochs of one run are averaged element-wise into one model, which is then evaluated
+  (AST AudioSet: epochs 6-25 of the balanced run, 1-5 of the full run).
+* Ensembles (AST Table 2, HTS-AT `ensemble_checkpoints`): several trained models each predict, and the
+  class probabilities are averaged (sigmoid for multi-label models, softmax for single-label ones).
+
+Checkpoints are `Trainer` checkpoint folders (`checkpoint-<step>`, whose `trainer_state.json` says the epoch)
+or any folders `from_pretrained` loads.
+"""
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+__all__ = ["average_checkpoints", "average_state_dicts", "checkpoint_epoch", "find_checkpoints", "select_checkpoints"]
+
+_CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+
+
+def find_checkpoints(run_dir: str | Path) -> list[Path]:
+    """`checkpoint-<step>` folders of a `Trainer` output directory, by increasing step."""
+    run_dir = Path(run_dir)
+    found = [(int(match.group(1)), path) for path in run_dir.iterdir() if path.is_dir() and (match := _CHECKPOINT_PATTERN.match(path.name))]
+    return [path for _, path in sorted(found)]
+
+
+def checkpoint_epoch(checkpoint: str | Path) -> float | None:
+    """The epoch a Trainer checkpoint was written at (from its trainer_state.json), or None."""
+    state_file = Path(checkpoint) / "trainer_state.json"
+    if not state_file.is_file():
+        return None
+    with open(state_file, encoding="utf-8") as handle:
+        return json.load(handle).get("epoch")
+
+
+def select_checkpoints(
+    run_dir: str | Path, last: int | None = None, start_epoch: int | None = None, end_epoch: int | None = None
+) -> list[Path]:
+    """The checkpoints to average: the `last` N, or those whose (1-based, rounded) epoch is in
+    [start_epoch, end_epoch], the original's `wa_start`/`wa_end`."""
+    checkpoints = find_checkpoints(run_dir)
+    if not checkpoints:
+        raise ValueError(f"no checkpoint-<step> folders in {run_dir}")
+    if last is not None:
+        if last < 1:
+            raise ValueError(f"last must be >= 1, got {last}")
+        return checkpoints[-last:]
+    if start_epoch is None and end_epoch is None:
+        return checkpoints
+    low = start_epoch if start_epoch is not None else 1
+    high = end_epoch if end_epoch is not None else float("inf")
+    chosen = []
+    for checkpoint in checkpoints:
+        epoch = checkpoint_epoch(checkpoint)
+        if epoch is not None and low <= round(epoch) <= high:
+            chosen.append(checkpoint)
+    if not chosen:
+        raise ValueError(f"no checkpoint of {run_dir} was written in epochs {low}..{high}")
+    return chosen
+
+
+def average_state_dicts(state_dicts: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of floating-point tensors (in float64, cast back); integer buffers (e.g. BatchNorm's
+    `num_batches_tracked`) are taken from the last state dict. All state dicts must have the same keys and shapes."""
+    if not state_dicts:
+        raise ValueError("nothing to average")
+    reference = state_dicts[-1]
+    for index, state in enumerate(state_dicts):
+        if state.keys() != reference.keys():
+            difference = sorted(set(state) ^ set(reference))
+            raise ValueError(f"state dict {index} has other keys than the last one: {difference[:10]}")
+        for key, value in state.items():
+            if value.shape != reference[key].shape:
+                raise ValueError(f"{key}: shape {tuple(value.shape)} in state dict {index}, {tuple(reference[key].shape)} in the last")
+    averaged = {}
+    for key, value in reference.items():
+        if value.is_floating_point():
+            total = torch.stack([state[key].to(torch.float64) for state in state_dicts]).mean(dim=0)
+            averaged[key] = total.to(value.dtype)
+        else:
+            averaged[key] = value.clone()
+    return averaged
+
+
+def average_checkpoints(checkpoints: Sequence[str | Path], output_dir: str | Path | None = None):
+    """Average the weights of several checkpoints of one model; returns the averaged model (and saves it with
+    the last checkpoint's config and feature extractor when `output_dir` is given)."""
+    import spectrogram_transformers  # noqa: F401  (registers the model types)
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    if not checkpoints:
+        raise ValueError("give at least one checkpoint to average")
+    models = [AutoModelForAudioClassification.from_pretrained(str(path)) for path in checkpoints]
+    model = models[-1]
+    model.load_state_dict(average_state_dicts([candidate.state_dict() for candidate in models]))
+    if output_dir is not None:
+        output_dir = Path(output_dir)
+        model.save_pretrained(output_dir)
+        try:
+            AutoFeatureExtractor.from_pretrained(str(checkpoints[-1])).save_pretrained(output_dir)
+        except (OSError, ValueError):
+            pass  # checkpoints saved without a feature extractor: the model alone is still usable
+        with open(output_dir / "averaged_from.json", "w", encoding="utf-8") as handle:
+            json.dump({"checkpoints": [str(path) for path in checkpoints]}, handle, indent=2)
+    return model
