@@ -415,7 +415,9 @@ class HTSATStage(nn.Module):
 class HTSATEncoder(nn.Module):
     def __init__(self, config: HTSATConfig):
         super().__init__()
-        drop_paths = torch.linspace(0, config.drop_path_rate, sum(config.depths)).tolist()
+        # stochastic depth rising linearly from 0 over all blocks (plain Python: also works on the meta device)
+        total = sum(config.depths)
+        drop_paths = [config.drop_path_rate * index / max(total - 1, 1) for index in range(total)]
         starts = [sum(config.depths[:stage]) for stage in range(config.num_layers)]
         self.layers = nn.ModuleList(
             HTSATStage(config, stage, drop_paths[start : start + config.depths[stage]])
