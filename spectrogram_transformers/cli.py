@@ -14,6 +14,10 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 # name -> (module providing add_arguments/run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("spectrogram_transformers.modeling.convert_cli", "convert an original checkpoint into a model directory"),
+    "train": ("spectrogram_transformers.training.train", "fine-tune a model with a recipe (ESC-50, Speech Commands, AudioSet, ...)"),
+    "classify": ("spectrogram_transformers.inference", "classify audio files (sliding windows for long files)"),
+    "average": ("spectrogram_transformers.training.averaging", "average the weights of several checkpoints of one run"),
+    "ensemble": ("spectrogram_transformers.training.ensemble", "evaluate the averaged predictions of several models"),
 }
 
 

@@ -1,0 +1,114 @@
+"""Ensembles: average the class probabilities of several trained models on a recipe's evaluation data.
+
+    spectrogram-transformers ensemble --models run1 run2 run3 --recipe audioset-balanced --data_dir LOCAL
+
+Each model uses its own feature extractor (so models trained with different settings can be combined); their
+label sets must be the recipe's. Probabilities are sigmoids for multi-label models and softmaxes otherwise, as
+the AST and HTS-AT ensembles average model outputs. Prints every model's metrics and the ensemble's.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .datasets import AudioClassificationCollator, load_recipe_datasets
+from .metrics import multi_label_metrics, single_label_metrics
+from .recipe import Recipe, load_recipe
+
+__all__ = ["add_arguments", "ensemble_evaluate", "predict_probabilities", "run"]
+
+
+def predict_probabilities(model, feature_extractor, dataset, collator_kwargs: dict, batch_size: int = 16, device: str = "cpu"):
+    """(probabilities (N, C), labels) of a model over a map-style or iterable dataset (no augmentation)."""
+    from torch.utils.data import DataLoader
+
+    collator = AudioClassificationCollator(feature_extractor, augmentation=None, **collator_kwargs)
+    input_name = collator.input_name
+    multi_label = model.config.problem_type == "multi_label_classification"
+    model = model.to(device).eval()
+    scores, labels = [], []
+    with torch.no_grad():
+        for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collator):
+            logits = model(**{input_name: batch[input_name].to(device)}).logits.float()
+            scores.append((torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)).cpu().numpy())
+            labels.append(batch["labels"].numpy())
+    return np.concatenate(scores), np.concatenate(labels), collator.num_skipped
+
+
+def ensemble_evaluate(
+    models: Sequence[str | Path],
+    recipe: str | Recipe,
+    *,
+    split: str = "eval",
+    fold: int | None = None,
+    data_dir: str | Path | None = None,
+    dataset_id: str | None = None,
+    dataset_config: str | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> dict:
+    """Metrics of each model and of the mean of their probabilities on the recipe's `split` ("eval"/"test")."""
+    import spectrogram_transformers  # noqa: F401
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    if len(models) < 1:
+        raise ValueError("give at least one model")
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    data = load_recipe_datasets(recipe.dataset, fold=fold, data_dir=data_dir, dataset_id=dataset_id, dataset_config=dataset_config)
+    dataset = data.eval if split == "eval" else data.test
+    if dataset is None:
+        raise ValueError(f"recipe {recipe.name!r} has no {split!r} split")
+    metric_fn = multi_label_metrics if data.label_encoder.multi_label else single_label_metrics
+    collator_kwargs = {
+        "label_encoder": data.label_encoder,
+        "audio_column": recipe.dataset.audio_column,
+        "label_column": recipe.dataset.label_column,
+    }
+    results, all_scores, labels, skipped = {"models": {}}, [], None, 0
+    for path in models:
+        model = AutoModelForAudioClassification.from_pretrained(str(path))
+        names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+        if names != data.label_map.names:
+            raise ValueError(f"{path} predicts other labels than the recipe's {len(data.label_map)} classes")
+        feature_extractor = AutoFeatureExtractor.from_pretrained(str(path))
+        scores, labels, skipped = predict_probabilities(model, feature_extractor, dataset, collator_kwargs, batch_size, device)
+        all_scores.append(scores)
+        results["models"][str(path)] = metric_fn(scores, labels)
+    results["ensemble"] = metric_fn(np.mean(all_scores, axis=0), labels)
+    results["num_models"] = len(models)
+    results["skipped_clips"] = skipped
+    return results
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", nargs="+", required=True, help="model directories (or Hub ids) to ensemble")
+    parser.add_argument("--recipe", required=True, help="recipe name or JSON file giving the evaluation data")
+    parser.add_argument("--split", choices=("eval", "test"), default="eval", help="recipe split to evaluate on")
+    parser.add_argument("--fold", type=int, default=None, help="evaluation fold of cross-validation recipes")
+    parser.add_argument("--data_dir", default=None, help="local files with the recipe dataset's schema")
+    parser.add_argument("--dataset_id", default=None)
+    parser.add_argument("--dataset_config", default=None)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+
+
+def run(args: argparse.Namespace) -> int:
+    results = ensemble_evaluate(
+        args.models,
+        args.recipe,
+        split=args.split,
+        fold=args.fold,
+        data_dir=args.data_dir,
+        dataset_id=args.dataset_id,
+        dataset_config=args.dataset_config,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    json.dump(results, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
