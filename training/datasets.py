@@ -2,8 +2,8 @@
 
 Loading (`load_recipe_datasets`): from the Hub (`recipe.dataset.hub_id`, optionally `streaming=True`) or from
 local files of the same schema (`data_dir`): a `save_to_disk` directory, parquet shards (the Hub layout, or the
-recipe's `local_data_files` globs) or an audio folder (`datasets`' "audiofolder": class sub-folders and/or a
-metadata.csv). The audio column is cast to `Audio(decode=False)`, so `datasets` never decodes (its decoder
+recipe's `local_data_files` globs) or an audio folder (split folders, class sub-folders and/or a metadata.csv,
+read here because `datasets`' "audiofolder" builder needs TorchCodec). The audio column is cast to `Audio(decode=False)`, so `datasets` never decodes (its decoder
 needs FFmpeg/TorchCodec): the collator decodes the raw bytes or files with soundfile and resamples them to the
 feature extractor's rate. Cross-validation folds and excluded labels (Speech Commands' `_silence_`) are
 filters on their columns. Label values are turned into class ids or multi-hot vectors by a `LabelEncoder`.
@@ -171,8 +171,56 @@ def _load_local(spec: DatasetSpec, data_dir: Path, streaming: bool) -> dict:
             if builder is None:
                 raise ValueError(f"local_data_files of the recipe must match parquet files, got {data_files}")
             return dict(datasets.load_dataset("parquet", data_files=data_files, streaming=streaming))
-    # the datasets library infers the format (parquet, audiofolder, ...) and the splits from file/folder names
-    return dict(datasets.load_dataset(str(data_dir), streaming=streaming))
+    if any(data_dir.rglob("*.parquet")):
+        # the datasets library infers the splits from file/folder names (train-*.parquet, test/, ...)
+        return dict(datasets.load_dataset(str(data_dir), streaming=streaming))
+    if any(path.suffix.lower() in AUDIO_EXTENSIONS for path in data_dir.rglob("*")):
+        return _load_audio_folder(data_dir, streaming)
+    raise ValueError(f"--data_dir {data_dir} holds no save_to_disk dataset, parquet shards or audio files")
+
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64")
+_SPLIT_FOLDERS = ("train", "validation", "valid", "dev", "test", "eval")
+
+
+def _load_audio_folder(data_dir: Path, streaming: bool) -> dict:
+    """An audio folder, read without `datasets`' "audiofolder" builder (which needs TorchCodec even to store
+    file paths): `<split>/<class>/<file>` (or `<class>/<file>`, then everything is "train"), labels from the
+    class folder names as a `ClassLabel` named "label"; or a `metadata.csv` / `metadata.jsonl` per split with a
+    `file_name` column (relative to the split folder) and any other columns (labels included)."""
+    import datasets
+
+    split_dirs = {path.name: path for path in sorted(data_dir.iterdir()) if path.is_dir() and path.name in _SPLIT_FOLDERS}
+    if not split_dirs:
+        split_dirs = {"train": data_dir}
+    files = {
+        name: sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
+        for name, folder in split_dirs.items()
+    }
+    class_names = sorted({path.relative_to(split_dirs[name]).parts[0] for name, paths in files.items() for path in paths if len(path.relative_to(split_dirs[name]).parts) > 1})
+    audio_storage = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+    loaded = {}
+    for name, folder in split_dirs.items():
+        metadata = next((folder / f"metadata.{ext}" for ext in ("csv", "jsonl") if (folder / f"metadata.{ext}").is_file()), None)
+        if metadata is not None:
+            table = datasets.load_dataset("csv" if metadata.suffix == ".csv" else "json", data_files=str(metadata), split="train")
+            if "file_name" not in table.column_names:
+                raise ValueError(f"{metadata} needs a 'file_name' column")
+            paths = [str((folder / file_name).resolve()) for file_name in table["file_name"]]
+            split = table.remove_columns("file_name").add_column("audio", [{"bytes": None, "path": path} for path in paths])
+            split = split.cast_column("audio", datasets.Features({"audio": audio_storage})["audio"])
+        else:
+            if not class_names:
+                raise ValueError(f"{folder}: put the clips in one sub-folder per class, or add a metadata.csv")
+            rows = {
+                "audio": [{"bytes": None, "path": str(path.resolve())} for path in files[name]],
+                "label": [class_names.index(path.relative_to(folder).parts[0]) for path in files[name]],
+            }
+            features = datasets.Features({"audio": audio_storage, "label": datasets.ClassLabel(names=class_names)})
+            split = datasets.Dataset.from_dict(rows, features=features)
+        split = split.cast_column("audio", datasets.Audio(decode=False))
+        loaded["validation" if name in ("valid", "dev") else name] = split.to_iterable_dataset() if streaming else split
+    return loaded
 
 
 def _load_hub(spec: DatasetSpec, streaming: bool, dataset_id: str | None, dataset_config: str | None) -> dict:
