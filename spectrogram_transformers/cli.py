@@ -15,7 +15,9 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("spectrogram_transformers.modeling.convert_cli", "convert an original checkpoint into a model directory"),
     "train": ("spectrogram_transformers.training.train", "fine-tune a model with a recipe (ESC-50, Speech Commands, AudioSet, ...)"),
+    "pretrain": ("spectrogram_transformers.training.pretrain", "SSAST self-supervised pre-training on unlabeled audio"),
     "classify": ("spectrogram_transformers.inference", "classify audio files (sliding windows for long files)"),
+    "detect": ("spectrogram_transformers.detection", "sound-event detection (HTS-AT frame outputs): labelled start/end times"),
     "average": ("spectrogram_transformers.training.averaging", "average the weights of several checkpoints of one run"),
     "ensemble": ("spectrogram_transformers.training.ensemble", "evaluate the averaged predictions of several models"),
 }
