@@ -184,7 +184,7 @@ def test_model_input_samples_and_random_crop_bounds():
     ramp = np.arange(20000, dtype=np.float32)
     offsets = set()
     for _ in range(10):
-        cropped = collator._crop([ramp, ramp[:1000]])
+        cropped = collator.featurizer._crop([ramp, ramp[:1000]])
         assert len(cropped[0]) == crop and len(cropped[1]) == 1000  # short clips are left alone
         offset = int(cropped[0][0])
         assert 0 <= offset <= len(ramp) - crop and np.array_equal(cropped[0], ramp[offset : offset + crop])

@@ -8,16 +8,17 @@ needs FFmpeg/TorchCodec): the collator decodes the raw bytes or files with sound
 feature extractor's rate. Cross-validation folds and excluded labels (Speech Commands' `_silence_`) are
 filters on their columns. Label values are turned into class ids or multi-hot vectors by a `LabelEncoder`.
 
-Collation (`AudioClassificationCollator`): decode -> (train) random crop to the model's input length ->
-(train) waveform mixup -> batched features from the package's feature extractor -> (train) feature mixup,
-SpecAugment masks, noise, time shift -> labels. A clip that cannot be decoded is skipped with a warning and
-counted; the count travels with the batch (`num_skipped_clips`) so that `Trainer` can report it even when
-collation runs in dataloader worker processes.
+Collation (`AudioClassificationCollator`): decode -> labels -> batched features from the package's feature
+extractor (evaluation), or zero-padded waveforms for training, which `AugmentedFeaturizer` turns into features
+inside the training step: random crop to the model's input length -> waveform mixup -> features -> feature
+mixup, SpecAugment masks, noise, time shift (see `AugmentedFeaturizer` for why there). A clip that cannot be
+decoded is skipped with a warning and counted; the count travels with the batch (`num_skipped_clips`) so that
+`Trainer` can report it even when collation runs in dataloader worker processes.
 """
 
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from .recipe import DatasetSpec, LabelMap, load_label_map
 __all__ = [
     "SKIPPED_CLIPS_KEY",
     "AudioClassificationCollator",
+    "AugmentedFeaturizer",
     "LabelEncoder",
     "RecipeData",
     "decode_example_audio",
@@ -387,8 +389,110 @@ def _pad_waveforms(waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Ten
     lengths = torch.tensor([len(waveform) for waveform in waveforms], dtype=torch.long)
     batch = torch.zeros(len(waveforms), int(lengths.max()))
     for row, waveform in enumerate(waveforms):  # copies only; the arithmetic on the batch is vectorised
-        batch[row, : len(waveform)] = torch.from_numpy(waveform)
+        batch[row, : len(waveform)] = torch.as_tensor(waveform)
     return batch, lengths
+
+
+class AugmentedFeaturizer:
+    """Training stage of a batch: waveforms -> random crop -> waveform mixup -> batched features -> feature
+    mixup, SpecAugment masks, noise, time shift; labels mixed alongside.
+
+    It runs inside the training step (`AudioClassificationTrainer.compute_loss`), not in the data loader, for
+    two reasons: its randomness then comes from torch's global RNG *after* `Trainer` restores it on resume (a
+    resumed run replays exactly the uninterrupted one; Trainer prefetches the first resumed batch before it
+    restores the RNG), and the features are computed on the training device (batched fbank on the GPU).
+    `AudioClassificationCollator(augmentation=...)` calls it directly when used outside a Trainer.
+
+    Args:
+        feature_extractor: the model's feature extractor.
+        augmentation: what to do (`AugmentationConfig`).
+        generator: RNG for every draw; None uses torch's global RNG.
+        input_name: key of the features (default: the extractor's first `model_input_names`).
+    """
+
+    def __init__(self, feature_extractor, augmentation: AugmentationConfig, generator: torch.Generator | None = None, input_name: str | None = None):
+        self.feature_extractor = feature_extractor
+        self.augmentation = augmentation
+        self.generator = generator
+        self.input_name = input_name or feature_extractor.model_input_names[0]
+        self.sampling_rate = feature_extractor.sampling_rate
+        self.crop_samples = model_input_samples(feature_extractor)
+
+    def _crop(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:
+        if self.crop_samples is None:
+            return waveforms
+        lengths = torch.tensor([len(waveform) for waveform in waveforms])
+        if not bool((lengths > self.crop_samples).any()):
+            return waveforms
+        offsets = random_crop_offsets(lengths, self.crop_samples, self.generator).tolist()
+        return [waveform[offset : offset + self.crop_samples] for waveform, offset in zip(waveforms, offsets)]
+
+    @staticmethod
+    def _mix_waveforms(waveforms: list[np.ndarray], partner: torch.Tensor, lam: torch.Tensor) -> list[np.ndarray]:
+        """AST's waveform mixup: each clip keeps its own length; the partner is cut or zero-padded to it."""
+        batch, lengths = _pad_waveforms(waveforms)  # (B, N), (B,)
+        valid = torch.arange(batch.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (B, N)
+        weight = lam.unsqueeze(1).to(batch.dtype)  # (B, 1)
+        mixed = weight * batch + (1 - weight) * batch[partner] * valid
+        return [mixed[row, :length].numpy() for row, length in enumerate(lengths.tolist())]
+
+    def _mask_value(self, features: torch.Tensor) -> float | torch.Tensor:
+        value = self.augmentation.mask_value
+        if value == "mean":
+            return features.mean(dim=(1, 2))  # (B,)
+        if value == "unnormalized_zero":
+            extractor = self.feature_extractor
+            if getattr(extractor, "do_normalize", False) and hasattr(extractor, "normalize"):
+                return float(extractor.normalize(torch.zeros(())))
+            return 0.0
+        return float(value)
+
+    def __call__(
+        self, waveforms: list[np.ndarray], labels: torch.Tensor | None = None, device: str | torch.device | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Augmented features (B, frames, bins) and labels (mixed when mixup mixes labels; soft labels (B, C)
+        are needed for that)."""
+        augmentation = self.augmentation
+        if augmentation.random_crop:
+            waveforms = self._crop(waveforms)
+        partner = lam = None
+        if augmentation.uses_mixup:
+            partner, lam = sample_mixup(len(waveforms), augmentation.mixup_prob, augmentation.mixup_alpha, augmentation.mixup_partner, self.generator)
+            if augmentation.mixup_domain == "waveform":
+                waveforms = self._mix_waveforms(waveforms, partner, lam)
+        call_options = {"device": device} if device is not None else {}
+        features = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, return_tensors="pt", **call_options)[self.input_name]
+        if augmentation.uses_mixup and augmentation.mixup_domain == "features":
+            features = mix(features, partner.to(features.device), lam.to(features.device))
+        if augmentation.freq_mask or augmentation.time_mask:
+            features = spec_augment(
+                features,
+                augmentation.freq_mask,
+                augmentation.time_mask,
+                augmentation.num_freq_masks,
+                augmentation.num_time_masks,
+                self._mask_value(features),
+                self.generator,
+            )
+        features = additive_noise(features, augmentation.noise_max_scale, self.generator)
+        features = random_roll(features, augmentation.time_shift_frames, dim=1, generator=self.generator)
+        if labels is not None and lam is not None and augmentation.mixup_labels:
+            if not labels.is_floating_point():
+                raise ValueError("mixup of labels needs soft (B, classes) labels: build the collator with soft_labels=True")
+            labels = mix(labels, partner.to(labels.device), lam.to(labels.device))
+        return features, labels
+
+    def from_batch(self, batch: dict[str, Any], device: str | torch.device | None = None) -> dict[str, Any]:
+        """A collated waveform batch (`AudioClassificationCollator(return_waveforms=True)`) -> model inputs."""
+        batch = dict(batch)
+        padded, lengths = batch.pop("waveforms"), batch.pop("waveform_lengths")
+        padded = padded.detach().cpu()
+        waveforms = [padded[row, :length].numpy() for row, length in enumerate(lengths.tolist())]
+        features, labels = self(waveforms, batch.get("labels"), device=device)
+        batch[self.input_name] = features
+        if labels is not None:
+            batch["labels"] = labels
+        return batch
 
 
 @dataclass
@@ -399,14 +503,17 @@ class AudioClassificationCollator:
         feature_extractor: the model's feature extractor (`ASTFeatureExtractor`, `HTSATFeatureExtractor`).
         label_encoder: turns label values into ids / multi-hot; None gives a batch without labels.
         audio_column, label_column: dataset columns.
-        augmentation: training augmentation; None for evaluation (no crop, no augmentation).
-        soft_labels: give float label vectors even for single-label data (needed for mixup and for the
-            BCE loss of AST's Speech Commands recipe); defaults to True when mixup mixes labels.
-        generator: RNG for crops and augmentation; None uses torch's global RNG (seeded and checkpointed by
-            `Trainer`, so resumed runs continue the same stream).
+        augmentation: training augmentation applied here through `AugmentedFeaturizer`; None for none (evaluation:
+            no crop, the features keep the beginning of each clip).
+        return_waveforms: give `waveforms` (B, samples) zero-padded and `waveform_lengths` (B,) instead of features,
+            for an `AugmentedFeaturizer` in the training step (what `train` does).
+        soft_labels: give float label vectors even for single-label data (needed for mixup and for the BCE
+            loss of AST's Speech Commands recipe); defaults to True when the augmentation mixes labels.
+        generator: RNG of the augmentation; None uses torch's global RNG.
         input_name: key of the features; defaults to the feature extractor's first `model_input_names`.
 
-    `num_skipped` counts the clips this collator (in this process) could not decode.
+    Decoding is deterministic, so the loader stage has no randomness. `num_skipped` counts the clips this
+    collator (in this process) could not decode.
     """
 
     feature_extractor: Any
@@ -414,6 +521,7 @@ class AudioClassificationCollator:
     audio_column: str = "audio"
     label_column: str = "label"
     augmentation: AugmentationConfig | None = None
+    return_waveforms: bool = False
     soft_labels: bool | None = None
     generator: torch.Generator | None = None
     input_name: str | None = None
@@ -427,9 +535,12 @@ class AudioClassificationCollator:
             augmentation = self.augmentation
             self.soft_labels = bool(augmentation and augmentation.uses_mixup and augmentation.mixup_labels)
         self.sampling_rate = self.feature_extractor.sampling_rate
-        self.crop_samples = model_input_samples(self.feature_extractor)
+        self.featurizer = (
+            AugmentedFeaturizer(self.feature_extractor, self.augmentation, self.generator, self.input_name)
+            if self.augmentation is not None
+            else None
+        )
 
-    # -- decoding ---------------------------------------------------------------------------------------------
     def _decode(self, rows: list[dict]) -> tuple[list[np.ndarray], list[dict], int]:
         waveforms, kept = [], []
         for row in rows:
@@ -449,100 +560,26 @@ class AudioClassificationCollator:
             raise ValueError(f"none of the {len(rows)} clips of the first batch could be decoded; check the audio column")
         return waveforms, kept, skipped
 
-    # -- waveform stage ---------------------------------------------------------------------------------------
-    def _crop(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:
-        if self.crop_samples is None:
-            return waveforms
-        lengths = torch.tensor([len(waveform) for waveform in waveforms])
-        if not bool((lengths > self.crop_samples).any()):
-            return waveforms
-        offsets = random_crop_offsets(lengths, self.crop_samples, self.generator).tolist()
-        return [waveform[offset : offset + self.crop_samples] for waveform, offset in zip(waveforms, offsets)]
-
-    def _mix_waveforms(self, waveforms: list[np.ndarray], partner: torch.Tensor, lam: torch.Tensor) -> list[np.ndarray]:
-        """AST's waveform mixup: each clip keeps its own length; the partner is cut or zero-padded to it."""
-        batch, lengths = _pad_waveforms(waveforms)  # (B, N), (B,)
-        valid = torch.arange(batch.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (B, N)
-        weight = lam.unsqueeze(1)  # (B, 1)
-        mixed = weight * batch + (1 - weight) * batch[partner] * valid
-        return [mixed[row, :length].numpy() for row, length in enumerate(lengths.tolist())]
-
-    # -- feature stage ----------------------------------------------------------------------------------------
-    def _mask_value(self, features: torch.Tensor) -> float | torch.Tensor:
-        value = self.augmentation.mask_value
-        if value == "mean":
-            return features.mean(dim=(1, 2))  # (B,)
-        if value == "unnormalized_zero":
-            extractor = self.feature_extractor
-            if getattr(extractor, "do_normalize", False) and hasattr(extractor, "normalize"):
-                return float(extractor.normalize(torch.zeros(())))
-            return 0.0
-        return float(value)
+    def _labels(self, rows: list[dict]) -> torch.Tensor | None:
+        if self.label_encoder is None:
+            return None
+        values = [row[self.label_column] for row in rows]
+        if self.soft_labels or self.label_encoder.multi_label:
+            return self.label_encoder.multi_hot(values)
+        return self.label_encoder.ids(values)
 
     def __call__(self, rows: list[dict]) -> dict[str, Any]:
         if not rows:
             raise ValueError("cannot collate an empty list of examples")
         waveforms, rows, skipped = self._decode(rows)
-        augmentation = self.augmentation
-        training = augmentation is not None
-        if training and augmentation.random_crop:
-            waveforms = self._crop(waveforms)
-
-        partner = lam = None
-        if training and augmentation.uses_mixup:
-            partner, lam = sample_mixup(
-                len(waveforms), augmentation.mixup_prob, augmentation.mixup_alpha, augmentation.mixup_partner, self.generator
-            )
-            if augmentation.mixup_domain == "waveform":
-                waveforms = self._mix_waveforms(waveforms, partner, lam)
-
-        features = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, return_tensors="pt")[self.input_name]
-
-        if training:
-            if augmentation.uses_mixup and augmentation.mixup_domain == "features":
-                features = mix(features, partner, lam)
-            if augmentation.freq_mask or augmentation.time_mask:
-                features = spec_augment(
-                    features,
-                    augmentation.freq_mask,
-                    augmentation.time_mask,
-                    augmentation.num_freq_masks,
-                    augmentation.num_time_masks,
-                    self._mask_value(features),
-                    self.generator,
-                )
-            features = additive_noise(features, augmentation.noise_max_scale, self.generator)
-            features = random_roll(features, augmentation.time_shift_frames, dim=1, generator=self.generator)
-
-        batch = {self.input_name: features, SKIPPED_CLIPS_KEY: skipped}
-        if self.label_encoder is not None:
-            values = [row[self.label_column] for row in rows]
-            if self.soft_labels or self.label_encoder.multi_label:
-                labels = self.label_encoder.multi_hot(values)
-                if lam is not None and augmentation.mixup_labels:
-                    labels = mix(labels, partner, lam)
-            else:
-                labels = self.label_encoder.ids(values)
+        labels = self._labels(rows)
+        batch: dict[str, Any] = {SKIPPED_CLIPS_KEY: skipped}
+        if self.return_waveforms:
+            batch["waveforms"], batch["waveform_lengths"] = _pad_waveforms(waveforms)
+        elif self.featurizer is not None:
+            batch[self.input_name], labels = self.featurizer(waveforms, labels)
+        else:
+            batch[self.input_name] = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, return_tensors="pt")[self.input_name]
+        if labels is not None:
             batch["labels"] = labels
         return batch
-
-
-def collator_for(
-    feature_extractor,
-    data: RecipeData,
-    spec: DatasetSpec,
-    augmentation: AugmentationConfig | None,
-    soft_labels: bool | None = None,
-) -> AudioClassificationCollator:
-    """The collator of a recipe split (augmentation None for evaluation)."""
-    return AudioClassificationCollator(
-        feature_extractor=feature_extractor,
-        label_encoder=data.label_encoder,
-        audio_column=spec.audio_column,
-        label_column=spec.label_column,
-        augmentation=augmentation,
-        soft_labels=soft_labels,
-    )
-
-
-Collator = Callable[[list[dict]], dict[str, Any]]

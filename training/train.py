@@ -35,7 +35,7 @@ from .augment import BalancedSampler
 from .datasets import (
     SKIPPED_CLIPS_KEY,
     AudioClassificationCollator,
-    RecipeData,
+    AugmentedFeaturizer,
     load_recipe_datasets,
     training_label_weights,
 )
@@ -110,6 +110,8 @@ class AudioClassificationTrainer(Trainer):
         sample_weights: per-example weights for the balanced sampler (None: Trainer's random sampler).
         steps_per_epoch: optimiser steps per epoch for per-epoch schedules when the training set has no length.
         eval_data_collator: collator of evaluation/test batches (no augmentation); defaults to `data_collator`.
+        featurizer: turns the training collator's waveform batches (`waveforms`, `waveform_lengths`) into
+            augmented features inside the training step (see `AugmentedFeaturizer` for why there).
     """
 
     def __init__(
@@ -121,10 +123,12 @@ class AudioClassificationTrainer(Trainer):
         sample_weights: np.ndarray | None = None,
         steps_per_epoch: int | None = None,
         eval_data_collator=None,
+        featurizer: AugmentedFeaturizer | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
+        self.featurizer = featurizer
         self.loss_type = loss_type
         self.optimizer_name = optimizer_name
         self.schedule = schedule or {"name": "trainer"}
@@ -143,6 +147,10 @@ class AudioClassificationTrainer(Trainer):
         return super()._prepare_inputs(inputs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if "waveforms" in inputs:
+            if self.featurizer is None:
+                raise ValueError("waveform batches need the trainer's `featurizer` to become features")
+            inputs = self.featurizer.from_batch(inputs, device=self.args.device)
         inputs = dict(inputs)
         labels = inputs.pop("labels", None)
         outputs = model(**inputs)
@@ -469,12 +477,13 @@ def run_training(
             raise ValueError("the balanced sampler needs a map-style dataset; with --streaming use --sampler random")
         sample_weights = training_label_weights(data.train, recipe.dataset, data.label_encoder)
 
+    # the loader only decodes; crops, mixup, features and masks happen in the training step (AugmentedFeaturizer)
     train_collator = AudioClassificationCollator(
         feature_extractor,
         data.label_encoder,
         recipe.dataset.audio_column,
         recipe.dataset.label_column,
-        augmentation=augmentation,
+        return_waveforms=True,
         soft_labels=(augmentation.uses_mixup and augmentation.mixup_labels) or loss_type == "bce",
     )
     eval_collator = AudioClassificationCollator(
@@ -495,6 +504,7 @@ def run_training(
         sample_weights=sample_weights,
         steps_per_epoch=steps_per_epoch,
         eval_data_collator=eval_collator,  # evaluation batches never get augmentation
+        featurizer=AugmentedFeaturizer(feature_extractor, augmentation),
     )
 
     train_result = trainer.train(resume_from_checkpoint=resume)
