@@ -136,12 +136,12 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
         return output
 
     def normalize(self, features: torch.Tensor) -> torch.Tensor:
-        """The original's normalisation `(x - mean) / (2 * std)`.
+        """The original's normalisation `(x - mean) / (2 * std)`, in place on `features`.
 
         The factor 2 is AST's own choice (src/dataloader.py, kept by SSAST and transformers): it makes the
         features' standard deviation about 0.5 rather than 1. Pretrained checkpoints expect it, so it stays.
         """
-        return (features - self.mean) / (self.std * 2)
+        return features.sub_(self.mean).div_(self.std * 2)
 
     def __call__(
         self,
@@ -181,10 +181,16 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
 
         batch, lengths = pad_batch([torch.from_numpy(clip) for clip in clips], device=kwargs.get("device"))
         if self.subtract_waveform_mean:
-            clip_lengths = lengths.to(batch.device).unsqueeze(1)  # (B, 1)
-            valid = torch.arange(batch.shape[1], device=batch.device).unsqueeze(0) < clip_lengths  # (B, S)
-            clip_mean = batch.sum(dim=1, keepdim=True) / clip_lengths.to(batch.dtype)  # (B, 1)
-            batch = (batch - clip_mean) * valid  # the zero padding stays zero
+            # Each clip's mean over its own samples. The zero padding past a clip's end becomes -mean, which no
+            # frame of that clip reads (frames past a clip's frame count are replaced by padding_value).
+            clip_mean = batch.sum(dim=1, keepdim=True) / lengths.to(batch.device, batch.dtype).unsqueeze(1)  # (B, 1)
+            batch.sub_(clip_mean)  # in place: pad_batch built a new tensor from the clips
+        # Samples that only frames past max_length would read are dropped before the (costly) fbank.
+        window, hop, _ = kaldi_frame_sizes(
+            self.sampling_rate, self.frame_length_ms, self.frame_shift_ms, self.round_to_power_of_two
+        )
+        needed = (max_length - 1) * hop + window
+        batch, lengths = batch[:, :needed], lengths.clamp(max=needed)
         features, num_frames = kaldi_fbank(
             batch,
             self.sampling_rate,
@@ -199,18 +205,17 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
             low_freq=self.low_freq,
             high_freq=self.high_freq,
             padding_value=self.padding_value,
-        )  # (B, T, M), rows past each clip's frame count = padding_value
+        )  # (B, T <= max_length, M), rows past each clip's frame count = padding_value
         if bool((num_frames == 0).any()):
             logger.warning(
                 f"{int((num_frames == 0).sum())} clip(s) are shorter than one {self.frame_length_ms} ms frame; "
                 "their features are all padding"
             )
 
-        # Pad with padding_value or keep the first max_length frames, THEN normalise (the original's order).
+        # Pad with padding_value to max_length frames (the clips were cut above), THEN normalise: the
+        # original's order, which makes padded frames (padding_value - mean) / (2 std), not 0.
         frames = features.shape[1]
-        if frames >= max_length:
-            features = features[:, :max_length]
-        else:
+        if frames < max_length:
             features = torch.nn.functional.pad(features, (0, 0, 0, max_length - frames), value=self.padding_value)
         if self.do_normalize:
             features = self.normalize(features)

@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from .filterbank import BandedFilterbank, power_spectrum
 from .kaldi import _own_copy, pad_batch
 
 __all__ = ["hz_to_mel_slaney", "log_mel_spectrogram", "mel_to_hz_slaney", "slaney_mel_filterbank"]
@@ -96,9 +97,18 @@ def slaney_mel_filterbank(
     return _own_copy(bank, device, dtype)
 
 
+@lru_cache(maxsize=32)
+def _banded_slaney_filterbank(
+    sample_rate: float, n_fft: int, num_mel_bins: int, fmin: float, fmax: float, device: str, dtype: torch.dtype
+) -> BandedFilterbank:
+    bank = _slaney_filterbank_cpu(sample_rate, n_fft, num_mel_bins, fmin, fmax)
+    return BandedFilterbank(bank).to(device=device, dtype=dtype)
+
+
 @lru_cache(maxsize=8)
-def _periodic_hann_cpu(size: int) -> torch.Tensor:
-    return torch.hann_window(size, periodic=True, dtype=torch.float64).float()
+def _periodic_hann(size: int, device: str, dtype: torch.dtype) -> torch.Tensor:
+    # float64 then float32, as scipy/librosa's window that torchlibrosa bakes into its STFT kernels
+    return torch.hann_window(size, periodic=True, dtype=torch.float64).float().to(device=device, dtype=dtype)
 
 
 def _reflect_pad_batch(batch: torch.Tensor, lengths: torch.Tensor, pad: int) -> torch.Tensor:
@@ -171,15 +181,18 @@ def log_mel_spectrogram(
     padded = _reflect_pad_batch(batch, lengths, pad)  # (B, S + n_fft)
     num_frames = 1 + lengths.div(hop_length, rounding_mode="floor")
     max_frames = int(num_frames.max())
-    window = _periodic_hann_cpu(n_fft).to(device)
+    window = _periodic_hann(n_fft, str(device), batch.dtype)
     frames = padded[:, : (max_frames - 1) * hop_length + n_fft].unfold(-1, n_fft, hop_length)  # (B, T, n_fft)
     spectrum = torch.fft.rfft(frames * window, dim=-1)  # (B, T, n_fft // 2 + 1)
-    power = spectrum.real.square() + spectrum.imag.square()
 
-    mel_bank = slaney_mel_filterbank(sample_rate, n_fft, num_mel_bins, fmin, fmax, device=device)
-    mel_power = torch.matmul(power, mel_bank)  # (B, T, M)
+    fmax = sample_rate / 2.0 if fmax is None else fmax
+    slaney_mel_filterbank(sample_rate, n_fft, num_mel_bins, fmin, fmax)  # validates the settings
+    mel_bank = _banded_slaney_filterbank(
+        float(sample_rate), int(n_fft), int(num_mel_bins), float(fmin), float(fmax), str(device), batch.dtype
+    )
+    features = mel_bank(power_spectrum(spectrum))  # (B, T, M) mel power
     offset = 10.0 * math.log10(max(amin, ref))
-    features = 10.0 * torch.log10(torch.clamp(mel_power, min=amin)) - offset
+    features = features.clamp_(min=amin).log10_().mul_(10.0).sub_(offset)
 
     valid = torch.arange(max_frames, device=device).unsqueeze(0) < num_frames.to(device).unsqueeze(1)  # (B, T)
     if top_db is not None:
