@@ -38,9 +38,9 @@ def _save_parquet(rows: dict, features, path: Path) -> None:
     dataset.to_parquet(str(path))
 
 
-def write_esc50_parquet(root: Path, num_classes: int = 3, per_fold: int = 2, seconds: float = 0.5, corrupt: int = 0) -> Path:
+def write_esc50_parquet(root: Path, num_classes: int = 3, per_fold: int = 2, seconds: float = 0.5, corrupt: tuple = ()) -> Path:
     """`ashraq/esc50` layout: data/train-0000{0,1}-of-00002.parquet, one split, folds 1-5, 44.1 kHz WAV.
-    The first `corrupt` rows hold bytes soundfile cannot decode."""
+    Rows whose index is in `corrupt` hold bytes soundfile cannot decode (rows are fold-major: fold 1 first)."""
     from datasets import Value
 
     rows = {key: [] for key in ("filename", "fold", "target", "category", "esc10", "src_file", "take", "audio")}
@@ -49,7 +49,7 @@ def write_esc50_parquet(root: Path, num_classes: int = 3, per_fold: int = 2, sec
         for target in range(num_classes):
             for take in range(per_fold):
                 name = f"{fold}-{index}-{'ABCDEFGH'[take]}-{target}.wav"
-                data = CORRUPT_BYTES if index < corrupt else tone_wav_bytes(300 + 400 * target, seconds, 44100, index)
+                data = CORRUPT_BYTES if index in corrupt else tone_wav_bytes(300 + 400 * target, seconds, 44100, index)
                 rows["filename"].append(name)
                 rows["fold"].append(fold)
                 rows["target"].append(target)

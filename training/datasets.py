@@ -573,7 +573,11 @@ class AudioClassificationCollator:
             raise ValueError("cannot collate an empty list of examples")
         waveforms, rows, skipped = self._decode(rows)
         labels = self._labels(rows)
-        batch: dict[str, Any] = {SKIPPED_CLIPS_KEY: skipped}
+        # a per-row tensor (the count in row 0) rather than an int: accelerate splits dispatched batches along
+        # dim 0, and the total over the rows (and over processes) stays the count
+        skipped_per_row = torch.zeros(len(rows), dtype=torch.long)
+        skipped_per_row[0] = skipped
+        batch: dict[str, Any] = {SKIPPED_CLIPS_KEY: skipped_per_row}
         if self.return_waveforms:
             batch["waveforms"], batch["waveform_lengths"] = _pad_waveforms(waveforms)
         elif self.featurizer is not None:

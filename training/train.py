@@ -50,6 +50,8 @@ __all__ = [
     "load_model_and_feature_extractor",
     "run_cross_validation",
     "run_training",
+    "split_global_batch",
+    "training_overrides_from_args",
 ]
 
 logger = logging.get_logger(__name__)
@@ -142,8 +144,9 @@ class AudioClassificationTrainer(Trainer):
     # -- loss and inputs ------------------------------------------------------------------------------------------
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         inputs = dict(inputs)
-        skipped = inputs.pop(SKIPPED_CLIPS_KEY, 0)
-        self._skipped_clips["train" if self.model.training else "eval"] += int(skipped)
+        skipped = inputs.pop(SKIPPED_CLIPS_KEY, None)
+        if skipped is not None:
+            self._skipped_clips["train" if self.model.training else "eval"] += int(torch.as_tensor(skipped).sum())
         return super()._prepare_inputs(inputs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -355,6 +358,17 @@ def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def split_global_batch(global_batch: int, processes: int, accumulation: int = 1) -> int:
+    """Per-device batch that gives the papers' global batch over `processes` x `accumulation` (at least 1)."""
+    per_device = max(1, global_batch // (processes * accumulation))
+    if per_device * processes * accumulation != global_batch:
+        logger.warning(
+            f"global batch {global_batch} does not split evenly over {processes} process(es) x {accumulation} "
+            f"accumulation step(s); using {per_device} per device"
+        )
+    return per_device
+
+
 def build_training_arguments(
     family: FamilySpec,
     overrides: dict[str, Any],
@@ -382,20 +396,17 @@ def build_training_arguments(
         "dataloader_pin_memory": torch.cuda.is_available(),
         "seed": 42,
     }
+    if _world_size() > 1 and not torch.cuda.is_available():
+        # several CPU processes (torchrun/accelerate without GPUs): accelerate only sets up multi-CPU DDP
+        # (gloo) when told it runs on CPU; otherwise every process would silently train on its own
+        values["use_cpu"] = True
     values.update(family.training_arguments)
     values.update(overrides)
     values["output_dir"] = str(output_dir)
 
     if "per_device_train_batch_size" not in overrides and family.global_train_batch_size:
         accumulation = int(values.get("gradient_accumulation_steps", 1))
-        processes = _world_size()
-        per_device = max(1, family.global_train_batch_size // (processes * accumulation))
-        if per_device * processes * accumulation != family.global_train_batch_size:
-            logger.warning(
-                f"global batch {family.global_train_batch_size} does not split evenly over {processes} process(es) x "
-                f"{accumulation} accumulation step(s); using {per_device} per device"
-            )
-        values["per_device_train_batch_size"] = per_device
+        values["per_device_train_batch_size"] = split_global_batch(family.global_train_batch_size, _world_size(), accumulation)
 
     steps_per_epoch = None
     if streaming:
