@@ -219,6 +219,8 @@ def test_return_tensors_forms(arrays):
     as_numpy = extractor(clips, sampling_rate=16000, return_tensors="np")["input_values"]
     assert isinstance(as_numpy, np.ndarray) and as_numpy.shape == (2, 64, 128)
     np.testing.assert_array_equal(as_numpy[1], as_list[1])
+    on_device = extractor(clips, sampling_rate=16000, return_tensors="pt", device="cpu")["input_values"]
+    np.testing.assert_array_equal(on_device.numpy(), as_numpy)
     with pytest.raises(ValueError):
         extractor(clips, sampling_rate=16000, return_tensors="tf")
 

@@ -18,6 +18,7 @@ from spectrogram_transformers.feature_extraction.feature_extraction_htsat import
     SPEECH_COMMANDS_SETTINGS,
     fit_to_clip_length,
 )
+from spectrogram_transformers.feature_extraction.filterbank import BandedFilterbank, power_spectrum
 from spectrogram_transformers.feature_extraction.mel import hz_to_mel_slaney, mel_to_hz_slaney
 
 # README section 10: a front end other than torchlibrosa's conv-STFT should hold ~5e-4 dB.
@@ -72,6 +73,22 @@ def test_fmax_above_nyquist_leaves_empty_filters_as_librosa_does():
     assert empty == list(range(55, 64))  # the 9 filters whose band starts above 8 kHz
     with pytest.raises(ValueError, match="fmin"):
         slaney_mel_filterbank(16000, 1024, 64, 9000.0, 8000.0)
+
+
+@pytest.mark.parametrize("sample_rate, filters_per_group", [(32000, 16), (16000, 16), (16000, 5), (32000, 64)])
+def test_banded_filterbank_equals_the_dense_matmul(sample_rate, filters_per_group):
+    """At 16 kHz the top 9 filters are empty: a group of only empty filters must still give zeros."""
+    dense = slaney_mel_filterbank(sample_rate, 1024)  # (513, 64)
+    banded = BandedFilterbank(dense, filters_per_group)
+    power = torch.rand(3, 20, 513)
+    torch.testing.assert_close(banded(power), power @ dense, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="513"):
+        banded(torch.rand(3, 20, 512))
+
+
+def test_power_spectrum_is_squared_magnitude():
+    spectrum = torch.randn(4, 7, dtype=torch.complex64)
+    torch.testing.assert_close(power_spectrum(spectrum), spectrum.abs() ** 2, rtol=1e-6, atol=0)
 
 
 # ---------------------------------------------------------------- log_mel_spectrogram against the fixtures
