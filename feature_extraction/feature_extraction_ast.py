@@ -21,7 +21,7 @@ from transformers.utils import TensorType, logging
 
 from ._common import check_call_kwargs, to_batch_feature, warn_missing_sampling_rate
 from .audio import to_mono_batch
-from .kaldi import WindowType, kaldi_frame_sizes, kaldi_fbank, pad_batch
+from .kaldi import WindowType, kaldi_fbank, kaldi_frame_sizes, kaldi_mel_banks, pad_batch
 
 __all__ = ["ASTFeatureExtractor"]
 
@@ -122,8 +122,11 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"std must be positive to normalise, got {self.std}")
         if self.window_type not in _WINDOW_TYPES:
             raise ValueError(f"window_type must be one of {_WINDOW_TYPES}, got {self.window_type!r}")
-        # Raises for a frame setting that gives no window at this rate.
-        kaldi_frame_sizes(self.sampling_rate, self.frame_length_ms, self.frame_shift_ms, self.round_to_power_of_two)
+        # Both raise for settings that give no window or no mel range at this rate.
+        _, _, fft_size = kaldi_frame_sizes(
+            self.sampling_rate, self.frame_length_ms, self.frame_shift_ms, self.round_to_power_of_two
+        )
+        kaldi_mel_banks(self.num_mel_bins, fft_size, self.sampling_rate, self.low_freq, self.high_freq)
 
     def to_dict(self) -> dict[str, Any]:
         # No "feature_extractor_type": `transformers.AutoFeatureExtractor` resolves that name among its own

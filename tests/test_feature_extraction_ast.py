@@ -301,6 +301,8 @@ def test_unknown_call_arguments_and_bad_settings_are_rejected():
         ASTFeatureExtractor(window_type="blackman")
     with pytest.raises(ValueError, match="window"):
         ASTFeatureExtractor(sampling_rate=40)
+    with pytest.raises(ValueError, match="mel range"):
+        ASTFeatureExtractor(sampling_rate=16000, low_freq=8000.0)
 
 
 # ---------------------------------------------------------------- reference implementation and saving
