@@ -331,6 +331,7 @@ def run_pretraining(
     if eval_dataset is not None:
         metrics.update(trainer.evaluate())
     trainer.save_model(args.output_dir)
+    trainer.save_state()  # trainer_state.json: the log history with nce, mse and accuracy per logging step
     if trainer.is_world_process_zero():
         extractor.save_pretrained(args.output_dir)
         with open(Path(args.output_dir) / "pretraining_metrics.json", "w", encoding="utf-8") as handle:
