@@ -116,16 +116,19 @@ def _reflect_pad_batch(batch: torch.Tensor, lengths: torch.Tensor, pad: int) -> 
     """Reflect-pad every clip of a zero-padded batch at its own ends (numpy/torch "reflect", edge not repeated).
 
     Returns [B, max_samples + 2 * pad]: row b holds pad reflected samples, the clip, pad reflected samples of
-    the clip's own end, then zeros. One gather for the batch instead of a per-clip loop.
+    the clip's own end, then whatever followed the clip in `batch` (only frames past the clip's frame count
+    read it). Two small [B, pad] edge gathers for the batch instead of a per-clip loop.
     """
-    total = batch.shape[1] + 2 * pad
-    position = torch.arange(total, device=batch.device).unsqueeze(0) - pad  # (1, S + 2 pad)
+    batch_size, samples = batch.shape
+    padded = batch.new_empty(batch_size, samples + 2 * pad)
+    padded[:, pad : pad + samples] = batch
+    padded[:, samples + pad :] = 0.0
+    padded[:, :pad] = batch[:, 1 : pad + 1].flip(-1)  # x[pad], ..., x[1]: every clip starts at column 0
+    offsets = torch.arange(1, pad + 1, device=batch.device).unsqueeze(0)  # (1, pad)
     last = (lengths.to(batch.device) - 1).unsqueeze(1)  # (B, 1)
-    source = position.abs()  # reflection at the start: -i -> i
-    source = torch.where(source > last, 2 * last - source, source)  # reflection at each clip's own end
-    inside = position <= last + pad  # false past a clip's reflected end (the zero tail of the padded batch)
-    padded = torch.gather(batch, 1, source.clamp(min=0).expand(batch.shape[0], -1))
-    return padded.masked_fill_(~inside, 0.0)
+    tail = torch.gather(batch, 1, last - offsets)  # (B, pad): x[L-2], ..., x[L-1-pad] of each clip's own end
+    padded.scatter_(1, last + 1 + pad + offsets - 1, tail)  # written at padded columns L + pad, ...
+    return padded
 
 
 def log_mel_spectrogram(
