@@ -471,6 +471,11 @@ def run_training(
         dataset_config=dataset_config,
         seed=seed,
     )
+    # seed before the model exists: a new classification head is initialised randomly, and the run must
+    # depend on --seed only, not on what the process did before (Trainer seeds again in its constructor)
+    from transformers import set_seed
+
+    set_seed(seed)
     network, feature_extractor, family_name = load_model_and_feature_extractor(model, recipe, data.label_map)
     family = recipe.family(network.config.model_type)[1]
     augmentation = family.augmentation_config
