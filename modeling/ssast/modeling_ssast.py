@@ -136,7 +136,8 @@ def cluster_mask_indices(
     device = _generator_device(generator)
     sides = torch.randint(low, high + 1, (batch_size,), generator=generator, device=device)  # (B,)
     starts = torch.empty(batch_size, 0, dtype=torch.long, device=device)
-    num_draws = max(8, 2 * math.ceil((num_masked + 1) / low**2))
+    # enough draws for most clips at once (overlaps and the grid edges waste cells); more are appended if not
+    num_draws = max(8, 3 * math.ceil((num_masked + 1) / low**2))
     while True:
         extra = torch.randint(0, num_patches, (batch_size, num_draws - starts.shape[1]), generator=generator, device=device)
         starts = torch.cat([starts, extra], dim=1)  # (B, K); appended, never redrawn
