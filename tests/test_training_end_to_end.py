@@ -277,3 +277,25 @@ def test_classification_loss_variants():
     torch.testing.assert_close(classification_loss(logits, soft, "ce"), expected)
     with pytest.raises(ValueError, match="do not match"):
         classification_loss(logits, torch.zeros(2, 4), "bce")
+
+
+def test_htsat_family_trains_with_its_recipe_settings(esc_run, tmp_path):
+    """The recipe's `htsat` entry: log-mel `input_features`, AdamW, the epoch-table schedule, masks filled with
+    each example's mean."""
+    import spectrogram_transformers as package
+    from spectrogram_transformers.feature_extraction import HTSATFeatureExtractor
+
+    config = package.HTSATConfig(spec_size=64, num_mel_bins=16, embed_dim=8, depths=(2, 2), num_heads=(2, 4), window_size=4, num_labels=5)
+    package.HTSATForAudioClassification(config).save_pretrained(tmp_path / "htsat")
+    HTSATFeatureExtractor(num_mel_bins=16, sampling_rate=16000, hop_length=160, n_fft=512, clip_samples=16000).save_pretrained(tmp_path / "htsat")
+    recipe = write_recipe(
+        tmp_path / "recipe.json", "esc50", htsat={"feature_extractor": {"sampling_rate": 16000, "clip_samples": 16000}, "global_train_batch_size": 4}
+    )
+    metrics = run_training(
+        str(recipe), str(tmp_path / "htsat"), output_dir=tmp_path / "out", fold=1, data_dir=esc_run["data_dir"],
+        training_overrides={"max_steps": 2, "report_to": "none", "eval_strategy": "no", "save_strategy": "no"},
+    )  # fmt: skip
+    assert math.isfinite(metrics["eval_loss"]) and metrics["eval_skipped_clips"] == 1
+    from huggingface_hub import ModelCard
+
+    assert "htsat" in ModelCard.load(tmp_path / "out" / "README.md").data.tags
