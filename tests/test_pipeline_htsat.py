@@ -6,7 +6,11 @@ import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 from spectrogram_transformers import HTSATConfig, HTSATFeatureExtractor, HTSATForAudioClassification, hub_configs
-from spectrogram_transformers.modeling.htsat.modeling_htsat import relative_position_index, shifted_window_mask
+from spectrogram_transformers.modeling.htsat.modeling_htsat import (
+    relative_position_index,
+    shifted_window_mask,
+    window_token_order,
+)
 
 VARIANTS = {
     # name: (labels, problem type, sampling rate, a label)
@@ -85,4 +89,6 @@ def test_from_pretrained_rebuilds_the_derived_buffers(tmp_path):
     stage = model.htsat.encoder.layers[0]
     assert torch.equal(stage.shift_mask, shifted_window_mask(stage.resolution, stage.window, stage.shift))
     assert torch.equal(stage.blocks[1].attention.relative_position_index, relative_position_index(stage.window))
+    assert torch.equal(stage.shifted_window_order, window_token_order(stage.resolution, stage.window, stage.shift))
+    assert torch.equal(stage.window_order, window_token_order(stage.resolution, stage.window, 0))
     assert isinstance(AutoFeatureExtractor.from_pretrained(tmp_path), HTSATFeatureExtractor)

@@ -48,8 +48,8 @@ __all__ = [
     "shifted_window_mask",
     "stretch_time_axis",
     "tile_short_spectrogram",
-    "window_merge",
     "window_partition",
+    "window_token_order",
 ]
 
 # additive mask between tokens of different regions after the cyclic shift: the original's -100, not -inf
@@ -123,12 +123,20 @@ def window_partition(hidden_states: torch.Tensor, window: int) -> torch.Tensor:
     return grid.reshape(batch_size, (height // window) * (width // window), window * window, channels)
 
 
-def window_merge(windows: torch.Tensor, window: int, height: int, width: int) -> torch.Tensor:
-    """Inverse of `window_partition`: (B, windows, window², C) -> (B, H, W, C)."""
-    batch_size, _, _, channels = windows.shape
-    grid = windows.view(batch_size, height // window, width // window, window, window, channels)
-    grid = grid.permute(0, 1, 3, 2, 4, 5)  # (B, H/w, w, W/w, w, C)
-    return grid.reshape(batch_size, height, width, channels)
+def window_token_order(resolution: tuple[int, int], window: int, shift: int) -> torch.Tensor:
+    """(2, H·W) int64 permutations of the row-major tokens: [order, inverse].
+
+    `order` lists, for each position of the windowed sequence, the token it holds: after the cyclic shift of
+    the grid by (-shift, -shift), windows in row-major order and tokens row-major inside each window, i.e.
+    `window_partition(torch.roll(grid, (-shift, -shift)))`. `inverse` puts every token back, undoing the shift.
+    One `index_select` with each replaces the roll, the window partition and their inverses (several copies).
+    """
+    height, width = resolution
+    grid = torch.arange(height * width).view(1, height, width, 1)
+    if shift:
+        grid = torch.roll(grid, shifts=(-shift, -shift), dims=(1, 2))
+    order = window_partition(grid, window).reshape(-1)  # (H·W,)
+    return torch.stack([order, torch.argsort(order)])
 
 
 def relative_position_index(window: int) -> torch.Tensor:
@@ -228,9 +236,9 @@ class HTSATEmbeddings(nn.Module):
 class HTSATWindowAttention(nn.Module):
     """Multi-head attention inside windows, with a learned relative-position bias, on the attention interface.
 
-    The relative-position bias (heads, N, N) and the shifted-window mask (windows, N, N) are folded into one
-    additive mask. Windows are treated as extra heads, (B, windows·heads, N, d), so that this one
-    (1, windows·heads, N, N) mask broadcasts over the batch instead of being copied per sample.
+    Windows are attention batches, (B·windows, heads, N, d). The relative-position bias (heads, N, N) and, in
+    shifted blocks, the region mask (windows, N, N) are folded into one additive mask: the bias alone
+    broadcasts over every window; with the region mask it is (B·windows, heads, N, N).
     """
 
     def __init__(self, config: HTSATConfig, dim: int, num_heads: int, window: int):
@@ -256,26 +264,22 @@ class HTSATWindowAttention(nn.Module):
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]  # (N·N, heads)
         return bias.view(tokens, tokens, self.num_heads).permute(2, 0, 1)  # (heads, N, N)
 
-    def attention_mask(self, num_windows: int, shift_mask: torch.Tensor | None) -> torch.Tensor:
-        """(1, windows·heads, N, N): relative-position bias plus, in shifted blocks, the region mask."""
+    def attention_mask(self, batch_size: int, shift_mask: torch.Tensor | None) -> torch.Tensor:
+        """Relative-position bias, plus the region mask in shifted blocks: (1 or B·windows, heads, N, N)."""
         bias = self.relative_position_bias()[None]  # (1, heads, N, N)
         if shift_mask is None:
-            mask = bias.expand(num_windows, -1, -1, -1)
-        else:
-            mask = bias + shift_mask[:, None].to(bias.dtype)  # (windows, heads, N, N)
-        return mask.reshape(1, num_windows * self.num_heads, *mask.shape[-2:])
+            return bias
+        mask = bias + shift_mask[:, None].to(bias.dtype)  # (windows, heads, N, N)
+        return mask.repeat(batch_size, 1, 1, 1)  # (B·windows, heads, N, N), batch-major as the windows
 
     def forward(
         self, windows: torch.Tensor, shift_mask: torch.Tensor | None = None, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, num_windows, tokens, dim = windows.shape
-
-        def split_heads(states: torch.Tensor) -> torch.Tensor:
-            states = states.view(batch_size, num_windows, tokens, self.num_heads, self.head_dim)
-            states = states.permute(0, 1, 3, 2, 4)  # (B, windows, heads, N, d)
-            return states.reshape(batch_size, num_windows * self.num_heads, tokens, self.head_dim)
-
-        query, key, value = split_heads(self.q_proj(windows)), split_heads(self.k_proj(windows)), split_heads(self.v_proj(windows))
+        shape = (batch_size * num_windows, tokens, self.num_heads, self.head_dim)
+        query = self.q_proj(windows).view(shape).transpose(1, 2)  # (B·windows, heads, N, d)
+        key = self.k_proj(windows).view(shape).transpose(1, 2)
+        value = self.v_proj(windows).view(shape).transpose(1, 2)
         implementation = "eager" if output_attentions else self.config._attn_implementation
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         output, weights = attention_interface(
@@ -283,13 +287,11 @@ class HTSATWindowAttention(nn.Module):
             query,
             key,
             value,
-            self.attention_mask(num_windows, shift_mask),
+            self.attention_mask(batch_size, shift_mask),
             dropout=self.attention_dropout if self.training else 0.0,
             scaling=self.scaling,
         )
-        # output: (B, N, windows·heads, d) -> (B, windows, N, heads·d)
-        output = output.view(batch_size, tokens, num_windows, self.num_heads, self.head_dim).transpose(1, 2)
-        output = output.reshape(batch_size, num_windows, tokens, dim)
+        output = output.reshape(batch_size, num_windows, tokens, dim)  # from (B·windows, N, heads, d)
         if weights is not None:
             weights = weights.view(batch_size, num_windows, self.num_heads, tokens, tokens)
         return self.dropout(self.o_proj(output)), weights
@@ -317,13 +319,11 @@ class HTSATLayer(GradientCheckpointingLayer):
         config: HTSATConfig,
         dim: int,
         num_heads: int,
-        resolution: tuple[int, int],
         window: int,
         shift: int,
         drop_path: float,
     ):
         super().__init__()
-        self.resolution = resolution
         self.window = window
         self.shift = shift
         self.layernorm_before = nn.LayerNorm(dim, eps=config.layer_norm_eps)
@@ -333,19 +333,20 @@ class HTSATLayer(GradientCheckpointingLayer):
         self.drop_path = ASTDropPath(drop_path)
 
     def forward(
-        self, hidden_states: torch.Tensor, shift_mask: torch.Tensor | None = None, output_attentions: bool = False
+        self,
+        hidden_states: torch.Tensor,
+        token_order: torch.Tensor,
+        shift_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`token_order`: `window_token_order` of this block's shift; `shift_mask`: used when the block is shifted."""
         batch_size, length, channels = hidden_states.shape
-        height, width = self.resolution
-        grid = self.layernorm_before(hidden_states).view(batch_size, height, width, channels)
-        if self.shift:
-            grid = torch.roll(grid, shifts=(-self.shift, -self.shift), dims=(1, 2))
-        windows = window_partition(grid, self.window)  # (B, windows, N, C)
+        order, inverse = token_order
+        windows = self.layernorm_before(hidden_states).index_select(1, order)  # (B, H·W, C) in window order
+        windows = windows.view(batch_size, -1, self.window * self.window, channels)  # (B, windows, N, C)
         windows, weights = self.attention(windows, shift_mask if self.shift else None, output_attentions)
-        grid = window_merge(windows, self.window, height, width)  # (B, H, W, C)
-        if self.shift:
-            grid = torch.roll(grid, shifts=(self.shift, self.shift), dims=(1, 2))
-        hidden_states = hidden_states + self.drop_path(grid.reshape(batch_size, length, channels))
+        attended = windows.reshape(batch_size, length, channels).index_select(1, inverse)  # row-major, unshifted
+        hidden_states = hidden_states + self.drop_path(attended)
         hidden_states = hidden_states + self.drop_path(self.mlp(self.layernorm_after(hidden_states)))
         return hidden_states, weights
 
@@ -385,7 +386,6 @@ class HTSATStage(nn.Module):
                 config,
                 dim,
                 config.num_heads[stage],
-                self.resolution,
                 self.window,
                 self.shift if index % 2 == 1 else 0,
                 drop_paths[index],
@@ -393,19 +393,28 @@ class HTSATStage(nn.Module):
             for index in range(config.depths[stage])
         )
         # derivable from the geometry, so not saved (the converter drops the original's `attn_mask` buffers)
-        self.register_buffer("shift_mask", self.make_shift_mask(), persistent=False)
+        window_order, shifted_window_order, shift_mask = self.make_buffers()
+        self.register_buffer("window_order", window_order, persistent=False)
+        self.register_buffer("shifted_window_order", shifted_window_order, persistent=False)
+        self.register_buffer("shift_mask", shift_mask, persistent=False)
         last = stage == config.num_layers - 1
         self.downsample = None if last else HTSATPatchMerging(config, dim, self.resolution)
 
-    def make_shift_mask(self) -> torch.Tensor | None:
-        return shifted_window_mask(self.resolution, self.window, self.shift) if self.shift else None
+    def make_buffers(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Token orders of the plain and shifted blocks and the shifted blocks' mask (None without a shift)."""
+        plain = window_token_order(self.resolution, self.window, 0)
+        if not self.shift:
+            return plain, None, None
+        shifted = window_token_order(self.resolution, self.window, self.shift)
+        return plain, shifted, shifted_window_mask(self.resolution, self.window, self.shift)
 
     def forward(
         self, hidden_states: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, tuple[torch.Tensor | None, ...]]:
         weights = ()
         for block in self.blocks:
-            hidden_states, block_weights = block(hidden_states, self.shift_mask, output_attentions)
+            token_order = self.shifted_window_order if block.shift else self.window_order
+            hidden_states, block_weights = block(hidden_states, token_order, self.shift_mask, output_attentions)
             weights += (block_weights,)
         if self.downsample is not None:
             hidden_states = self.downsample(hidden_states)
@@ -546,8 +555,10 @@ class HTSATPreTrainedModel(PreTrainedModel):
         elif isinstance(module, HTSATWindowAttention):
             init.trunc_normal_(module.relative_position_bias_table, std=std)
             init.copy_(module.relative_position_index, relative_position_index(module.window))
-        elif isinstance(module, HTSATStage) and module.shift_mask is not None:
-            init.copy_(module.shift_mask, module.make_shift_mask())
+        elif isinstance(module, HTSATStage):
+            for name, value in zip(("window_order", "shifted_window_order", "shift_mask"), module.make_buffers()):
+                if value is not None:
+                    init.copy_(getattr(module, name), value)
 
 
 class HTSATModel(HTSATPreTrainedModel):
