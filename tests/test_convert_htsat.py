@@ -141,3 +141,27 @@ def test_other_config_types_are_refused(original_state_dict):
 
     with pytest.raises(TypeError, match="HTSATConfig"):
         convert(original_state_dict, "original-htsat", ASTConfig())
+
+
+def test_cli_conversion_of_a_lightning_checkpoint_feeds_the_pipeline(original_state_dict, reference, tmp_path):
+    """`spectrogram-transformers convert --source original-htsat` on a .ckpt, then pipeline() on raw 32 kHz audio."""
+    from transformers import pipeline
+
+    from spectrogram_transformers.cli import main as cli_main
+
+    checkpoint = tmp_path / "htsat.ckpt"
+    torch.save({"epoch": 1, "state_dict": {f"sed_model.{k}": v for k, v in original_state_dict.items()}}, checkpoint)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("index,mid,display_name\n" + "".join(f"{i},/m/{i},sound {i}\n" for i in range(10)))
+    output = tmp_path / "converted"
+    code = cli_main(
+        ["convert", "--source", "original-htsat", "--checkpoint", str(checkpoint), "--labels", str(labels),
+         "--problem-type", "multi_label_classification", "--output", str(output)]
+    )
+    assert code == 0
+    classifier = pipeline("audio-classification", model=str(output), top_k=10)
+    scene = (reference["input_waveform_int16"][1].float() / 32768).numpy()
+    scores = {entry["label"]: entry["score"] for entry in classifier({"array": scene, "sampling_rate": 32000})}
+    expected = reference["clipwise_output"][1]  # the original's sigmoid clip output (clip_bce)
+    for index in range(10):
+        assert scores[f"sound {index}"] == pytest.approx(expected[index].item(), abs=1e-4)
