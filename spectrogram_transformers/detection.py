@@ -283,8 +283,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-    import spectrogram_transformers  # noqa: F401  (registers the model types)
-
     model = AutoModelForAudioClassification.from_pretrained(args.model).to(args.device).eval()
     feature_extractor = AutoFeatureExtractor.from_pretrained(args.model)
     threshold = {label: value for label, value in args.class_threshold} if args.class_threshold else args.threshold

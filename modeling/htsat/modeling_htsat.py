@@ -287,7 +287,7 @@ class HTSATWindowAttention(nn.Module):
             query,
             key,
             value,
-            self.attention_mask(batch_size, shift_mask),
+            self.attention_mask(batch_size, shift_mask).to(query.dtype),
             dropout=self.attention_dropout if self.training else 0.0,
             scaling=self.scaling,
         )
