@@ -299,3 +299,23 @@ def test_htsat_family_trains_with_its_recipe_settings(esc_run, tmp_path):
     from huggingface_hub import ModelCard
 
     assert "htsat" in ModelCard.load(tmp_path / "out" / "README.md").data.tags
+
+
+def test_cross_validation_reports_mean_and_std_over_folds(esc_run, tmp_path):
+    from spectrogram_transformers.training.train import run_cross_validation
+
+    recipe = write_recipe(
+        tmp_path / "two-folds.json",
+        "esc50",
+        dataset={"folds": {"column": "fold", "values": [2, 3]}},
+        ast={"feature_extractor": {"max_length": 100}, "model": {"max_length": 100}, "global_train_batch_size": 8},
+    )
+    overrides = {"max_steps": 1, "report_to": "none", "eval_strategy": "no", "save_strategy": "no"}
+    summary = run_cross_validation(
+        str(recipe), str(esc_run["root"] / "tiny"), output_dir=tmp_path / "cv", data_dir=esc_run["data_dir"], training_overrides=overrides
+    )
+    accuracies = [summary["folds"][fold]["eval_accuracy"] for fold in ("2", "3")]
+    assert summary["eval_accuracy_mean"] == pytest.approx(np.mean(accuracies))
+    assert summary["eval_accuracy_std"] == pytest.approx(np.std(accuracies))
+    assert json.loads((tmp_path / "cv" / "cv_results.json").read_text())["eval_accuracy_mean"] == summary["eval_accuracy_mean"]
+    assert (tmp_path / "cv" / "fold2" / "model.safetensors").is_file() and (tmp_path / "cv" / "fold3" / "README.md").is_file()

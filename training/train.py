@@ -3,7 +3,7 @@
     spectrogram-transformers train --recipe esc50 --model ast-base-f10-t10-512-esc50 --fold all
     spectrogram-transformers train --recipe speech-commands --model DIR --data_dir LOCAL --num_train_epochs 3
     torchrun --nproc_per_node 2 -m spectrogram_transformers train --recipe ... --ddp_backend gloo
-    accelerate launch -m spectrogram_transformers train --recipe ...
+    accelerate launch --multi_gpu --num_processes 2 -m spectrogram_transformers train --recipe ...
 
 The recipe (`training/recipes/*.json`, or a JSON path) gives the dataset and, for the model's family, the
 papers' hyper-parameters; every `TrainingArguments` field can be overridden on the command line
@@ -12,8 +12,10 @@ evaluating (and testing, where the recipe has a test split), weight-averaging ch
 so, saving the model, its feature extractor and a model card to `--output_dir`, and printing the metrics.
 
 Distributed runs: `torchrun` / `accelerate launch` set the process group environment that `TrainingArguments`
-reads; nothing else is needed. Streaming training data is split between processes with
-`datasets.distributed.split_dataset_by_node` (each process decodes only its own share).
+reads; nothing else is needed. Without GPUs several processes run CPU DDP over gloo (`use_cpu` is set for
+them; `accelerate launch --multi_gpu --num_processes N` is accelerate's way to start N processes, also on CPU).
+Streaming training data is split between processes with `datasets.distributed.split_dataset_by_node` (each
+process decodes only its own share).
 """
 
 import argparse
