@@ -1,6 +1,6 @@
 """`train` end to end on tiny local datasets with the Hub schemas: outputs, model card, pipeline, checkpoint
-averaging, ensembles, windowed classification, multi-label and streaming runs; plus the pure helpers
-(schedules, loss, argument plumbing)."""
+averaging, ensembles, windowed classification, multi-label and streaming runs (marked slow: they train); plus
+the pure helpers (schedules, loss, argument plumbing, windows)."""
 
 import io
 import json
@@ -31,8 +31,6 @@ from spectrogram_transformers.training.train import (
     training_overrides_from_args,
 )
 
-pytestmark = pytest.mark.slow
-
 ESC_EPOCHS = 2
 ESC_TRAIN_BATCHES = math.ceil(4 * 3 * 2 / 4)  # 4 training folds x 3 classes x 2 clips, batch 4
 
@@ -60,6 +58,7 @@ def esc_run(tmp_path_factory):
     return {"root": root, "data_dir": data_dir, "recipe": recipe, "output_dir": output_dir, "metrics": metrics}
 
 
+@pytest.mark.slow
 def test_train_metrics_and_skipped_clips(esc_run):
     metrics = esc_run["metrics"]
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0 and math.isfinite(metrics["eval_loss"])
@@ -70,6 +69,7 @@ def test_train_metrics_and_skipped_clips(esc_run):
     assert saved["eval_accuracy"] == metrics["eval_accuracy"]
 
 
+@pytest.mark.slow
 def test_saved_model_loads_with_labels_and_feature_extractor(esc_run):
     import spectrogram_transformers  # noqa: F401
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
@@ -81,6 +81,7 @@ def test_saved_model_loads_with_labels_and_feature_extractor(esc_run):
     assert (extractor.max_length, extractor.mean, extractor.std) == (100, -6.6268077, 5.358466)  # the recipe's ESC-50 statistics
 
 
+@pytest.mark.slow
 def test_checkpoints_per_epoch_and_weight_averaged_final_model(esc_run):
     from safetensors.torch import load_file
 
@@ -96,6 +97,7 @@ def test_checkpoints_per_epoch_and_weight_averaged_final_model(esc_run):
     assert not torch.equal(states[0]["classifier.dense.weight"], states[1]["classifier.dense.weight"])
 
 
+@pytest.mark.slow
 def test_model_card_parses(esc_run):
     from huggingface_hub import ModelCard
 
@@ -110,10 +112,12 @@ def test_model_card_parses(esc_run):
     assert "spectrogram-transformers classify" in card.text
 
 
+@pytest.mark.slow
 def test_tensorboard_events_are_written(esc_run):
     assert list(esc_run["output_dir"].rglob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_pipeline_loads_the_trained_model(esc_run):
     import spectrogram_transformers  # noqa: F401
     from transformers import pipeline
@@ -126,6 +130,7 @@ def test_pipeline_loads_the_trained_model(esc_run):
     assert len(predictions) == 3 and {p["label"] for p in predictions} <= set(load_label_map("esc50").names)
 
 
+@pytest.mark.slow
 def test_average_command(esc_run):
     from safetensors.torch import load_file
 
@@ -142,6 +147,7 @@ def test_average_command(esc_run):
         main(["average", str(esc_run["output_dir"]), "--start_epoch", "5", "--end_epoch", "6", "--output", str(output)])
 
 
+@pytest.mark.slow
 def test_ensemble_averages_probabilities(esc_run):
     from spectrogram_transformers.training.ensemble import ensemble_evaluate
 
@@ -157,6 +163,7 @@ def test_ensemble_averages_probabilities(esc_run):
     assert json.loads(printed.getvalue())["ensemble"] == results["ensemble"]
 
 
+@pytest.mark.slow
 def test_classify_long_file_by_windows(esc_run, tmp_path):
     from spectrogram_transformers.inference import AudioClassifier, window_starts
 
@@ -198,6 +205,7 @@ def test_window_starts_cover_the_clip():
         window_starts(100, 0, 10)
 
 
+@pytest.mark.slow
 def test_multi_label_audioset_training(tmp_path):
     data_dir, label_csv = write_audioset_parquet(tmp_path / "audioset")
     model_dir = tiny_ast_dir(tmp_path / "tiny", max_length=60)
@@ -222,6 +230,7 @@ def test_multi_label_audioset_training(tmp_path):
     assert config.problem_type == "multi_label_classification" and list(config.id2label.values()) == [n for _, n in AUDIOSET_LABELS]
 
 
+@pytest.mark.slow
 def test_streaming_training_single_process(tmp_path):
     data_dir = write_speech_commands_parquet(tmp_path / "sc", words=3)
     model_dir = tiny_ast_dir(tmp_path / "tiny", max_length=100)
@@ -279,6 +288,7 @@ def test_classification_loss_variants():
         classification_loss(logits, torch.zeros(2, 4), "bce")
 
 
+@pytest.mark.slow
 def test_htsat_family_trains_with_its_recipe_settings(esc_run, tmp_path):
     """The recipe's `htsat` entry: log-mel `input_features`, AdamW, the epoch-table schedule, masks filled with
     each example's mean."""
@@ -301,6 +311,7 @@ def test_htsat_family_trains_with_its_recipe_settings(esc_run, tmp_path):
     assert "htsat" in ModelCard.load(tmp_path / "out" / "README.md").data.tags
 
 
+@pytest.mark.slow
 def test_cross_validation_reports_mean_and_std_over_folds(esc_run, tmp_path):
     from spectrogram_transformers.training.train import run_cross_validation
 
