@@ -528,6 +528,8 @@ def run_training(
     train_result = trainer.train(resume_from_checkpoint=resume)
     metrics = {f"train_{key}" if not key.startswith("train") else key: value for key, value in train_result.metrics.items()}
     metrics["train_skipped_clips"] = trainer.skipped_clips("train")
+    if metrics["train_skipped_clips"]:
+        logger.warning(f"{metrics['train_skipped_clips']} training clip(s) could not be decoded and were skipped")
 
     if family.weight_averaging is not None and arguments.save_strategy != "no":
         metrics.update(_weight_average(trainer, family, output_dir))
