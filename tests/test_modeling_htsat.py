@@ -330,3 +330,12 @@ def test_input_errors():
 def test_config_validation(overrides, message):
     with pytest.raises(StrictDataclassClassValidationError, match=message):
         tiny_config(**overrides)
+
+
+def test_derived_geometry_follows_overrides_on_load(tmp_path):
+    """`from_pretrained(dir, embed_dim=...)` applies overrides after construction: derived sizes must follow."""
+    HTSATConfig(embed_dim=12, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1)).save_pretrained(tmp_path)
+    config = HTSATConfig.from_pretrained(tmp_path, embed_dim=8)
+    assert (config.hidden_size, config.num_layers, config.freq_ratio, config.num_frames) == (64, 4, 4, 1024)
+    with pytest.raises(ValueError, match="hidden_size=5 contradicts"):
+        HTSATConfig(hidden_size=5)

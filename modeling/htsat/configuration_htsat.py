@@ -85,15 +85,40 @@ class HTSATConfig(PreTrainedConfig):
     token_semantic_kernel_size: int = 3
     infer_mode: bool = False
 
-    def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)
-        # derived after the parent stored any extra kwargs, so values saved by an older config never win
-        self.num_layers = len(self.depths)
-        # width of the final tokens (what the heads see); `hidden_size` is the name transformers looks for
-        self.hidden_size = int(self.embed_dim * 2 ** max(self.num_layers - 1, 0))
-        # time chunks stacked in the image (4), and frames on the stretched time axis (1024)
-        self.freq_ratio = self.spec_size // self.num_mel_bins if self.num_mel_bins > 0 else 0
-        self.num_frames = self.spec_size * self.freq_ratio
+    # Derived geometry. Properties rather than attributes set in __post_init__: `from_pretrained(dir,
+    # embed_dim=...)` applies overrides after construction, and stored copies would then go stale. Values
+    # found in older config.json files are accepted when they agree and rejected when they do not.
+    @property
+    def num_layers(self) -> int:
+        return len(self.depths)
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the final tokens (what the heads see); `hidden_size` is the name transformers looks for."""
+        return int(self.embed_dim * 2 ** max(self.num_layers - 1, 0))
+
+    @property
+    def freq_ratio(self) -> int:
+        """Time chunks stacked in the image (4)."""
+        return self.spec_size // self.num_mel_bins if self.num_mel_bins > 0 else 0
+
+    @property
+    def num_frames(self) -> int:
+        """Frames on the stretched time axis (1024)."""
+        return self.spec_size * self.freq_ratio
+
+    def _check_derived(name: str):
+        def setter(self, value) -> None:
+            if value != getattr(self, name):
+                raise ValueError(f"{name}={value} contradicts the geometry it is derived from ({getattr(self, name)})")
+
+        return setter
+
+    num_layers = num_layers.setter(_check_derived("num_layers"))
+    hidden_size = hidden_size.setter(_check_derived("hidden_size"))
+    freq_ratio = freq_ratio.setter(_check_derived("freq_ratio"))
+    num_frames = num_frames.setter(_check_derived("num_frames"))
+    del _check_derived
 
     @property
     def patch_grid(self) -> tuple[int, int]:
