@@ -43,6 +43,7 @@ from .datasets import (
 )
 from .metrics import build_compute_metrics
 from .recipe import FamilySpec, Recipe, list_recipes, load_recipe
+from .offline_demo import OFFLINE_RECIPE, add_offline_arguments, run_offline_from_args
 
 __all__ = [
     "AudioClassificationTrainer",
@@ -631,6 +632,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             kwargs.update(type=action.type, nargs=action.nargs, const=action.const, choices=action.choices)
         group.add_argument(*action.option_strings, **kwargs)
+    add_offline_arguments(parser)
 
 
 def training_overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -640,8 +642,11 @@ def training_overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.recipe is None or args.model is None:
-        raise SystemExit("train needs --recipe and --model (see --help)")
+    if args.recipe in (None, OFFLINE_RECIPE):
+        # no recipe: the offline main job (synthesised keywords, train, evaluate, save, reload with pipeline)
+        return run_offline_from_args(args)
+    if args.model is None:
+        raise SystemExit("train needs --model with --recipe (see --help)")
     overrides = training_overrides_from_args(args)
     common = {
         "data_dir": args.data_dir,

@@ -1,0 +1,153 @@
+"""The offline main job: the synthetic spoken-keyword dataset (schema, determinism, held-out voices) and a
+tiny end-to-end run of `spectrogram-transformers train` (synthesise, train, evaluate, save, reload with
+`pipeline`, print accuracy and top-5)."""
+
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+from datasets import Audio, ClassLabel, load_from_disk
+
+from spectrogram_transformers.cli import main as cli_main
+from spectrogram_transformers.training.synthetic_keywords import (
+    KEYWORDS,
+    SyntheticKeywordsConfig,
+    espeak_variants,
+    load_synthetic_keywords,
+    split_voices,
+    synthesize_keywords,
+)
+
+TINY = SyntheticKeywordsConfig(train_size=40, validation_size=20, test_size=20, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return synthesize_keywords(TINY, cache_dir=tmp_path_factory.mktemp("keywords"), num_workers=2, verbose=False)
+
+
+def _variant(speaker_id: str) -> str:
+    return speaker_id.split("+", 1)[1]
+
+
+def test_schema_is_speech_commands(tiny_dir):
+    dataset = load_from_disk(str(tiny_dir))
+    assert sorted(dataset) == ["test", "train", "validation"]
+    assert {name: len(split) for name, split in dataset.items()} == {"train": 40, "validation": 20, "test": 20}
+    features = dataset["train"].features
+    assert isinstance(features["audio"], Audio) and features["audio"].sampling_rate == 16000
+    assert isinstance(features["label"], ClassLabel) and features["label"].names == list(KEYWORDS)
+    for column in ("file", "speaker_id", "is_unknown", "utterance_id"):
+        assert column in features
+    # every take says every keyword once: balanced classes
+    assert np.bincount(dataset["train"]["label"], minlength=len(KEYWORDS)).tolist() == [4] * len(KEYWORDS)
+
+    raw = dataset["train"].cast_column("audio", Audio(decode=False))
+    offsets = []
+    for row in raw.select(range(10)):
+        assert set(row["audio"]) == {"bytes", "path"} and row["audio"]["path"].endswith(".wav")
+        waveform, sampling_rate = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
+        assert sampling_rate == 16000 and waveform.shape == (16000,)  # mono, 1 s
+        assert 0.05 < np.abs(waveform).max() <= 1.0
+        offsets.append(row["offset_seconds"])
+        # the keyword is where the metadata says: louder in its first 100 ms than in the noise before it
+        start = round(row["offset_seconds"] * 16000)
+        if start >= 1600:
+            assert np.abs(waveform[start : start + 1600]).max() > np.abs(waveform[: start - 160]).max()
+    assert len(set(offsets)) > 5  # random offsets
+    assert not row["is_unknown"] and row["speaker_id"].count("+") == 1
+
+
+def test_generation_is_deterministic_and_seeded(tiny_dir, tmp_path):
+    again = synthesize_keywords(TINY, cache_dir=tmp_path / "again", num_workers=1, verbose=False)
+    assert again.name == tiny_dir.name  # same settings, same cache name
+    first = load_synthetic_keywords(TINY, cache_dir=tiny_dir.parent)
+    second = load_synthetic_keywords(TINY, cache_dir=tmp_path / "again")
+    for split in first:
+        assert first[split]["audio"] == second[split]["audio"]
+        assert first[split]["speaker_id"] == second[split]["speaker_id"]
+        assert first[split]["label"] == second[split]["label"]
+
+    other_seed = SyntheticKeywordsConfig(train_size=40, validation_size=20, test_size=20, seed=4)
+    other = load_synthetic_keywords(other_seed, cache_dir=tmp_path / "other", num_workers=2, verbose=False)
+    assert other["train"]["audio"] != first["train"]["audio"]
+
+
+def test_cached_dataset_is_reused(tiny_dir, capsys):
+    marker = tiny_dir / "dataset_dict.json"
+    before = marker.stat().st_mtime_ns
+    assert synthesize_keywords(TINY, cache_dir=tiny_dir.parent) == tiny_dir
+    assert marker.stat().st_mtime_ns == before
+    assert "reusing" in capsys.readouterr().out
+
+
+def test_validation_and_test_hold_out_whole_voices(tiny_dir):
+    dataset = load_from_disk(str(tiny_dir))
+    speakers = {split: set(dataset[split]["speaker_id"]) for split in dataset}
+    variants = {split: {_variant(speaker) for speaker in names} for split, names in speakers.items()}
+    for held_out in ("validation", "test"):
+        assert not speakers["train"] & speakers[held_out]
+        assert not variants["train"] & variants[held_out]  # not even the timbre in another accent
+    assert not variants["validation"] & variants["test"]
+
+    # the full split: every installed variant in exactly one split, all accents with it
+    voices = split_voices(espeak_variants(), SyntheticKeywordsConfig())
+    by_split = {split: {_variant(voice) for voice in names} for split, names in voices.items()}
+    assert set.union(*by_split.values()) == set(espeak_variants())
+    assert sum(len(names) for names in by_split.values()) == len(espeak_variants())
+    assert len(voices["train"]) > len(voices["test"]) > 0
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="train_size"):
+        SyntheticKeywordsConfig(train_size=0)
+    with pytest.raises(ValueError, match="snr_db"):
+        SyntheticKeywordsConfig(snr_db=(20.0, 0.0))
+    with pytest.raises(ValueError, match="fraction"):
+        SyntheticKeywordsConfig(validation_variant_fraction=0.5, test_variant_fraction=0.5)
+
+
+def test_offline_main_job_end_to_end(tiny_dir, tmp_path, capsys):
+    """`spectrogram-transformers train` with no recipe: synthesise (reused here), train a few steps, evaluate on
+    held-out voices, save, reload with pipeline and print accuracy and top-5 predictions."""
+    output_dir = tmp_path / "model"
+    code = cli_main(
+        [
+            "train",
+            "--synthetic_train_size", "40",
+            "--synthetic_validation_size", "20",
+            "--synthetic_test_size", "20",
+            "--synthetic_seed", "3",
+            "--synthetic_cache_dir", str(tiny_dir.parent),
+            "--num_demo_clips", "3",
+            "--max_steps", "2",
+            "--per_device_train_batch_size", "8",
+            "--report_to", "none",
+            "--output_dir", str(output_dir),
+            "--disable_tqdm", "true",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "reusing" in out  # the module's dataset, not a new one
+
+    for name in ("config.json", "preprocessor_config.json", "model.safetensors", "README.md", "all_results.json"):
+        assert (output_dir / name).is_file(), name
+    metrics = json.loads((output_dir / "all_results.json").read_text())
+
+    match = re.search(r"test accuracy through pipeline\('audio-classification'\) on (\d+) clips .*: ([0-9.]+)", out)
+    assert match, out
+    assert int(match.group(1)) == 20
+    # the reloaded pipeline sees exactly what Trainer evaluated (same clips, same features, same weights)
+    assert float(match.group(2)) == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+
+    top5_lines = [line for line in out.splitlines() if re.match(r"\s+\[(ok |ERR)\]", line)]
+    assert len(top5_lines) == 3
+    for line in top5_lines:
+        predicted = re.findall(r"([a-z]+) (0\.\d\d|1\.00)", line.split(":", 1)[1])
+        assert len(predicted) == 5 and {label for label, _ in predicted} <= set(KEYWORDS)
+        scores = [float(score) for _, score in predicted]
+        assert scores == sorted(scores, reverse=True)
