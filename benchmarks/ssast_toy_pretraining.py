@@ -8,7 +8,7 @@
    (written as WAV files, read by the `pretrain` code path). The few-label task takes `--shots` labeled clips
    per word from that split; the test split holds out whole voice variants.
 2. Pre-training: `run_pretraining` (what `spectrogram-transformers pretrain` runs) of a tiny SSAST (16×16 patches,
-   stride 16, 128 frames: an 8×8 grid) with the joint objective; NCE, MSE and masked-patch accuracy are read from
+   stride 16, 96 frames: an 8×6 grid; or 128×2 frames with `--patch frame`) with the joint objective; NCE, MSE and masked-patch accuracy are read from
    the Trainer's log.
 3. Fine-tuning, same architecture and hyper-parameters twice: from the pre-trained checkpoint
    (`SSASTForAudioClassification.from_pretrained(dir, frequency_stride=10, time_stride=10, ...)`, the paper's
@@ -33,7 +33,7 @@ from spectrogram_transformers import ASTFeatureExtractor, SSASTConfig, SSASTForA
 from spectrogram_transformers.training.pretrain import run_pretraining
 from spectrogram_transformers.training.synthetic_keywords import SyntheticKeywordsConfig, load_synthetic_keywords
 
-TINY = {"hidden_size": 96, "num_attention_heads": 3, "intermediate_size": 384, "num_hidden_layers": 3, "max_length": 128}
+TINY = {"hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 256, "num_hidden_layers": 3}
 
 
 def decode(rows) -> list[np.ndarray]:
@@ -64,17 +64,37 @@ def fine_tune(model, train_x, train_y, test_x, test_y, steps: int, lr: float, ba
     return correct / len(test_x)
 
 
+def linear_probe(model, train_x, train_y, test_x, test_y) -> float:
+    """Logistic regression on the frozen encoder's mean and std over patch tokens (before any fine-tuning)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    def embed(x):
+        prefix = model.config.num_prefix_tokens
+        with torch.no_grad():
+            hidden = torch.cat([model.ssast(x[i : i + 64]).last_hidden_state[:, prefix:] for i in range(0, len(x), 64)])
+        return torch.cat([hidden.mean(1), hidden.std(1)], dim=1).numpy()
+
+    model.eval()
+    train, test = embed(train_x), embed(test_x)
+    scaler = StandardScaler().fit(train)
+    classifier = LogisticRegression(max_iter=3000, C=0.5).fit(scaler.transform(train), train_y.numpy())
+    return float(classifier.score(scaler.transform(test), test_y.numpy()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool_size", type=int, default=2000, help="unlabeled pre-training clips")
     parser.add_argument("--test_size", type=int, default=500)
-    parser.add_argument("--shots", type=int, default=5, help="labeled clips per keyword")
-    parser.add_argument("--pretrain_steps", type=int, default=1500)
-    parser.add_argument("--pretrain_batch", type=int, default=32)
+    parser.add_argument("--patch", choices=("patch", "frame"), default="patch", help="16×16 patches or 128×2 frames")
+    parser.add_argument("--shots", type=int, default=20, help="labeled clips per keyword")
+    parser.add_argument("--pretrain_steps", type=int, default=1200)
+    parser.add_argument("--pretrain_batch", type=int, default=24)
     parser.add_argument("--pretrain_lr", type=float, default=5e-4)
-    parser.add_argument("--masked", type=int, default=32, help="masked patches of the 64")
-    parser.add_argument("--finetune_steps", type=int, default=300)
-    parser.add_argument("--finetune_lr", type=float, default=2.5e-4)
+    parser.add_argument("--max_length", type=int, default=96, help="frames; a 1 s clip has 98, so 96 avoids padded patches")
+    parser.add_argument("--masked", type=int, default=24, help="masked patches (16×16: 8×6 = 48 at 96 frames)")
+    parser.add_argument("--finetune_steps", type=int, default=800)
+    parser.add_argument("--finetune_lr", type=float, default=2e-4)
     parser.add_argument("--finetune_batch", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
@@ -95,12 +115,12 @@ def main() -> None:
         (pool_dir / f"{index:05d}.wav").write_bytes(row["audio"]["bytes"])
 
     # -- pre-training, through the command's code path
-    overrides = {**TINY, "num_masked_patches": args.masked}
+    overrides = {**TINY, "max_length": args.max_length, "num_masked_patches": args.masked}
     output_dir = workdir / "pretrained"
     pretrain_started = time.perf_counter()
     run_pretraining(
         str(pool_dir),
-        "ssast-tiny-patch-400",
+        f"ssast-tiny-{args.patch}-400",
         config_overrides=overrides,
         training_overrides={
             "output_dir": str(output_dir), "max_steps": args.pretrain_steps, "per_device_train_batch_size": args.pretrain_batch,
@@ -123,8 +143,10 @@ def main() -> None:
     labels = np.array(data["train"]["label"])
     test_x = features(extractor, decode(data["test"]["audio"]))
     test_y = torch.tensor(data["test"]["label"])
-    ft_kwargs = {"num_labels": len(keywords), "frequency_stride": 10, "time_stride": 10}
-    results = {"pretrained": [], "scratch": []}
+    # the paper's fine-tuning strides: 10×10 for patches, time stride 1 for frames
+    strides = {"frequency_stride": 10, "time_stride": 10} if args.patch == "patch" else {"frequency_stride": 128, "time_stride": 1}
+    ft_kwargs = {"num_labels": len(keywords), **strides}
+    results = {"pretrained": [], "scratch": [], "probe pretrained": [], "probe scratch": []}
     for seed in range(args.seeds):
         rng = np.random.default_rng(100 + seed)
         chosen = np.concatenate([rng.choice(np.flatnonzero(labels == k), args.shots, replace=False) for k in range(len(keywords))])
@@ -137,6 +159,9 @@ def main() -> None:
         scratch = SSASTForAudioClassification(config)
         scratch.classifier.load_state_dict(pretrained.classifier.state_dict())  # the same fresh head for both
         for name, model in (("pretrained", pretrained), ("scratch", scratch)):
+            accuracy = linear_probe(model, train_x, train_y, test_x, test_y)
+            results[f"probe {name}"].append(accuracy)
+            print(f"seed {seed}: {name:10s} linear-probe accuracy {accuracy:.3f}", flush=True)
             accuracy = fine_tune(model, train_x, train_y, test_x, test_y, args.finetune_steps, args.finetune_lr, args.finetune_batch, seed)
             results[name].append(accuracy)
             print(f"seed {seed}: {name:10s} test accuracy {accuracy:.3f}", flush=True)
@@ -147,16 +172,17 @@ def main() -> None:
     first, last = (trainer_log[0], trainer_log[-1]) if trainer_log else ({}, {})
     print("\n### Results (Markdown)\n")
     print(f"- data: {args.pool_size} unlabeled synthetic keyword clips (10 words, espeak-ng voices + noise); test {args.test_size} clips of held-out voices; {args.shots} labeled clips per word")
-    print(f"- model: SSAST width {TINY['hidden_size']}, {TINY['num_hidden_layers']} layers, 16×16 patches, 128 frames (8×8 patches), {args.masked} masked, joint nce + 10·mse")
+    shape = "16×16 patches" if args.patch == "patch" else "128×2 frame patches"
+    print(f"- model: SSAST width {TINY['hidden_size']}, {TINY['num_hidden_layers']} layers, {shape} on {args.max_length} frames × 128 mel, {args.masked} masked, joint nce + 10·mse")
     print(f"- pre-training: {args.pretrain_steps} steps × batch {args.pretrain_batch}, Adam lr {args.pretrain_lr}, {pretrain_seconds / 60:.1f} min on CPU")
     if trainer_log:
         print("\n| step | nce | mse | masked-patch accuracy |\n|---|---|---|---|")
         for entry in (first, trainer_log[len(trainer_log) // 2], last):
             print(f"| {entry['step']} | {entry['nce_loss']:.3f} | {entry['mse_loss']:.3f} | {entry['accuracy']:.3f} |")
         print(f"\n(chance accuracy 1/{args.masked} = {1 / args.masked:.3f}; nce at chance = ln {args.masked} = {math.log(args.masked):.3f})")
-    print(f"\n| fine-tuning ({args.finetune_steps} steps, lr {args.finetune_lr}, stride 10) | test accuracy (mean ± std over {args.seeds} seeds) |\n|---|---|")
-    print(f"| from SSAST pre-training | {summary(results['pretrained'])} |")
-    print(f"| from scratch | {summary(results['scratch'])} |")
+    print(f"\n| {args.shots} labels per word, test accuracy (mean ± std over {args.seeds} seeds) | from SSAST pre-training | from scratch |\n|---|---|---|")
+    print(f"| fine-tuning ({args.finetune_steps} steps, lr {args.finetune_lr}, strides {strides['frequency_stride']}×{strides['time_stride']}) | {summary(results['pretrained'])} | {summary(results['scratch'])} |")
+    print(f"| linear probe (frozen encoder, logistic regression) | {summary(results['probe pretrained'])} | {summary(results['probe scratch'])} |")
     print(f"\ntotal {(time.perf_counter() - started) / 60:.1f} min; final pre-training metrics: { {k: history[k] for k in history if k.startswith('last_')} }")
 
 
