@@ -22,6 +22,7 @@ from .configuration_ast import ASTConfig
 
 __all__ = [
     "ASTAttention",
+    "AudioClassificationMixin",
     "ASTClassificationHead",
     "ASTEmbeddings",
     "ASTEncoder",
@@ -430,18 +431,13 @@ class ASTClassificationHead(nn.Module):
         return self.dense(self.layernorm(pooled_output))  # (B, labels)
 
 
-class ASTForAudioClassification(ASTPreTrainedModel):
-    """AST with the classification head; returns pre-activation `logits` (B, num_labels).
+class AudioClassificationMixin:
+    """The classifier `forward` shared by AST and SSAST: encoder (`self.base_model`) -> pooled -> head -> loss.
 
-    The loss (when `labels` are given) follows `config.problem_type`: cross-entropy for single-label,
+    The loss (when `labels` are given) follows `config.problem_type` through `loss_function`, which
+    `transformers` picks from the class-name suffix `ForAudioClassification`: cross-entropy for single-label,
     BCE-with-logits for `"multi_label_classification"` (AudioSet), MSE for regression.
     """
-
-    def __init__(self, config: ASTConfig):
-        super().__init__(config)
-        self.ast = ASTModel(config)
-        self.classifier = ASTClassificationHead(config)
-        self.post_init()
 
     def forward(
         self,
@@ -454,18 +450,26 @@ class ASTForAudioClassification(ASTPreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput | tuple:
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        outputs = self.ast(
+        outputs = self.base_model(
             input_values,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             interpolate_pos_encoding=interpolate_pos_encoding,
             return_dict=True,
         )
-        logits = self.classifier(outputs.pooler_output)
+        logits = self.classifier(outputs.pooler_output)  # (B, labels)
         loss = self.loss_function(labels, logits, self.config) if labels is not None else None
-        if not return_dict:
-            rest = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
-            return ((loss,) if loss is not None else ()) + (logits,) + rest
-        return SequenceClassifierOutput(
+        output = SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
+        return output if return_dict else output.to_tuple()
+
+
+class ASTForAudioClassification(AudioClassificationMixin, ASTPreTrainedModel):
+    """AST with the classification head; returns pre-activation `logits` (B, num_labels)."""
+
+    def __init__(self, config: ASTConfig):
+        super().__init__(config)
+        self.ast = ASTModel(config)
+        self.classifier = ASTClassificationHead(config)
+        self.post_init()

@@ -21,10 +21,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import PreTrainedConfig
-from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
-from ..ast.modeling_ast import ASTClassificationHead, ASTModel, ASTPreTrainedModel, check_input_values
+from ..ast.modeling_ast import (
+    ASTClassificationHead,
+    ASTModel,
+    ASTPreTrainedModel,
+    AudioClassificationMixin,
+    check_input_values,
+)
 from ..pos_embed import resize_patch_position_embeddings, split_prefix
 from .configuration_ssast import SSASTConfig
 
@@ -634,7 +639,7 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         )
 
 
-class SSASTForAudioClassification(SSASTPreTrainedModel):
+class SSASTForAudioClassification(AudioClassificationMixin, SSASTPreTrainedModel):
     """SSAST with the classification head (the original `mlp_head`: LayerNorm eps 1e-5, Linear).
 
     Returns pre-activation `logits` (B, num_labels); the pooled vector is the mean of the patch tokens
@@ -648,28 +653,3 @@ class SSASTForAudioClassification(SSASTPreTrainedModel):
         self.ssast = SSASTModel(config)
         self.classifier = ASTClassificationHead(config)
         self.post_init()
-
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        interpolate_pos_encoding: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> SequenceClassifierOutput | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        outputs = self.ssast(
-            input_values,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            interpolate_pos_encoding=interpolate_pos_encoding,
-            return_dict=True,
-        )
-        logits = self.classifier(outputs.pooler_output)
-        loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
-        output = SequenceClassifierOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
-        return output if return_dict else output.to_tuple()
