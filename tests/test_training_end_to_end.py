@@ -330,3 +330,31 @@ def test_cross_validation_reports_mean_and_std_over_folds(esc_run, tmp_path):
     assert summary["eval_accuracy_std"] == pytest.approx(np.std(accuracies))
     assert json.loads((tmp_path / "cv" / "cv_results.json").read_text())["eval_accuracy_mean"] == summary["eval_accuracy_mean"]
     assert (tmp_path / "cv" / "fold2" / "model.safetensors").is_file() and (tmp_path / "cv" / "fold3" / "README.md").is_file()
+
+
+def test_audioset_label_map_must_be_given():
+    from spectrogram_transformers.training.recipe import load_label_map
+
+    with pytest.raises(ValueError, match="class_labels_indices.csv .*--labels"):
+        load_label_map("audioset")
+
+
+@pytest.mark.slow
+def test_train_cli_labels_option_supplies_the_audioset_map(tmp_path, capsys):
+    from spectrogram_transformers.cli import main as cli_main
+
+    data_dir, label_csv = write_audioset_parquet(tmp_path / "audioset")
+    model_dir = tiny_ast_dir(tmp_path / "tiny", max_length=60)
+    recipe = write_recipe(
+        tmp_path / "recipe.json",
+        "audioset-balanced",  # its label map is the unshipped "audioset"
+        ast={"feature_extractor": {"max_length": 60}, "model": {"max_length": 60}, "global_train_batch_size": 4, "weight_averaging": None},
+    )
+    argv = ["train", "--recipe", str(recipe), "--model", str(model_dir), "--data_dir", str(data_dir), "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--report_to", "none"]
+    with pytest.raises(ValueError, match="--labels"):
+        cli_main(argv)
+    assert cli_main([*argv, "--labels", str(label_csv)]) == 0
+    import spectrogram_transformers  # noqa: F401
+    from transformers import AutoConfig
+
+    assert list(AutoConfig.from_pretrained(tmp_path / "out").id2label.values()) == [name for _, name in AUDIOSET_LABELS]

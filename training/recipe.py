@@ -286,7 +286,16 @@ def load_label_map(spec: str, label_key: str = "display_name", dataset_features=
     if not path.is_file():
         path = LABELS_DIR / f"{spec}.csv"
     if not path.is_file():
-        raise ValueError(f"label map {spec!r} is neither a CSV file nor one of {sorted(p.stem for p in LABELS_DIR.glob('*.csv'))}")
+        hint = (
+            " The AudioSet ontology's 527-class map is not shipped with this package: pass the "
+            "class_labels_indices.csv from the AudioSet download page (or the original AST repository's "
+            "egs/audioset/data/) with --labels."
+            if spec == "audioset"
+            else ""
+        )
+        raise ValueError(
+            f"label map {spec!r} is neither a CSV file nor one of {sorted(p.stem for p in LABELS_DIR.glob('*.csv'))}.{hint}"
+        )
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if not rows or not {"index", label_key, "display_name"} <= set(rows[0]):

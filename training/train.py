@@ -606,7 +606,7 @@ def run_cross_validation(recipe: str | Recipe, model: str, *, output_dir: str | 
 
 
 # -- command line ------------------------------------------------------------------------------------------------
-_OWN_FLAGS = ("recipe", "model", "fold", "data_dir", "streaming", "dataset_id", "dataset_config", "sampler")
+_OWN_FLAGS = ("recipe", "model", "fold", "data_dir", "streaming", "dataset_id", "dataset_config", "sampler", "labels")
 
 
 def _training_argument_actions() -> list[argparse.Action]:
@@ -624,6 +624,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset_id", default=None, help="another Hub dataset with the recipe's schema")
     parser.add_argument("--dataset_config", default=None, help="config of --dataset_id")
     parser.add_argument("--sampler", choices=("random", "balanced"), default=None, help="override the recipe's sampler")
+    parser.add_argument(
+        "--labels",
+        default=None,
+        help="label CSV (index,mid,display_name) overriding the recipe's label map; AudioSet needs the ontology's "
+        "class_labels_indices.csv, which this package does not ship",
+    )
     group = parser.add_argument_group("TrainingArguments overrides (any field; defaults come from the recipe)")
     for action in _training_argument_actions():
         kwargs = {"dest": action.dest, "default": argparse.SUPPRESS, "help": action.help}
@@ -657,12 +663,15 @@ def run(args: argparse.Namespace) -> int:
         "training_overrides": overrides,
     }
     output_dir = overrides.pop("output_dir", None)
+    recipe = load_recipe(args.recipe)
+    if args.labels is not None:
+        recipe.dataset.labels = args.labels
     if args.fold == "all":
-        summary = run_cross_validation(args.recipe, args.model, output_dir=output_dir, **common)
+        summary = run_cross_validation(recipe, args.model, output_dir=output_dir, **common)
         result = {key: value for key, value in summary.items() if key != "folds"}
     else:
         fold = int(args.fold) if args.fold is not None else None
-        result = run_training(args.recipe, args.model, output_dir=output_dir, fold=fold, **common)
+        result = run_training(recipe, args.model, output_dir=output_dir, fold=fold, **common)
     if int(os.environ.get("RANK", "0")) == 0:
         json.dump(result, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
