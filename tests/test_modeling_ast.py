@@ -160,3 +160,17 @@ def test_parity_needs_both_layer_norm_eps():
     with torch.no_grad():
         logits = model(reference["input_values"]).logits
     assert (logits - reference["logits"]).abs().max() > 2e-6
+
+
+def test_fused_inference_projection_equals_training_path_and_follows_weight_updates():
+    model = ASTForAudioClassification(tiny_config()).eval()
+    features = torch.randn(2, 64, 32)
+    with torch.no_grad():
+        fused = model(features).logits
+    separate = model(features).logits.detach()  # grad enabled: q/k/v projections one by one
+    torch.testing.assert_close(fused, separate, atol=1e-6, rtol=0)
+    with torch.no_grad():
+        model.ast.encoder.layers[0].attention.k_proj.weight.mul_(2.0)  # an in-place update (optimiser step, load)
+        updated = model(features).logits
+    torch.testing.assert_close(updated, model(features).logits.detach(), atol=1e-6, rtol=0)
+    assert not torch.allclose(updated, fused)
