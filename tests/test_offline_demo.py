@@ -9,7 +9,9 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from datasets import Audio, ClassLabel, load_from_disk
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from spectrogram_transformers.cli import main as cli_main
 from spectrogram_transformers.training.synthetic_keywords import (
@@ -21,6 +23,10 @@ from spectrogram_transformers.training.synthetic_keywords import (
     synthesize_keywords,
 )
 
+STALE_WEIGHTS = (
+    "Trainer evaluated other weights than it saved: a weight cache not invalidated by the optimiser step? "
+    "(Trainer's default fused AdamW updates parameters without bumping their tensor version counters)"
+)
 TINY = SyntheticKeywordsConfig(train_size=40, validation_size=20, test_size=20, seed=3)
 
 
@@ -123,7 +129,10 @@ def test_offline_main_job_end_to_end(tiny_dir, tmp_path, capsys):
             "--synthetic_seed", "3",
             "--synthetic_cache_dir", str(tiny_dir.parent),
             "--num_demo_clips", "3",
-            "--max_steps", "2",
+            "--max_steps", "6",
+            "--eval_strategy", "steps",
+            "--eval_steps", "2",  # evaluate, train on, evaluate again: eval must see the updated weights
+            "--learning_rate", "0.01",  # large steps, so stale weights would show in the loss
             "--per_device_train_batch_size", "8",
             "--report_to", "none",
             "--output_dir", str(output_dir),
@@ -142,7 +151,17 @@ def test_offline_main_job_end_to_end(tiny_dir, tmp_path, capsys):
     assert match, out
     assert int(match.group(1)) == 20
     # the reloaded pipeline sees exactly what Trainer evaluated (same clips, same features, same weights)
-    assert float(match.group(2)) == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+    assert float(match.group(2)) == pytest.approx(metrics["test_accuracy"], abs=1e-4), STALE_WEIGHTS
+
+    # Trainer's final test loss is the saved model's: recompute it from the saved directory
+    model = AutoModelForAudioClassification.from_pretrained(output_dir).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(output_dir)
+    test = load_from_disk(str(tiny_dir))["test"].cast_column("audio", Audio(decode=False))
+    waveforms = [sf.read(io.BytesIO(audio["bytes"]), dtype="float32")[0] for audio in test["audio"]]
+    with torch.no_grad():
+        logits = model(**extractor(waveforms, sampling_rate=16000, return_tensors="pt")).logits
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(test["label"])).item()
+    assert loss == pytest.approx(metrics["test_loss"], abs=1e-4), STALE_WEIGHTS
 
     top5_lines = [line for line in out.splitlines() if re.match(r"\s+\[(ok |ERR)\]", line)]
     assert len(top5_lines) == 3
