@@ -107,6 +107,16 @@ def test_validation_and_test_hold_out_whole_voices(tiny_dir):
     assert len(voices["train"]) > len(voices["test"]) > 0
 
 
+def test_unlabeled_pool_uses_training_voices_only(tmp_path):
+    config = SyntheticKeywordsConfig(train_size=10, validation_size=10, test_size=10, unlabeled_size=30, seed=3)
+    dataset = load_synthetic_keywords(config, cache_dir=tmp_path, verbose=False)
+    pool = dataset["unlabeled"]
+    assert len(pool) == 30 and set(pool["label"]) == {-1}
+    assert all(name.startswith("unlabeled/") for name in pool["file"])  # the path does not give the word away
+    voices = split_voices(espeak_variants(), config)
+    assert set(pool["speaker_id"]) <= set(voices["train"])
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="train_size"):
         SyntheticKeywordsConfig(train_size=0)

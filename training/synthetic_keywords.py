@@ -58,7 +58,8 @@ KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go
 # English accents shipped with espeak-ng 1.51 (phoneme rules and intonation differ; the mbrola voices
 # need extra packages and are left out).
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
-SPLITS = ("train", "validation", "test")
+# "unlabeled": more clips of the training voices with label -1, a pool for self-supervised pre-training (SSAST)
+SPLITS = ("train", "validation", "test", "unlabeled")
 # intonation of a word: statement, none, question, exclamation (espeak-ng changes the pitch contour)
 PUNCTUATION = (".", "", "?", "!")
 # espeak-ng writes 22050 Hz; Speech Commands is 16 kHz
@@ -73,6 +74,8 @@ class SyntheticKeywordsConfig:
     Args:
         train_size, validation_size, test_size: clips per split (rounded up to a multiple of the number of
             keywords: every take says every keyword once, so classes are balanced).
+        unlabeled_size: clips of an extra "unlabeled" split (training voices only, `label` -1), a pool for
+            self-supervised pre-training; 0 (default) leaves the split out.
         seed: seeds the voice split and every random draw.
         keywords: the class names, in label order.
         accents: espeak-ng language voices combined with every variant into the voices (speakers).
@@ -86,6 +89,7 @@ class SyntheticKeywordsConfig:
     train_size: int = 20000
     validation_size: int = 1000
     test_size: int = 2000
+    unlabeled_size: int = 0
     seed: int = 0
     keywords: tuple[str, ...] = KEYWORDS
     accents: tuple[str, ...] = ACCENTS
@@ -100,7 +104,7 @@ class SyntheticKeywordsConfig:
     peak_level: tuple[float, float] = (0.1, 0.9)
 
     def __post_init__(self):
-        for name in ("train_size", "validation_size", "test_size"):
+        for name in ("train_size", "validation_size", "test_size", "unlabeled_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.train_size == 0:
@@ -115,7 +119,12 @@ class SyntheticKeywordsConfig:
                 raise ValueError(f"{name} must be (low, high) with low <= high, got {(low, high)}")
 
     def split_sizes(self) -> dict[str, int]:
-        return {"train": self.train_size, "validation": self.validation_size, "test": self.test_size}
+        return {
+            "train": self.train_size,
+            "validation": self.validation_size,
+            "test": self.test_size,
+            "unlabeled": self.unlabeled_size,
+        }
 
     def fingerprint(self, variants: tuple[str, ...]) -> str:
         """Short hash of the settings, the variant list and the espeak-ng version (a new espeak may sound different)."""
@@ -156,7 +165,8 @@ def espeak_variants() -> tuple[str, ...]:
 
 
 def split_voices(variants: tuple[str, ...], config: SyntheticKeywordsConfig) -> dict[str, list[str]]:
-    """split -> voices (`accent+variant`); each variant belongs to exactly one split, in every accent."""
+    """split -> voices (`accent+variant`) of train / validation / test; each variant belongs to exactly one of
+    them, in every accent (the "unlabeled" pool uses the training voices)."""
     order = np.random.default_rng([config.seed, 7919]).permutation(len(variants))
     shuffled = [variants[i] for i in order]
     num_test = max(1, round(len(shuffled) * config.test_variant_fraction))
@@ -267,12 +277,13 @@ def _render_take(job: tuple[SyntheticKeywordsConfig, str, int, str]) -> list[dic
         clip[offset : offset + len(speech)] += speech
         clip *= rng.uniform(*config.peak_level) / np.abs(clip).max()
         utterance_id = take * len(config.keywords) + position
-        name = f"{config.keywords[label]}/{voice}_{split}_{utterance_id:06d}.wav"
+        folder = "unlabeled" if split == "unlabeled" else config.keywords[label]  # Speech Commands: <word>/<file>
+        name = f"{folder}/{voice}_{split}_{utterance_id:06d}.wav"
         examples.append(
             {
                 "file": name,
                 "audio": {"bytes": _wav_bytes(clip.astype(np.float32), config.sampling_rate), "path": name},
-                "label": int(label),
+                "label": -1 if split == "unlabeled" else int(label),
                 "is_unknown": False,
                 "speaker_id": voice,
                 "utterance_id": utterance_id,
@@ -350,7 +361,7 @@ def synthesize_keywords(
     jobs = []
     for split in SPLITS:
         num_takes = -(-config.split_sizes()[split] // len(config.keywords))  # ceil
-        split_voices_ = voices[split]
+        split_voices_ = voices["train" if split == "unlabeled" else split]
         # each take a voice, cycling through a seeded shuffle so every voice is used about equally
         order = np.random.default_rng([config.seed, SPLITS.index(split), 104729]).permutation(len(split_voices_))
         jobs += [(config, split, take, split_voices_[order[take % len(order)]]) for take in range(num_takes)]
@@ -420,12 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train_size", type=int, default=defaults.train_size)
     parser.add_argument("--validation_size", type=int, default=defaults.validation_size)
     parser.add_argument("--test_size", type=int, default=defaults.test_size)
+    parser.add_argument("--unlabeled_size", type=int, default=defaults.unlabeled_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--num_workers", type=int, default=None)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     config = SyntheticKeywordsConfig(
-        train_size=args.train_size, validation_size=args.validation_size, test_size=args.test_size, seed=args.seed
+        train_size=args.train_size,
+        validation_size=args.validation_size,
+        test_size=args.test_size,
+        unlabeled_size=args.unlabeled_size,
+        seed=args.seed,
     )
     synthesize_keywords(config, cache_dir=args.cache_dir, num_workers=args.num_workers, overwrite=args.overwrite)
     return 0
