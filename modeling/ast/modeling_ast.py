@@ -165,34 +165,17 @@ class ASTAttention(nn.Module):
         self.k_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
         self.v_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
         self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self._fused_projection: tuple[tuple, torch.Tensor, torch.Tensor | None] | None = None
-
-    def fused_projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """q/k/v weights stacked into one (3·D, D) matrix for inference, cached until a weight changes.
-
-        One GEMM instead of three is ~30% faster for the projection on CPU; the cache key (storage and
-        in-place version counter of each tensor) invalidates it after an optimiser step, `to()` or a load.
-        """
-        tensors = [p for module in (self.q_proj, self.k_proj, self.v_proj) for p in (module.weight, module.bias) if p is not None]
-        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
-        if self._fused_projection is None or self._fused_projection[0] != key:
-            weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
-            bias = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]) if self.q_proj.bias is not None else None
-            self._fused_projection = (key, weight, bias)
-        return self._fused_projection[1], self._fused_projection[2]
 
     def forward(
         self, hidden_states: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, length, _ = hidden_states.shape
         shape = (batch_size, length, -1, self.head_dim)
-        if torch.is_grad_enabled():  # training / autograd: the three projections, as saved
-            query, key, value = self.q_proj(hidden_states), self.k_proj(hidden_states), self.v_proj(hidden_states)
-        else:
-            query, key, value = nn.functional.linear(hidden_states, *self.fused_projection()).chunk(3, dim=-1)
-        query = query.reshape(shape).transpose(1, 2)  # (B, H, N, d)
-        key = key.reshape(shape).transpose(1, 2)
-        value = value.reshape(shape).transpose(1, 2)
+        # Three GEMMs, not one over cached stacked weights: a cache cannot see in-place updates by fused
+        # optimisers (no version bump) and went stale between Trainer steps.
+        query = self.q_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, N, d)
+        key = self.k_proj(hidden_states).view(shape).transpose(1, 2)
+        value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
 
         implementation = "eager" if output_attentions else self.config._attn_implementation
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
