@@ -14,6 +14,7 @@ from datasets import Audio, ClassLabel, load_from_disk
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from spectrogram_transformers.cli import main as cli_main
+from spectrogram_transformers.training.offline_demo import job_torch_threads
 from spectrogram_transformers.training.synthetic_keywords import (
     KEYWORDS,
     SyntheticKeywordsConfig,
@@ -115,6 +116,20 @@ def test_unlabeled_pool_uses_training_voices_only(tmp_path):
     assert all(name.startswith("unlabeled/") for name in pool["file"])  # the path does not give the word away
     voices = split_voices(espeak_variants(), config)
     assert set(pool["speaker_id"]) <= set(voices["train"])
+
+
+def test_job_threads_follow_the_openmp_environment(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert job_torch_threads() == 1  # libgomp spin-waits: one thread unless told otherwise
+    assert job_torch_threads(0) == 0 and job_torch_threads(3) == 3
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    assert job_torch_threads() == 0  # torch's default: every core
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert job_torch_threads() == 0
+    with pytest.raises(ValueError, match="torch_threads"):
+        job_torch_threads(-1)
 
 
 def test_config_rejects_bad_values():

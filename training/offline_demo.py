@@ -33,6 +33,7 @@ __all__ = [
     "OFFLINE_RECIPE",
     "add_offline_arguments",
     "classify_held_out",
+    "job_torch_threads",
     "offline_data_config",
     "run_offline_from_args",
     "run_offline_main_job",
@@ -60,11 +61,28 @@ def add_offline_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--torch_threads",
         type=int,
-        default=1,
-        help="torch intra-op threads for the job (0: torch's default, one per core). 1 by default: this model's "
-        "matrices are small, and on a machine whose cores are shared with other work libgomp's spin-waiting makes "
-        "2 threads 2-10x slower than 1 (measured on a 2-core VM); on an idle machine 0 is up to ~1.5x faster",
+        default=None,
+        help="torch intra-op threads for the job; 0: torch's default (one per core). Default: torch's default when "
+        "OMP_WAIT_POLICY=PASSIVE or OMP_NUM_THREADS is set, else 1 (see `job_torch_threads`)",
     )
+
+
+def job_torch_threads(requested: int | None = None) -> int:
+    """Intra-op threads for the offline job; 0 means torch's default (one per core, or OMP_NUM_THREADS).
+
+    Measured on a 2-core VM shared with other work: with libgomp's default spin-waiting, 2 threads ran a training
+    step 2-10x *slower* than 1 thread whenever another process held a core (18 min instead of 6 for the job),
+    and 1.5x faster when both cores were free. With OMP_WAIT_POLICY=PASSIVE (read by libgomp when torch is
+    imported, so it must be set in the environment) 2 threads were never slower than 1 (0.26 vs 0.23 s/step
+    under contention, 0.113 vs 0.169 s/step on free cores). So: all cores when the environment says how to use
+    them, one thread otherwise.
+    """
+    if requested is not None:
+        if requested < 0:
+            raise ValueError(f"torch_threads must be >= 0, got {requested}")
+        return requested
+    passive = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+    return 0 if passive or "OMP_NUM_THREADS" in os.environ else 1
 
 
 def offline_data_config(args: argparse.Namespace) -> SyntheticKeywordsConfig:
@@ -149,17 +167,18 @@ def run_offline_main_job(
     data_dir: str | Path | None = None,
     training_overrides: dict[str, Any] | None = None,
     num_demo_clips: int = 10,
-    torch_threads: int = 1,
+    torch_threads: int | None = None,
 ) -> dict[str, Any]:
     """Synthesise (or reuse) the dataset, train, evaluate, save, reload with `pipeline` and classify held-out clips.
 
     `data_dir` skips the synthesis (a `save_to_disk` directory of the same schema). `torch_threads` sets torch's
-    intra-op threads for the job and restores them afterwards (0 leaves torch's default). Returns the training
-    metrics plus `pipeline_test_accuracy`.
+    intra-op threads for the job and restores them afterwards (0: torch's default; None: `job_torch_threads`).
+    Returns the training metrics plus `pipeline_test_accuracy`.
     """
     previous_threads = torch.get_num_threads()
-    if torch_threads > 0:
-        torch.set_num_threads(torch_threads)
+    threads = job_torch_threads(torch_threads)
+    if threads > 0:
+        torch.set_num_threads(threads)
     try:
         return _run_offline_main_job(
             data_config, model, recipe, output_dir, cache_dir, data_dir, training_overrides, num_demo_clips
