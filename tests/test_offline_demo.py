@@ -11,9 +11,6 @@ import pytest
 import soundfile as sf
 import torch
 from datasets import Audio, ClassLabel, load_from_disk
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-from spectrogram_transformers.cli import main as cli_main
 from spectrogram_transformers.training.offline_demo import job_torch_threads
 from spectrogram_transformers.training.synthetic_keywords import (
     KEYWORDS,
@@ -23,6 +20,9 @@ from spectrogram_transformers.training.synthetic_keywords import (
     split_voices,
     synthesize_keywords,
 )
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+from spectrogram_transformers.cli import main as cli_main
 
 STALE_WEIGHTS = (
     "Trainer evaluated other weights than it saved: a weight cache not invalidated by the optimiser step? "

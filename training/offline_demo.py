@@ -26,7 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .synthetic_keywords import SyntheticKeywordsConfig, default_cache_dir, synthesize_keywords
+from .synthetic_keywords import (
+    SyntheticKeywordsConfig,
+    default_cache_dir,
+    synthesize_keywords,
+)
 
 __all__ = [
     "OFFLINE_MODEL",
@@ -109,9 +113,10 @@ def classify_held_out(
     Returns {"accuracy", "num_clips", "examples": [{"speaker_id", "label", "top5": [(label, score), ...]}]} with
     the top-5 of `num_demo_clips` clips spread over the split (different keywords and voices).
     """
-    import spectrogram_transformers  # noqa: F401  (registers the model types with the Auto classes)
     from datasets import Audio, load_from_disk
     from transformers import pipeline
+
+    import spectrogram_transformers  # noqa: F401  (registers the model types with the Auto classes)
 
     dataset = load_from_disk(str(data_dir))[split]
     dataset = dataset.cast_column("audio", Audio(decode=False))
