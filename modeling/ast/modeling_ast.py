@@ -291,14 +291,8 @@ class ASTPreTrainedModel(PreTrainedModel):
                     nn.init.trunc_normal_(token, std=std)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, which also adapts a checkpoint to another input geometry.
-
-        When the requested config (`config=...` or overrides such as `max_length=512`, `time_stride=12`)
-        gives another patch grid than the saved one, the weights are loaded as saved and the positional
-        embedding is cut or bilinearly resized as the original AST does (`resize_patch_position_embeddings`);
-        the patch projection is re-used with the new stride. Everything else loads strictly.
-        """
+    def _requested_and_saved_configs(cls, pretrained_model_name_or_path, kwargs: dict) -> tuple:
+        """(config asked for: `config=` or the saved one with overrides applied, config as saved, remaining kwargs)."""
         config = kwargs.pop("config", None)
         hub_kwargs = {name: kwargs[name] for name in _HUB_KWARGS if name in kwargs}
         if config is None:
@@ -309,6 +303,18 @@ class ASTPreTrainedModel(PreTrainedModel):
         elif not isinstance(config, PreTrainedConfig):
             config = cls.config_class.from_pretrained(config, **hub_kwargs)
         saved_config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        return config, saved_config, kwargs
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, which also adapts a checkpoint to another input geometry.
+
+        When the requested config (`config=...` or overrides such as `max_length=512`, `time_stride=12`)
+        gives another patch grid than the saved one, the weights are loaded as saved and the positional
+        embedding is cut or bilinearly resized as the original AST does (`resize_patch_position_embeddings`);
+        the patch projection is re-used with the new stride. Everything else loads strictly.
+        """
+        config, saved_config, kwargs = cls._requested_and_saved_configs(pretrained_model_name_or_path, kwargs)
         if _geometry(saved_config) == _geometry(config):
             return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 

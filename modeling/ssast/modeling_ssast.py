@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig
 from transformers.utils import ModelOutput
 
 from ..ast.modeling_ast import (
@@ -59,7 +58,6 @@ ORIGINAL_TIME_INTERPOLATION_ROWS = 8
 # value the original's `visualize_mask` paints masked patches with
 _VISUALIZATION_MARK = 99.0
 # keyword arguments of `from_pretrained` that locate files rather than configure the model
-_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -327,17 +325,8 @@ class SSASTPreTrainedModel(ASTPreTrainedModel):
         `pretraining_max_length`. Heads the checkpoint lacks are initialised afresh; heads of another task are
         dropped; both are logged.
         """
-        config = kwargs.pop("config", None)
         output_loading_info = kwargs.pop("output_loading_info", False)
-        hub_kwargs = {name: kwargs[name] for name in _HUB_KWARGS if name in kwargs}
-        if config is None:
-            config, kwargs = cls.config_class.from_pretrained(
-                pretrained_model_name_or_path, return_unused_kwargs=True, **kwargs
-            )
-            kwargs.update(hub_kwargs)
-        elif not isinstance(config, PreTrainedConfig):
-            config = cls.config_class.from_pretrained(config, **hub_kwargs)
-        saved_config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        config, saved_config, kwargs = cls._requested_and_saved_configs(pretrained_model_name_or_path, kwargs)
         plain_from_pretrained = super(ASTPreTrainedModel, cls).from_pretrained
         if _geometry(saved_config) == _geometry(config):
             return plain_from_pretrained(
