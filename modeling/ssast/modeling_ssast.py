@@ -57,8 +57,6 @@ logger = logging.getLogger(__name__)
 ORIGINAL_TIME_INTERPOLATION_ROWS = 8
 # value the original's `visualize_mask` paints masked patches with
 _VISUALIZATION_MARK = 99.0
-# keyword arguments of `from_pretrained` that locate files rather than configure the model
-
 
 # ----------------------------------------------------------------------------------------------------------------
 # patches and masks
