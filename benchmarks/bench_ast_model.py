@@ -19,7 +19,7 @@ from transformers import ASTForAudioClassification as TransformersAST
 
 from spectrogram_transformers import convert
 
-FIXTURE_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "audio"
+FIXTURE_AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
 
 
 def best_times(functions: list, repeats: int) -> list[float]:

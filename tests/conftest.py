@@ -1,7 +1,6 @@
-"""Shared test fixtures: the reference tensors made by the authors' original code (../shared/fixtures)."""
+"""Shared test fixtures: the reference tensors made by the authors' original code (tests/fixtures)."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURES_DIR = Path(os.environ.get("SPECTROGRAM_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 
 
 def fixture_path(name: str) -> Path:
@@ -18,8 +17,8 @@ def fixture_path(name: str) -> Path:
     path = FIXTURES_DIR / name
     if not path.exists():
         pytest.fail(
-            f"reference fixture {path} is missing: the parity tests need ../shared/fixtures beside the checkout "
-            "(or SPECTROGRAM_FIXTURES pointing at it)"
+            f"reference fixture {path} is missing from the repository's tests/fixtures/ "
+            "(a partial checkout or a Git LFS pointer?)"
         )
     return path
 
