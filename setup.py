@@ -17,13 +17,14 @@ TOP_LEVEL_SUBPACKAGES = ("modeling", "feature_extraction", "training", "hub_conf
 
 def _discover_packages() -> dict[str, str]:
     """Map every package (folder with an __init__.py) below the mapped folders to its dotted name."""
-    package_dir = {PACKAGE: PACKAGE}
-    for folder in TOP_LEVEL_SUBPACKAGES:
+    package_dir = {}
+    for folder in (PACKAGE, *TOP_LEVEL_SUBPACKAGES):
         for init_file in sorted((ROOT / folder).rglob("__init__.py")):
             relative = init_file.parent.relative_to(ROOT)
             if "__pycache__" in relative.parts:
                 continue
-            package_dir[".".join((PACKAGE, *relative.parts))] = relative.as_posix()
+            parts = relative.parts[1:] if folder == PACKAGE else relative.parts
+            package_dir[".".join((PACKAGE, *parts))] = relative.as_posix()
     return package_dir
 
 

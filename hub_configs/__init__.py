@@ -29,14 +29,10 @@ def variant_dir(name: str) -> Path:
 
 def load_config(name: str, **overrides) -> PreTrainedConfig:
     """The variant's model config, with `overrides` applied (e.g. `num_labels=10`)."""
-    import spectrogram_transformers  # noqa: F401  (registers the model types with AutoConfig)
-
     return AutoConfig.from_pretrained(variant_dir(name), **overrides)
 
 
 def load_feature_extractor(name: str, **overrides):
-    import spectrogram_transformers  # noqa: F401
-
     return AutoFeatureExtractor.from_pretrained(variant_dir(name), **overrides)
 
 

@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint
 from .htsat.convert_htsat import BUILDERS as HTSAT_BUILDERS
 from .ssast.convert_ssast import BUILDERS as SSAST_BUILDERS
 
-__all__ = ["SUPPORTED_SOURCES", "convert"]
+__all__ = ["SUPPORTED_SOURCES", "convert", "feature_extractor_for", "save_converted"]
 
 _BUILDERS = {**AST_BUILDERS, **HTSAT_BUILDERS, **SSAST_BUILDERS}
 # source -> function(config.json path) -> config, for formats whose directories carry their own config
@@ -45,3 +45,30 @@ def convert(
             config = _CONFIG_READERS[source](config_file)
     state_dict = load_checkpoint(checkpoint)
     return _BUILDERS[source](state_dict, config).eval()
+
+
+def feature_extractor_for(config: PreTrainedConfig, preprocessor_dir: Path | None = None):
+    """The feature extractor matching a model config: the variant's saved one, else the family default
+    sized to the model's input (frames and mel bins)."""
+    from transformers import AutoFeatureExtractor
+    from transformers.models.auto.feature_extraction_auto import (
+        FEATURE_EXTRACTOR_MAPPING,
+    )
+
+    if preprocessor_dir is not None and (preprocessor_dir / "preprocessor_config.json").is_file():
+        extractor = AutoFeatureExtractor.from_pretrained(preprocessor_dir)
+    else:
+        extractor = FEATURE_EXTRACTOR_MAPPING[type(config)]()
+    if config.model_type in ("ast", "ssast"):  # the Kaldi front end must give the frames and bins the model reads
+        extractor.max_length = config.max_length
+        extractor.num_mel_bins = extractor.feature_size = config.num_mel_bins
+    return extractor
+
+
+def save_converted(model, output: str | Path, preprocessor_dir: Path | None = None) -> Path:
+    """Write a converted model and the feature extractor matching it: a directory for `from_pretrained`."""
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output)
+    feature_extractor_for(model.config, preprocessor_dir).save_pretrained(output)
+    return output

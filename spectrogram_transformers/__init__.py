@@ -5,28 +5,22 @@ Importing this package registers every config, model and feature extractor with 
 `AutoFeatureExtractor` and `pipeline("audio-classification")` load directories this package saved.
 """
 
-from pathlib import Path
-
-# In a source checkout (repository root on sys.path, e.g. `python -m spectrogram_transformers` from the
-# clone), the top-level folders `modeling/`, `feature_extraction/`, ... are this package's subpackages,
-# exactly as setup.py's `package_dir` maps them on install. Installed copies never take this branch:
-# there the parent folder is site-packages, which has no setup.py.
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent
-if (_SOURCE_ROOT / "setup.py").is_file() and (_SOURCE_ROOT / "modeling" / "__init__.py").is_file():
-    if str(_SOURCE_ROOT) not in __path__:
-        __path__.append(str(_SOURCE_ROOT))
-
-from .feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor  # noqa: E402
-from .modeling.ast import ASTConfig, ASTForAudioClassification, ASTModel, ASTPreTrainedModel  # noqa: E402
-from .modeling.convert import SUPPORTED_SOURCES, convert  # noqa: E402
-from .modeling.htsat import (  # noqa: E402
+from .feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor
+from .modeling.ast import (
+    ASTConfig,
+    ASTForAudioClassification,
+    ASTModel,
+    ASTPreTrainedModel,
+)
+from .modeling.convert import SUPPORTED_SOURCES, convert
+from .modeling.htsat import (
     HTSATAudioClassifierOutput,
     HTSATConfig,
     HTSATForAudioClassification,
     HTSATModel,
     HTSATPreTrainedModel,
 )
-from .modeling.ssast import (  # noqa: E402
+from .modeling.ssast import (
     SSASTConfig,
     SSASTForAudioClassification,
     SSASTForPreTraining,

@@ -4,14 +4,10 @@ A clip is cut into windows of the model's input length (or `window` seconds) eve
 classified, and the file gets the mean of the window probabilities (softmax for single-label models, sigmoid
 for multi-label ones such as AudioSet taggers). Windows are batched; long files show a progress bar.
 
-    spectrogram-transformers classify clip.flac long_recording.wav --model DIR --top-k 3 --window 1 --hop 0.5
-    spectrogram-transformers classify clip.wav --model DIR --json
+The command line (`spectrogram-transformers classify`) is `spectrogram_transformers.cli.classify`.
 """
 
-import argparse
-import json
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["AudioClassifier", "FilePrediction", "WindowPrediction", "add_arguments", "classify_files", "run", "window_starts"]
+__all__ = ["AudioClassifier", "FilePrediction", "WindowPrediction", "classify_files", "window_starts"]
 
 
 @dataclass
@@ -63,7 +59,6 @@ class AudioClassifier:
     """
 
     def __init__(self, model: str | Path, device: str | torch.device = "cpu", batch_size: int = 16):
-        import spectrogram_transformers  # noqa: F401  (registers the model types with the Auto classes)
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
         if batch_size < 1:
@@ -165,37 +160,3 @@ def classify_files(
 ) -> list[FilePrediction]:
     classifier = AudioClassifier(model, device=device, batch_size=batch_size)
     return [classifier.classify_file(path, top_k=top_k, window=window, hop=hop, progress=progress) for path in paths]
-
-
-# -- command line ------------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", help="audio files (any format soundfile reads: WAV, FLAC, OGG, MP3, ...)")
-    parser.add_argument("--model", required=True, help="model directory or Hub id")
-    parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5, help="labels to show (default 5)")
-    parser.add_argument("--window", type=float, default=None, help="window seconds (default: the model's input length)")
-    parser.add_argument("--hop", type=float, default=None, help="seconds between windows (default: half a window)")
-    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=16, help="windows per forward pass")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--no-windows", dest="show_windows", action="store_false", help="text output: whole-file labels only")
-
-
-def run(args: argparse.Namespace) -> int:
-    missing = [path for path in args.files if not Path(path).is_file()]
-    if missing:
-        raise SystemExit(f"no such file(s): {', '.join(missing)}")
-    predictions = classify_files(
-        args.files, args.model, top_k=args.top_k, window=args.window, hop=args.hop, batch_size=args.batch_size, device=args.device
-    )
-    if args.json:
-        json.dump([prediction.to_dict() for prediction in predictions], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    for prediction in predictions:
-        labels = ", ".join(f"{label} {score:.3f}" for label, score in prediction.labels)
-        print(f"{prediction.path} ({prediction.duration:.2f} s): {labels}")
-        if args.show_windows and len(prediction.windows) > 1:
-            for window in prediction.windows:
-                labels = ", ".join(f"{label} {score:.3f}" for label, score in window.labels)
-                print(f"  [{window.start:8.2f} - {window.end:8.2f} s] {labels}")
-    return 0

@@ -7,8 +7,12 @@ import pytest
 import soundfile
 import torch
 from conftest import fixture_path, load_fixture
-
-from spectrogram_transformers.feature_extraction import load_audio, resample, to_mono_batch, to_mono_float32
+from spectrogram_transformers.feature_extraction import (
+    load_audio,
+    resample,
+    to_mono_batch,
+    to_mono_float32,
+)
 from spectrogram_transformers.feature_extraction.audio import MAX_CHANNELS
 
 

@@ -4,10 +4,13 @@ import pytest
 import torch
 from conftest import fixture_path, load_fixture
 from safetensors.torch import load_file
+from spectrogram_transformers.modeling.ast.convert_ast import (
+    convert_original_ast_state_dict,
+    convert_timm_vit_state_dict,
+)
+from spectrogram_transformers.modeling.checkpoint import CheckpointKeyError
 
 from spectrogram_transformers import ASTConfig, convert
-from spectrogram_transformers.modeling.ast.convert_ast import convert_original_ast_state_dict, convert_timm_vit_state_dict
-from spectrogram_transformers.modeling.checkpoint import CheckpointKeyError
 
 W64D3 = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, frequency_stride=16, time_stride=16, max_length=128, num_labels=7)
 

@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 from conftest import load_fixture
-
-from spectrogram_transformers import HTSATConfig, convert
 from spectrogram_transformers.modeling.checkpoint import CheckpointKeyError
 from spectrogram_transformers.modeling.htsat.convert_htsat import (
     convert_original_htsat_state_dict,
     infer_htsat_config,
 )
+
+from spectrogram_transformers import HTSATConfig, convert
 
 FIXTURE = "htsat_e12_d2222"
 N_FFT = 1024

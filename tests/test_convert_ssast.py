@@ -3,13 +3,23 @@
 import pytest
 import torch
 from conftest import fixture_info, load_fixture
-
-from spectrogram_transformers import SSASTConfig, SSASTForAudioClassification, SSASTForPreTraining, convert
-from spectrogram_transformers.hub_configs import build_model, list_variants, load_config, load_feature_extractor
+from spectrogram_transformers.hub_configs import (
+    build_model,
+    list_variants,
+    load_config,
+    load_feature_extractor,
+)
 from spectrogram_transformers.modeling.checkpoint import CheckpointKeyError
 from spectrogram_transformers.modeling.ssast.convert_ssast import (
     convert_original_ssast_state_dict,
     infer_ssast_config,
+)
+
+from spectrogram_transformers import (
+    SSASTConfig,
+    SSASTForAudioClassification,
+    SSASTForPreTraining,
+    convert,
 )
 
 FIXTURES = ("ssast_patch_w64d2", "ssast_frame_w64d2")

@@ -8,15 +8,18 @@ import pytest
 import soundfile
 import torch
 
-from spectrogram_transformers import HTSATConfig, HTSATFeatureExtractor, HTSATForAudioClassification
+from spectrogram_transformers import (
+    HTSATConfig,
+    HTSATFeatureExtractor,
+    HTSATForAudioClassification,
+)
 from spectrogram_transformers.cli import main as cli_main
+from spectrogram_transformers.cli.detect import add_arguments, run
 from spectrogram_transformers.detection import (
-    add_arguments,
     detect_events,
     detect_file,
     file_frame_probabilities,
     median_filter_time,
-    run,
 )
 
 LABELS = {0: "dog", 1: "siren"}

@@ -9,11 +9,19 @@ import pytest
 import torch
 import transformers
 from conftest import fixture_info, load_fixture
+from spectrogram_transformers.feature_extraction import (
+    ASTFeatureExtractor,
+    kaldi_fbank,
+    kaldi_mel_banks,
+    resample,
+)
+from spectrogram_transformers.feature_extraction.kaldi import (
+    kaldi_frame_sizes,
+    kaldi_window,
+)
 from transformers import AutoFeatureExtractor, pipeline
 
 from spectrogram_transformers import ASTConfig, ASTForAudioClassification
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor, kaldi_fbank, kaldi_mel_banks, resample
-from spectrogram_transformers.feature_extraction.kaldi import kaldi_frame_sizes, kaldi_window
 
 # README section 10: a front end other than torchaudio's should hold 1e-4; ours does the same float32
 # arithmetic and in practice matches bit for bit.

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from conftest import load_fixture
-
 from spectrogram_transformers.feature_extraction import (
     HTSATFeatureExtractor,
     log_mel_spectrogram,
@@ -18,8 +17,14 @@ from spectrogram_transformers.feature_extraction.feature_extraction_htsat import
     SPEECH_COMMANDS_SETTINGS,
     fit_to_clip_length,
 )
-from spectrogram_transformers.feature_extraction.filterbank import BandedFilterbank, power_spectrum
-from spectrogram_transformers.feature_extraction.mel import hz_to_mel_slaney, mel_to_hz_slaney
+from spectrogram_transformers.feature_extraction.filterbank import (
+    BandedFilterbank,
+    power_spectrum,
+)
+from spectrogram_transformers.feature_extraction.mel import (
+    hz_to_mel_slaney,
+    mel_to_hz_slaney,
+)
 
 # README section 10: a front end other than torchlibrosa's conv-STFT should hold ~5e-4 dB.
 ATOL_DB = 5e-4

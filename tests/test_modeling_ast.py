@@ -5,7 +5,12 @@ import torch
 from conftest import load_fixture
 from model_tester import ModelTesterMixin
 
-from spectrogram_transformers import ASTConfig, ASTForAudioClassification, ASTModel, convert
+from spectrogram_transformers import (
+    ASTConfig,
+    ASTForAudioClassification,
+    ASTModel,
+    convert,
+)
 
 
 def tiny_config(**overrides) -> ASTConfig:

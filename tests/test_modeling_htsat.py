@@ -3,18 +3,25 @@ common suite, the crop / infer-mode paths and input errors."""
 
 import pytest
 import torch
-from huggingface_hub.errors import StrictDataclassClassValidationError
 from conftest import load_fixture
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from model_tester import ModelTesterMixin
-
-from spectrogram_transformers import HTSATConfig, HTSATFeatureExtractor, HTSATForAudioClassification, HTSATModel
-from spectrogram_transformers.modeling.htsat.convert_htsat import build_from_original_htsat
+from spectrogram_transformers.modeling.htsat.convert_htsat import (
+    build_from_original_htsat,
+)
 from spectrogram_transformers.modeling.htsat.modeling_htsat import (
     crop_long_spectrogram,
     logit_of_mean_probability,
     regroup_tokens_by_time,
     relative_position_index,
     shifted_window_mask,
+)
+
+from spectrogram_transformers import (
+    HTSATConfig,
+    HTSATFeatureExtractor,
+    HTSATForAudioClassification,
+    HTSATModel,
 )
 
 FIXTURE = "htsat_e12_d2222"

@@ -2,10 +2,23 @@
 
 import pytest
 import torch
-from huggingface_hub.errors import StrictDataclassClassValidationError
 from conftest import fixture_info, load_fixture
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from model_tester import ModelTesterMixin
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
+from spectrogram_transformers.modeling.ssast.convert_ssast import infer_ssast_config
+from spectrogram_transformers.modeling.ssast.modeling_ssast import (
+    cluster_mask_from_draws,
+    cluster_mask_indices,
+    patchify_spectrogram,
+    random_mask_indices,
+)
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForPreTraining,
+)
 
 from spectrogram_transformers import (
     ASTFeatureExtractor,
@@ -14,13 +27,6 @@ from spectrogram_transformers import (
     SSASTForPreTraining,
     SSASTModel,
     convert,
-)
-from spectrogram_transformers.modeling.ssast.convert_ssast import infer_ssast_config
-from spectrogram_transformers.modeling.ssast.modeling_ssast import (
-    cluster_mask_from_draws,
-    cluster_mask_indices,
-    patchify_spectrogram,
-    random_mask_indices,
 )
 
 FIXTURES = ("ssast_patch_w64d2", "ssast_frame_w64d2")

@@ -9,13 +9,18 @@ import pytest
 import soundfile
 import torch
 from conftest import fixture_path, load_fixture
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
+from spectrogram_transformers.modeling.convert import save_converted
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    pipeline,
+)
 
 import spectrogram_transformers
 from spectrogram_transformers import ASTConfig, ASTForAudioClassification, hub_configs
 from spectrogram_transformers.cli import main as cli_main
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
-from spectrogram_transformers.modeling.convert_cli import save_converted
 
 W64D3 = "ast_w64d3_f16t16_tdim128"
 

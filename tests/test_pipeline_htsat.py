@@ -3,13 +3,18 @@
 import numpy as np
 import pytest
 import torch
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
-
-from spectrogram_transformers import HTSATConfig, HTSATFeatureExtractor, HTSATForAudioClassification, hub_configs
 from spectrogram_transformers.modeling.htsat.modeling_htsat import (
     relative_position_index,
     shifted_window_mask,
     window_token_order,
+)
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+
+from spectrogram_transformers import (
+    HTSATConfig,
+    HTSATFeatureExtractor,
+    HTSATForAudioClassification,
+    hub_configs,
 )
 
 VARIANTS = {

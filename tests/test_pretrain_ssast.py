@@ -7,15 +7,19 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-
-from spectrogram_transformers import ASTFeatureExtractor, SSASTForAudioClassification, SSASTForPreTraining
-from spectrogram_transformers.cli import main
 from spectrogram_transformers.training.pretrain import (
     AudioFileDataset,
     UnlabeledAudioCollator,
     find_audio_files,
     load_pretraining_model,
 )
+
+from spectrogram_transformers import (
+    ASTFeatureExtractor,
+    SSASTForAudioClassification,
+    SSASTForPreTraining,
+)
+from spectrogram_transformers.cli import main
 
 TINY = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "num_hidden_layers": 1, "max_length": 64, "num_masked_patches": 10}
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from spectrogram_transformers.training.augment import (
     AugmentationConfig,
     BalancedSampler,

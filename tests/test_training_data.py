@@ -7,17 +7,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from training_helpers import (
-    AUDIOSET_LABELS,
-    CORRUPT_BYTES,
-    tone_wav_bytes,
-    write_audio_folder,
-    write_audioset_parquet,
-    write_esc50_parquet,
-    write_recipe,
-    write_speech_commands_parquet,
-)
-
 from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 from spectrogram_transformers.training.augment import AugmentationConfig
 from spectrogram_transformers.training.datasets import (
@@ -28,7 +17,22 @@ from spectrogram_transformers.training.datasets import (
     model_input_samples,
     training_label_weights,
 )
-from spectrogram_transformers.training.recipe import LabelMap, list_recipes, load_label_map, load_recipe
+from spectrogram_transformers.training.recipe import (
+    LabelMap,
+    list_recipes,
+    load_label_map,
+    load_recipe,
+)
+from training_helpers import (
+    AUDIOSET_LABELS,
+    CORRUPT_BYTES,
+    tone_wav_bytes,
+    write_audio_folder,
+    write_audioset_parquet,
+    write_esc50_parquet,
+    write_recipe,
+    write_speech_commands_parquet,
+)
 
 
 def test_shipped_recipes_load_with_the_papers_settings():

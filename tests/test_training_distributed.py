@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import tiny_ast_dir, write_recipe, write_speech_commands_parquet
-
 from spectrogram_transformers.training.train import run_training
+from training_helpers import tiny_ast_dir, write_recipe, write_speech_commands_parquet
 
 pytestmark = pytest.mark.slow
 

@@ -11,6 +11,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from spectrogram_transformers.training.recipe import load_recipe
+from spectrogram_transformers.training.train import (
+    build_training_arguments,
+    classification_loss,
+    epoch_schedule_factor,
+    run_training,
+    split_global_batch,
+)
 from training_helpers import (
     AUDIOSET_LABELS,
     tiny_ast_dir,
@@ -21,15 +29,7 @@ from training_helpers import (
 )
 
 from spectrogram_transformers.cli import build_parser, main
-from spectrogram_transformers.training.recipe import load_recipe
-from spectrogram_transformers.training.train import (
-    build_training_arguments,
-    classification_loss,
-    epoch_schedule_factor,
-    run_training,
-    split_global_batch,
-    training_overrides_from_args,
-)
+from spectrogram_transformers.cli.train import training_overrides_from_args
 
 ESC_EPOCHS = 2
 ESC_TRAIN_BATCHES = math.ceil(4 * 3 * 2 / 4)  # 4 training folds x 3 classes x 2 clips, batch 4
@@ -71,8 +71,9 @@ def test_train_metrics_and_skipped_clips(esc_run):
 
 @pytest.mark.slow
 def test_saved_model_loads_with_labels_and_feature_extractor(esc_run):
-    import spectrogram_transformers  # noqa: F401
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    import spectrogram_transformers  # noqa: F401
 
     model = AutoModelForAudioClassification.from_pretrained(esc_run["output_dir"])
     assert model.config.num_labels == 50 and model.config.id2label[0] == "dog"
@@ -84,8 +85,10 @@ def test_saved_model_loads_with_labels_and_feature_extractor(esc_run):
 @pytest.mark.slow
 def test_checkpoints_per_epoch_and_weight_averaged_final_model(esc_run):
     from safetensors.torch import load_file
-
-    from spectrogram_transformers.training.averaging import checkpoint_epoch, find_checkpoints
+    from spectrogram_transformers.training.averaging import (
+        checkpoint_epoch,
+        find_checkpoints,
+    )
 
     checkpoints = find_checkpoints(esc_run["output_dir"])
     assert [path.name for path in checkpoints] == [f"checkpoint-{ESC_TRAIN_BATCHES * e}" for e in range(1, ESC_EPOCHS + 1)]
@@ -119,8 +122,9 @@ def test_tensorboard_events_are_written(esc_run):
 
 @pytest.mark.slow
 def test_pipeline_loads_the_trained_model(esc_run):
-    import spectrogram_transformers  # noqa: F401
     from transformers import pipeline
+
+    import spectrogram_transformers  # noqa: F401
 
     classifier = pipeline("audio-classification", model=str(esc_run["output_dir"]))
     waveform = np.sin(2 * np.pi * 700 * np.arange(16000) / 16000).astype(np.float32)
@@ -223,8 +227,9 @@ def test_multi_label_audioset_training(tmp_path):
     )
     metrics = run_training(str(recipe), str(model_dir), output_dir=tmp_path / "out", data_dir=data_dir, training_overrides={"report_to": "none"})
     assert {"eval_mAP", "eval_mAUC", "eval_d_prime"} <= set(metrics) and 0 <= metrics["eval_mAP"] <= 1
-    import spectrogram_transformers  # noqa: F401
     from transformers import AutoConfig
+
+    import spectrogram_transformers  # noqa: F401
 
     config = AutoConfig.from_pretrained(tmp_path / "out")
     assert config.problem_type == "multi_label_classification" and list(config.id2label.values()) == [n for _, n in AUDIOSET_LABELS]
@@ -292,8 +297,9 @@ def test_classification_loss_variants():
 def test_htsat_family_trains_with_its_recipe_settings(esc_run, tmp_path):
     """The recipe's `htsat` entry: log-mel `input_features`, AdamW, the epoch-table schedule, masks filled with
     each example's mean."""
-    import spectrogram_transformers as package
     from spectrogram_transformers.feature_extraction import HTSATFeatureExtractor
+
+    import spectrogram_transformers as package
 
     config = package.HTSATConfig(spec_size=64, num_mel_bins=16, embed_dim=8, depths=(2, 2), num_heads=(2, 4), window_size=4, num_labels=5)
     package.HTSATForAudioClassification(config).save_pretrained(tmp_path / "htsat")
@@ -354,7 +360,8 @@ def test_train_cli_labels_option_supplies_the_audioset_map(tmp_path, capsys):
     with pytest.raises(ValueError, match="--labels"):
         cli_main(argv)
     assert cli_main([*argv, "--labels", str(label_csv)]) == 0
-    import spectrogram_transformers  # noqa: F401
     from transformers import AutoConfig
+
+    import spectrogram_transformers  # noqa: F401
 
     assert list(AutoConfig.from_pretrained(tmp_path / "out").id2label.values()) == [name for _, name in AUDIOSET_LABELS]

@@ -4,8 +4,6 @@ import math
 
 import numpy as np
 import pytest
-from transformers import EvalPrediction
-
 from spectrogram_transformers.training.metrics import (
     accuracy,
     average_precision_per_class,
@@ -15,6 +13,7 @@ from spectrogram_transformers.training.metrics import (
     multi_label_metrics,
     roc_auc_per_class,
 )
+from transformers import EvalPrediction
 
 # class 0: scores 0.9 0.8 0.3 0.1 with targets 1 0 1 0
 #   ranking 0.9(+) 0.8(-) 0.3(+) 0.1(-): precision at the positives 1/1 and 2/3 -> AP = (1 + 2/3) / 2 = 5/6

@@ -161,9 +161,9 @@ def write_audio_folder(root: Path, classes=("low", "high"), per_class: int = 3, 
 def tiny_ast_dir(path: Path, max_length: int = 100, num_labels: int = 3, hidden_size: int = 32, layers: int = 1) -> Path:
     """A randomly initialised tiny AST (16x16 patches, stride 16) + its feature extractor, saved to `path`."""
     import torch
+    from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 
     import spectrogram_transformers
-    from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 
     torch.manual_seed(0)
     config = spectrogram_transformers.ASTConfig(

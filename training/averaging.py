@@ -90,7 +90,6 @@ def average_state_dicts(state_dicts: Sequence[dict[str, torch.Tensor]]) -> dict[
 def average_checkpoints(checkpoints: Sequence[str | Path], output_dir: str | Path | None = None):
     """Average the weights of several checkpoints of one model; returns the averaged model (and saves it with
     the last checkpoint's config and feature extractor when `output_dir` is given)."""
-    import spectrogram_transformers  # noqa: F401  (registers the model types)
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     if not checkpoints:
@@ -108,30 +107,3 @@ def average_checkpoints(checkpoints: Sequence[str | Path], output_dir: str | Pat
         with open(output_dir / "averaged_from.json", "w", encoding="utf-8") as handle:
             json.dump({"checkpoints": [str(path) for path in checkpoints]}, handle, indent=2)
     return model
-
-
-# -- command line: `spectrogram-transformers average` -------------------------------------------------------------
-def add_arguments(parser) -> None:
-    parser.add_argument(
-        "checkpoints",
-        nargs="+",
-        help="a Trainer output directory (its checkpoint-<step> folders are used) or several checkpoint/model folders",
-    )
-    parser.add_argument("--output", "--output_dir", dest="output", required=True, help="folder for the averaged model")
-    parser.add_argument("--last", type=int, default=None, help="average the last N checkpoints of the run")
-    parser.add_argument("--start_epoch", type=int, default=None, help="first epoch to average (1-based, as AST's wa_start)")
-    parser.add_argument("--end_epoch", type=int, default=None, help="last epoch to average (AST's wa_end)")
-
-
-def run(args) -> int:
-    sources = [Path(path) for path in args.checkpoints]
-    single_run = len(sources) == 1 and sources[0].is_dir() and bool(find_checkpoints(sources[0]))
-    if single_run:
-        chosen = select_checkpoints(sources[0], last=args.last, start_epoch=args.start_epoch, end_epoch=args.end_epoch)
-    else:
-        if args.last is not None or args.start_epoch is not None or args.end_epoch is not None:
-            raise SystemExit("--last/--start_epoch/--end_epoch select among the checkpoints of ONE run directory")
-        chosen = sources
-    average_checkpoints(chosen, args.output)
-    print(json.dumps({"output": str(args.output), "checkpoints": [str(path) for path in chosen]}, indent=2))
-    return 0

@@ -7,9 +7,6 @@ label sets must be the recipe's. Probabilities are sigmoids for multi-label mode
 the AST and HTS-AT ensembles average model outputs. Prints every model's metrics and the ensemble's.
 """
 
-import argparse
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +17,7 @@ from .datasets import AudioClassificationCollator, load_recipe_datasets
 from .metrics import multi_label_metrics, single_label_metrics
 from .recipe import Recipe, load_recipe
 
-__all__ = ["add_arguments", "ensemble_evaluate", "predict_probabilities", "run"]
+__all__ = ["ensemble_evaluate", "predict_probabilities"]
 
 
 def predict_probabilities(model, feature_extractor, dataset, collator_kwargs: dict, batch_size: int = 16, device: str = "cpu"):
@@ -53,7 +50,6 @@ def ensemble_evaluate(
     device: str = "cpu",
 ) -> dict:
     """Metrics of each model and of the mean of their probabilities on the recipe's `split` ("eval"/"test")."""
-    import spectrogram_transformers  # noqa: F401
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     if len(models) < 1:
@@ -83,32 +79,3 @@ def ensemble_evaluate(
     results["num_models"] = len(models)
     results["skipped_clips"] = skipped
     return results
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", nargs="+", required=True, help="model directories (or Hub ids) to ensemble")
-    parser.add_argument("--recipe", required=True, help="recipe name or JSON file giving the evaluation data")
-    parser.add_argument("--split", choices=("eval", "test"), default="eval", help="recipe split to evaluate on")
-    parser.add_argument("--fold", type=int, default=None, help="evaluation fold of cross-validation recipes")
-    parser.add_argument("--data_dir", default=None, help="local files with the recipe dataset's schema")
-    parser.add_argument("--dataset_id", default=None)
-    parser.add_argument("--dataset_config", default=None)
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
-
-
-def run(args: argparse.Namespace) -> int:
-    results = ensemble_evaluate(
-        args.models,
-        args.recipe,
-        split=args.split,
-        fold=args.fold,
-        data_dir=args.data_dir,
-        dataset_id=args.dataset_id,
-        dataset_config=args.dataset_config,
-        batch_size=args.batch_size,
-        device=args.device,
-    )
-    json.dump(results, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
-    return 0

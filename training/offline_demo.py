@@ -16,7 +16,6 @@ esc50 --model <hub id>`.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import time
@@ -28,47 +27,20 @@ import torch
 
 from .synthetic_keywords import (
     SyntheticKeywordsConfig,
-    default_cache_dir,
     synthesize_keywords,
 )
 
 __all__ = [
     "OFFLINE_MODEL",
     "OFFLINE_RECIPE",
-    "add_offline_arguments",
     "classify_held_out",
     "job_torch_threads",
-    "offline_data_config",
-    "run_offline_from_args",
     "run_offline_main_job",
 ]
 
 OFFLINE_RECIPE = "keywords-offline"
 # hub_configs variant trained from scratch by the offline recipe
 OFFLINE_MODEL = "ast-d128-l4-frame4-98-keywords"
-
-
-def add_offline_arguments(parser: argparse.ArgumentParser) -> None:
-    """The synthetic dataset's flags (used by `train` when it runs the offline main job)."""
-    defaults = SyntheticKeywordsConfig()
-    group = parser.add_argument_group(
-        "offline main job (no --recipe, or --recipe keywords-offline): synthetic spoken keywords"
-    )
-    group.add_argument("--synthetic_train_size", type=int, default=defaults.train_size, help="training clips")
-    group.add_argument("--synthetic_validation_size", type=int, default=defaults.validation_size, help="validation clips")
-    group.add_argument("--synthetic_test_size", type=int, default=defaults.test_size, help="test clips (held-out voices)")
-    group.add_argument("--synthetic_seed", type=int, default=defaults.seed, help="seed of the voice split and every draw")
-    group.add_argument(
-        "--synthetic_cache_dir", default=None, help=f"where generated datasets are kept (default {default_cache_dir()})"
-    )
-    group.add_argument("--num_demo_clips", type=int, default=10, help="held-out clips whose top-5 predictions are printed")
-    group.add_argument(
-        "--torch_threads",
-        type=int,
-        default=None,
-        help="torch intra-op threads for the job; 0: torch's default (one per core). Default: torch's default when "
-        "OMP_WAIT_POLICY=PASSIVE or OMP_NUM_THREADS is set, else 1 (see `job_torch_threads`)",
-    )
 
 
 def job_torch_threads(requested: int | None = None) -> int:
@@ -89,15 +61,6 @@ def job_torch_threads(requested: int | None = None) -> int:
     return 0 if passive or "OMP_NUM_THREADS" in os.environ else 1
 
 
-def offline_data_config(args: argparse.Namespace) -> SyntheticKeywordsConfig:
-    return SyntheticKeywordsConfig(
-        train_size=args.synthetic_train_size,
-        validation_size=args.synthetic_validation_size,
-        test_size=args.synthetic_test_size,
-        seed=args.synthetic_seed,
-    )
-
-
 def _decode(audio: dict) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
@@ -116,7 +79,6 @@ def classify_held_out(
     from datasets import Audio, load_from_disk
     from transformers import pipeline
 
-    import spectrogram_transformers  # noqa: F401  (registers the model types with the Auto classes)
 
     dataset = load_from_disk(str(data_dir))[split]
     dataset = dataset.cast_column("audio", Audio(decode=False))
@@ -214,23 +176,3 @@ def _run_offline_main_job(
     seconds["pipeline reload + classification"] = time.perf_counter() - started
     _print_report(report, metrics, output_dir, seconds)
     return {**metrics, "pipeline_test_accuracy": report["accuracy"], "demo_examples": report["examples"]}
-
-
-def run_offline_from_args(args: argparse.Namespace) -> int:
-    """`spectrogram-transformers train` without a recipe (or with `--recipe keywords-offline`)."""
-    from .train import training_overrides_from_args
-
-    if args.fold is not None or args.streaming or args.dataset_id is not None:
-        raise SystemExit("--fold, --streaming and --dataset_id do not apply to the offline keywords job")
-    overrides = training_overrides_from_args(args)
-    run_offline_main_job(
-        offline_data_config(args),
-        model=args.model or OFFLINE_MODEL,
-        output_dir=overrides.pop("output_dir", None),
-        cache_dir=args.synthetic_cache_dir,
-        data_dir=args.data_dir,
-        training_overrides=overrides,
-        num_demo_clips=args.num_demo_clips,
-        torch_threads=args.torch_threads,
-    )
-    return 0

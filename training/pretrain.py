@@ -24,12 +24,9 @@ The run saves the model (`SSASTForPreTraining`) and its feature extractor to `--
 max_length=...)` or the `train` command. nce, mse and the masked-patch accuracy are logged next to the loss.
 """
 
-import argparse
-import dataclasses
 import json
 import logging
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,10 +46,8 @@ __all__ = [
     "AudioFileDataset",
     "SSASTPreTrainer",
     "UnlabeledAudioCollator",
-    "add_arguments",
     "find_audio_files",
     "load_pretraining_model",
-    "run",
     "run_pretraining",
 ]
 
@@ -77,10 +72,6 @@ PRETRAINING_DEFAULTS: dict[str, Any] = {
     "report_to": "none",
     "output_dir": "outputs/ssast-pretraining",
 }
-_OWN_FLAGS = (
-    "data", "model", "config_overrides", "feature_extractor", "mean", "std", "streaming", "split",
-    "audio_column", "dataset_config", "eval_data", "eval_split", "shuffle_buffer_size",
-)  # fmt: skip
 _OBJECTIVES = ("nce_loss", "mse_loss", "accuracy")
 
 
@@ -337,65 +328,3 @@ def run_pretraining(
         with open(Path(args.output_dir) / "pretraining_metrics.json", "w", encoding="utf-8") as handle:
             json.dump(metrics, handle, indent=2, sort_keys=True)
     return metrics
-
-
-# -- command line ------------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="folder of audio files (recursive) or a Hub dataset id")
-    parser.add_argument("--model", default="ssast-base-patch-400", help="SSAST variant (hub_configs), config.json, or a directory to resume from")
-    parser.add_argument("--config_overrides", default=None, help="JSON object of config fields, e.g. '{\"max_length\": 512}'")
-    parser.add_argument("--feature_extractor", default=None, help="variant or directory of the AST feature extractor (default: the model's)")
-    parser.add_argument("--mean", type=float, default=None, help="fbank mean of the data (default: AudioSet's, as the released models)")
-    parser.add_argument("--std", type=float, default=None, help="fbank std of the data")
-    parser.add_argument("--streaming", action="store_true", help="stream the Hub dataset (needs --max_steps)")
-    parser.add_argument("--split", default="train", help="split of a Hub dataset")
-    parser.add_argument("--audio_column", default="audio", help="audio column of a Hub dataset")
-    parser.add_argument("--dataset_config", default=None, help="config name of a Hub dataset")
-    parser.add_argument("--eval_data", default=None, help="held-out folder or Hub id for masked-patch accuracy")
-    parser.add_argument("--eval_split", default="test", help="split of --eval_data")
-    parser.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of a streamed dataset")
-    from transformers import HfArgumentParser
-
-    group = parser.add_argument_group("TrainingArguments overrides (any field; defaults follow the original recipe)")
-    for action in HfArgumentParser(TrainingArguments)._actions:
-        if action.dest == "help":
-            continue
-        kwargs = {"dest": action.dest, "default": argparse.SUPPRESS, "help": action.help}
-        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-            kwargs["action"] = "store_true" if isinstance(action, argparse._StoreTrueAction) else "store_false"
-        else:
-            kwargs.update(type=action.type, nargs=action.nargs, const=action.const, choices=action.choices)
-        group.add_argument(*action.option_strings, **kwargs)
-
-
-def run(args: argparse.Namespace) -> int:
-    names = {field.name for field in dataclasses.fields(TrainingArguments)}
-    overrides = {key: value for key, value in vars(args).items() if key in names and key not in _OWN_FLAGS}
-    try:
-        config_overrides = json.loads(args.config_overrides) if args.config_overrides else None
-    except json.JSONDecodeError as error:
-        raise SystemExit(f"--config_overrides must be a JSON object: {error}") from error
-    if config_overrides is not None and not isinstance(config_overrides, dict):
-        raise SystemExit("--config_overrides must be a JSON object")
-    metrics = run_pretraining(
-        args.data,
-        args.model,
-        config_overrides=config_overrides,
-        feature_extractor=args.feature_extractor,
-        mean=args.mean,
-        std=args.std,
-        streaming=args.streaming,
-        split=args.split,
-        audio_column=args.audio_column,
-        dataset_config=args.dataset_config,
-        eval_data=args.eval_data,
-        eval_split=args.eval_split,
-        shuffle_buffer_size=args.shuffle_buffer_size,
-        training_overrides=overrides,
-    )
-    if int(os.environ.get("RANK", "0")) == 0:
-        json.dump(metrics, sys.stdout, indent=2, sort_keys=True, default=float)
-        sys.stdout.write("\n")
-    return 0

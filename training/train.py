@@ -18,12 +18,9 @@ Streaming training data is split between processes with `datasets.distributed.sp
 process decodes only its own share).
 """
 
-import argparse
-import dataclasses
 import json
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +39,7 @@ from .datasets import (
     training_label_weights,
 )
 from .metrics import build_compute_metrics
-from .recipe import FamilySpec, Recipe, list_recipes, load_recipe
-from .offline_demo import OFFLINE_RECIPE, add_offline_arguments, run_offline_from_args
+from .recipe import FamilySpec, Recipe, load_recipe
 
 __all__ = [
     "AudioClassificationTrainer",
@@ -54,7 +50,6 @@ __all__ = [
     "run_cross_validation",
     "run_training",
     "split_global_batch",
-    "training_overrides_from_args",
 ]
 
 logger = logging.get_logger(__name__)
@@ -309,8 +304,11 @@ def load_model_and_feature_extractor(
     recipe's problem type and model overrides (e.g. AST `max_length`, whose positional embedding is then cut or
     interpolated), the feature extractor the recipe's settings. Returns (model, feature_extractor, family name).
     """
-    import spectrogram_transformers  # noqa: F401  (registers the model types with the Auto classes)
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+    from transformers import (
+        AutoConfig,
+        AutoFeatureExtractor,
+        AutoModelForAudioClassification,
+    )
 
     source, has_weights = _resolve_model_source(model)
     base_config = AutoConfig.from_pretrained(source)
@@ -565,8 +563,9 @@ def run_training(
 
 def _weight_average(trainer: AudioClassificationTrainer, family: FamilySpec, output_dir) -> dict[str, float]:
     """Average the checkpoints of the recipe's epochs into the trainer's model (AST's WA) and evaluate it."""
-    from .averaging import average_state_dicts, select_checkpoints
     from transformers import AutoModelForAudioClassification
+
+    from .averaging import average_state_dicts, select_checkpoints
 
     window = family.weight_averaging
     trainer.accelerator.wait_for_everyone()
@@ -603,76 +602,3 @@ def run_cross_validation(recipe: str | Recipe, model: str, *, output_dir: str | 
         with open(output_dir / "cv_results.json", "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2, sort_keys=True)
     return summary
-
-
-# -- command line ------------------------------------------------------------------------------------------------
-_OWN_FLAGS = ("recipe", "model", "fold", "data_dir", "streaming", "dataset_id", "dataset_config", "sampler", "labels")
-
-
-def _training_argument_actions() -> list[argparse.Action]:
-    from transformers import HfArgumentParser
-
-    return [action for action in HfArgumentParser(TrainingArguments)._actions if action.dest != "help"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", default=None, help=f"shipped recipe ({', '.join(list_recipes())}) or a recipe JSON file")
-    parser.add_argument("--model", default=None, help="shipped variant (hub_configs), model directory or Hub id")
-    parser.add_argument("--fold", default=None, help="evaluation fold of cross-validation recipes, or 'all' (mean ± std over folds)")
-    parser.add_argument("--data_dir", default=None, help="local files with the recipe dataset's schema instead of the Hub")
-    parser.add_argument("--streaming", action="store_true", help="stream the dataset (IterableDataset; uses max_steps)")
-    parser.add_argument("--dataset_id", default=None, help="another Hub dataset with the recipe's schema")
-    parser.add_argument("--dataset_config", default=None, help="config of --dataset_id")
-    parser.add_argument("--sampler", choices=("random", "balanced"), default=None, help="override the recipe's sampler")
-    parser.add_argument(
-        "--labels",
-        default=None,
-        help="label CSV (index,mid,display_name) overriding the recipe's label map; AudioSet needs the ontology's "
-        "class_labels_indices.csv, which this package does not ship",
-    )
-    group = parser.add_argument_group("TrainingArguments overrides (any field; defaults come from the recipe)")
-    for action in _training_argument_actions():
-        kwargs = {"dest": action.dest, "default": argparse.SUPPRESS, "help": action.help}
-        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-            kwargs["action"] = "store_true" if isinstance(action, argparse._StoreTrueAction) else "store_false"
-        else:
-            kwargs.update(type=action.type, nargs=action.nargs, const=action.const, choices=action.choices)
-        group.add_argument(*action.option_strings, **kwargs)
-    add_offline_arguments(parser)
-
-
-def training_overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The TrainingArguments fields given on the command line."""
-    names = {field.name for field in dataclasses.fields(TrainingArguments)}
-    return {key: value for key, value in vars(args).items() if key in names and key not in _OWN_FLAGS}
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.recipe in (None, OFFLINE_RECIPE):
-        # no recipe: the offline main job (synthesised keywords, train, evaluate, save, reload with pipeline)
-        return run_offline_from_args(args)
-    if args.model is None:
-        raise SystemExit("train needs --model with --recipe (see --help)")
-    overrides = training_overrides_from_args(args)
-    common = {
-        "data_dir": args.data_dir,
-        "streaming": args.streaming,
-        "dataset_id": args.dataset_id,
-        "dataset_config": args.dataset_config,
-        "sampler": args.sampler,
-        "training_overrides": overrides,
-    }
-    output_dir = overrides.pop("output_dir", None)
-    recipe = load_recipe(args.recipe)
-    if args.labels is not None:
-        recipe.dataset.labels = args.labels
-    if args.fold == "all":
-        summary = run_cross_validation(recipe, args.model, output_dir=output_dir, **common)
-        result = {key: value for key, value in summary.items() if key != "folds"}
-    else:
-        fold = int(args.fold) if args.fold is not None else None
-        result = run_training(recipe, args.model, output_dir=output_dir, fold=fold, **common)
-    if int(os.environ.get("RANK", "0")) == 0:
-        json.dump(result, sys.stdout, indent=2, sort_keys=True)
-        sys.stdout.write("\n")
-    return 0

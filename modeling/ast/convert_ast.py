@@ -18,7 +18,12 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import CheckpointKeyError, check_state_dict_keys, rename_keys, strip_prefix
+from ..checkpoint import (
+    CheckpointKeyError,
+    check_state_dict_keys,
+    rename_keys,
+    strip_prefix,
+)
 from ..pos_embed import resize_patch_position_embeddings, split_prefix
 from .configuration_ast import ASTConfig
 from .modeling_ast import ASTForAudioClassification

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 
 import torch
 
-from ..checkpoint import CheckpointKeyError, check_state_dict_keys, rename_keys, strip_prefix
+from ..checkpoint import (
+    CheckpointKeyError,
+    check_state_dict_keys,
+    rename_keys,
+    strip_prefix,
+)
 from .configuration_htsat import HTSATConfig
 from .modeling_htsat import HTSATForAudioClassification
 

@@ -21,9 +21,18 @@ from collections.abc import Mapping
 import torch
 
 from ..ast.convert_ast import original_encoder_rules, split_fused_qkv
-from ..checkpoint import CheckpointKeyError, check_state_dict_keys, rename_keys, strip_prefix
+from ..checkpoint import (
+    CheckpointKeyError,
+    check_state_dict_keys,
+    rename_keys,
+    strip_prefix,
+)
 from .configuration_ssast import SSASTConfig
-from .modeling_ssast import SSASTForAudioClassification, SSASTForPreTraining, SSASTPreTrainedModel
+from .modeling_ssast import (
+    SSASTForAudioClassification,
+    SSASTForPreTraining,
+    SSASTPreTrainedModel,
+)
 
 __all__ = ["BUILDERS", "build_original_ssast_model", "convert_original_ssast_state_dict", "infer_ssast_config"]
 

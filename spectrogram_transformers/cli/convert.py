@@ -7,9 +7,9 @@ from pathlib import Path
 
 from transformers import AutoConfig, PreTrainedConfig
 
-from .convert import SUPPORTED_SOURCES, convert
+from ..modeling.convert import SUPPORTED_SOURCES, convert, save_converted
 
-__all__ = ["add_arguments", "feature_extractor_for", "run", "save_converted"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,30 +43,6 @@ def _resolve_config(name_or_path: str | None) -> tuple[PreTrainedConfig | None, 
         return AutoConfig.from_pretrained(path), path
     directory = hub_configs.variant_dir(name_or_path)
     return hub_configs.load_config(name_or_path), directory
-
-
-def feature_extractor_for(config: PreTrainedConfig, preprocessor_dir: Path | None = None):
-    """The feature extractor matching a model config: the variant's saved one, else the family default
-    sized to the model's input (frames and mel bins)."""
-    from transformers import AutoFeatureExtractor
-    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
-
-    if preprocessor_dir is not None and (preprocessor_dir / "preprocessor_config.json").is_file():
-        extractor = AutoFeatureExtractor.from_pretrained(preprocessor_dir)
-    else:
-        extractor = FEATURE_EXTRACTOR_MAPPING[type(config)]()
-    if config.model_type in ("ast", "ssast"):  # the Kaldi front end must give the frames and bins the model reads
-        extractor.max_length = config.max_length
-        extractor.num_mel_bins = extractor.feature_size = config.num_mel_bins
-    return extractor
-
-
-def save_converted(model, output: str | Path, preprocessor_dir: Path | None = None) -> Path:
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output)
-    feature_extractor_for(model.config, preprocessor_dir).save_pretrained(output)
-    return output
 
 
 def run(args: argparse.Namespace) -> int:
