@@ -14,10 +14,12 @@ import torch
 from spectrogram_transformers.training.recipe import load_recipe
 from spectrogram_transformers.training.train import (
     build_training_arguments,
-    classification_loss,
-    epoch_schedule_factor,
     run_training,
     split_global_batch,
+)
+from spectrogram_transformers.training.trainer import (
+    classification_loss,
+    epoch_schedule_factor,
 )
 from training_helpers import (
     AUDIOSET_LABELS,

@@ -40,6 +40,7 @@ from ..feature_extraction import ASTFeatureExtractor
 from ..modeling.ssast import SSASTConfig, SSASTForPreTraining
 from .augment import random_crop_offsets
 from .datasets import decode_example_audio, model_input_samples
+from .trainer import EvalCollatorMixin
 
 __all__ = [
     "PRETRAINING_DEFAULTS",
@@ -208,7 +209,7 @@ def _load_feature_extractor(source: str | None, model: str, config: SSASTConfig,
 # -- trainer -----------------------------------------------------------------------------------------------------
 
 
-class SSASTPreTrainer(Trainer):
+class SSASTPreTrainer(EvalCollatorMixin, Trainer):
     """`Trainer` that also logs the two objectives and the masked-patch accuracy (means since the last log).
 
     Evaluation draws its masks from a generator re-seeded with `args.seed` at every evaluation, so evaluation
@@ -245,15 +246,6 @@ class SSASTPreTrainer(Trainer):
         # weighted by clips, as Trainer averages eval_loss (training logs average steps, as its "loss")
         self._accumulate("eval", outputs, weight=inputs["input_values"].shape[0])
         return outputs.loss.detach(), None, None
-
-    def get_eval_dataloader(self, eval_dataset=None):
-        if self.eval_data_collator is None:
-            return super().get_eval_dataloader(eval_dataset)
-        train_collator, self.data_collator = self.data_collator, self.eval_data_collator
-        try:
-            return super().get_eval_dataloader(eval_dataset)
-        finally:
-            self.data_collator = train_collator
 
     def evaluate(self, *args, **kwargs):
         self._eval_generator.manual_seed(self.args.seed)
