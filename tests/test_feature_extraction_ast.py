@@ -23,9 +23,14 @@ from transformers import AutoFeatureExtractor, pipeline
 
 from spectrogram_transformers import ASTConfig, ASTForAudioClassification
 
-# README section 10: a front end other than torchaudio's should hold 1e-4; ours does the same float32
-# arithmetic and in practice matches bit for bit.
-ATOL = 1e-4
+# Parity with the original dataloader's torchaudio Kaldi fbank (fixtures README section 3), at the precision this
+# code reaches plus a small margin (measured on this CPU: 9.5e-7 raw = one float32 ulp of the largest fbank
+# values, 1.2e-7 normalised). The README states these same numbers.
+FBANK_ATOL = 2e-6
+NORMALISED_ATOL = 5e-7
+# A cross-check against another implementation (transformers' numpy ASTFeatureExtractor, float64: measured
+# 3.7e-5 from ours); looser on purpose and not a parity claim.
+TRANSFORMERS_CROSS_CHECK_ATOL = 1e-4
 WORDS = [f"word_{word}_16k" for word in ("yes", "no", "up", "down", "left", "right", "stop", "go")]
 CLIPS_16K = [*WORDS, "mix_3s_16k"]
 AUDIOSET_MEAN, AUDIOSET_STD = -4.2677393, 4.5689974
@@ -64,7 +69,7 @@ def test_kaldi_fbank_batch_of_different_lengths_matches_raw_fixtures(fbank_fixtu
     assert num_frames.tolist() == [98] * len(WORDS) + [298]
     for index, name in enumerate(CLIPS_16K):
         reference = fbank_fixture[f"{name}.raw_fbank"]
-        assert _max_abs(features[index, : num_frames[index]], reference) <= ATOL, name
+        assert _max_abs(features[index, : num_frames[index]], reference) <= FBANK_ATOL, name
         assert (features[index, num_frames[index] :] == 0.0).all()  # padding_value rows
 
 
@@ -75,7 +80,7 @@ def test_kaldi_fbank_at_32k_matches_raw_fixture(fbank_fixture, arrays):
     waveform = arrays["mix_3s_32k"] - arrays["mix_3s_32k"].mean()
     features, num_frames = kaldi_fbank(waveform, 32000)
     assert num_frames.tolist() == [298]
-    assert _max_abs(features[0], fbank_fixture["mix_3s_32k.raw_fbank"]) <= ATOL
+    assert _max_abs(features[0], fbank_fixture["mix_3s_32k.raw_fbank"]) <= FBANK_ATOL
 
 
 def test_kaldi_fbank_padded_batch_with_lengths_equals_list(arrays):
@@ -128,20 +133,20 @@ def test_extractor_matches_audioset_t128_for_a_batch_of_16k_clips(fbank_fixture,
     assert outputs["input_values"].shape == (len(CLIPS_16K), 128, 128)
     assert outputs["input_values"].dtype == torch.float32
     for index, name in enumerate(CLIPS_16K):
-        assert _max_abs(outputs["input_values"][index], fbank_fixture[f"{name}.audioset_t128"]) <= ATOL, name
+        assert _max_abs(outputs["input_values"][index], fbank_fixture[f"{name}.audioset_t128"]) <= NORMALISED_ATOL, name
 
 
 def test_extractor_matches_audioset_t1024(fbank_fixture, arrays):
     outputs = ASTFeatureExtractor()(arrays["word_yes_16k"].numpy(), sampling_rate=16000, return_tensors="np")
     assert outputs["input_values"].shape == (1, 1024, 128)
-    assert _max_abs(outputs["input_values"][0], fbank_fixture["word_yes_16k.audioset_t1024"]) <= ATOL
+    assert _max_abs(outputs["input_values"][0], fbank_fixture["word_yes_16k.audioset_t1024"]) <= NORMALISED_ATOL
 
 
 def test_extractor_at_32k_matches_the_32k_fixture(fbank_fixture, arrays):
     """mix_3s_32k.audioset_t128 was made at 32 kHz without resampling: an extractor built for 32 kHz."""
     extractor = ASTFeatureExtractor(sampling_rate=32000, max_length=128)
     outputs = extractor(arrays["mix_3s_32k"], sampling_rate=32000, return_tensors="pt")
-    assert _max_abs(outputs["input_values"][0], fbank_fixture["mix_3s_32k.audioset_t128"]) <= ATOL
+    assert _max_abs(outputs["input_values"][0], fbank_fixture["mix_3s_32k.audioset_t128"]) <= NORMALISED_ATOL
 
 
 def test_padding_comes_before_normalisation(arrays):
@@ -158,8 +163,9 @@ def test_long_clips_keep_their_first_frames(arrays):
     long = extractor(arrays["mix_3s_16k"], sampling_rate=16000, return_tensors="pt")["input_values"]
     first_second = extractor(arrays["mix_3s_16k"][:16000 + 240], sampling_rate=16000, return_tensors="pt")
     # 1 + (16240 - 400) // 160 = 100 frames: the first 100 frames of the long clip (up to rounding: the two
-    # clips' waveform means differ, and the per-frame DC removal cancels that only to float32 precision)
-    torch.testing.assert_close(long, first_second["input_values"], atol=ATOL, rtol=0)
+    # clips' waveform means differ, and the per-frame DC removal cancels that only to float32 precision;
+    # measured 1.4e-5)
+    torch.testing.assert_close(long, first_second["input_values"], atol=3e-5, rtol=0)
 
 
 def test_max_length_argument_and_attention_mask(arrays):
@@ -173,7 +179,7 @@ def test_max_length_argument_and_attention_mask(arrays):
 def test_unnormalised_output_is_the_raw_fbank(fbank_fixture, arrays):
     extractor = ASTFeatureExtractor(max_length=98, do_normalize=False)
     outputs = extractor(arrays["word_stop_16k"], sampling_rate=16000, return_tensors="pt")
-    assert _max_abs(outputs["input_values"][0], fbank_fixture["word_stop_16k.raw_fbank"]) <= ATOL
+    assert _max_abs(outputs["input_values"][0], fbank_fixture["word_stop_16k.raw_fbank"]) <= FBANK_ATOL
 
 
 # ---------------------------------------------------------------- batching and input forms
@@ -316,15 +322,16 @@ def test_unknown_call_arguments_and_bad_settings_are_rejected():
 # ---------------------------------------------------------------- reference implementation and saving
 
 
-def test_matches_transformers_ast_feature_extractor(arrays):
-    """transformers' numpy path (float64) matches the fixture to 3.7e-5; we should match it as closely."""
+def test_cross_check_with_transformers_ast_feature_extractor(arrays):
+    """Cross-check (not parity): transformers' numpy path (float64) is 3.7e-5 from ours, which match the fixture
+    to FBANK_ATOL / NORMALISED_ATOL."""
     theirs = transformers.ASTFeatureExtractor(max_length=128)
     ours = ASTFeatureExtractor(max_length=128)
     clips = [arrays[name].numpy() for name in WORDS[:4]]
     expected = theirs(clips, sampling_rate=16000, return_tensors="pt")["input_values"]
     actual = ours(clips, sampling_rate=16000, return_tensors="pt")["input_values"]
     assert expected.shape == actual.shape
-    assert _max_abs(actual, expected) <= ATOL
+    assert _max_abs(actual, expected) <= TRANSFORMERS_CROSS_CHECK_ATOL
 
 
 def test_save_and_load_round_trip(tmp_path, arrays):

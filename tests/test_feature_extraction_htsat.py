@@ -26,8 +26,13 @@ from spectrogram_transformers.feature_extraction.mel import (
     mel_to_hz_slaney,
 )
 
-# README section 10: a front end other than torchlibrosa's conv-STFT should hold ~5e-4 dB.
-ATOL_DB = 5e-4
+# Parity with torchlibrosa's conv-STFT log-mel (fixtures README sections 7-8; its section 10 asks ~5e-4 dB of
+# another front end): measured 1.53e-4 dB on the 10 s scenes (float32 STFT by FFT vs by convolution), so
+# 2e-4 dB. The README states the same number.
+ATOL_DB = 2e-4
+# Against a float64 reference of the same definition on quiet signals (mel power near amin = 1e-10, where the
+# clamp matters): measured 7e-6 to 1.1e-5 dB.
+QUIET_FLOAT64_ATOL_DB = 2e-5
 SILENCE_DB = -100.0
 
 
@@ -136,6 +141,29 @@ def test_log_mel_equals_torch_stft_centre_reflect():
     power = spectrum.abs().square().T  # (frames, 513)
     expected = 10 * torch.log10(torch.clamp(power @ slaney_mel_filterbank(32000, 1024), min=1e-10))
     torch.testing.assert_close(features[0], expected, atol=1e-3, rtol=0)
+
+
+def _float64_log_mel(clip: np.ndarray, amin: float = 1e-10) -> np.ndarray:
+    """HTS-AT's log-mel in float64 with numpy: centred reflect-padded frames, periodic Hann, |rfft|^2, Slaney
+    mel, 10 log10(max(x, amin))."""
+    samples = np.asarray(clip, dtype=np.float64)
+    padded = np.pad(samples, 512, mode="reflect")
+    frames = 1 + len(samples) // 320
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(1024) / 1024)
+    spectrum = np.fft.rfft(padded[np.arange(1024)[None, :] + 320 * np.arange(frames)[:, None]] * window, axis=-1)
+    mel = (spectrum.real**2 + spectrum.imag**2) @ slaney_mel_filterbank(32000, 1024).double().numpy()
+    return 10 * np.log10(np.maximum(mel, amin))
+
+
+@pytest.mark.parametrize("noise_level", [1e-4, 3e-5, 1e-5])
+def test_log_mel_of_quiet_signals_matches_a_float64_reference(noise_level):
+    """White noise whose mel power lies around and below amin (1e-10): the floor must be a clamp (as
+    torchlibrosa's power_to_db), which an offset such as log10(x + amin) would miss by 0.08-3 dB."""
+    clip = (noise_level * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)
+    features, _ = log_mel_spectrogram(torch.from_numpy(clip), 32000)
+    reference = _float64_log_mel(clip)
+    assert reference.min() < -95.0 if noise_level < 1e-4 else reference.min() < -80.0  # the quiet regime
+    assert _max_abs(features[0].double(), reference) <= QUIET_FLOAT64_ATOL_DB
 
 
 @pytest.mark.parametrize("samples", [513, 640, 641, 32000, 320000])
