@@ -9,6 +9,7 @@ positional embedding with resizing, pre-norm blocks on the attention interface) 
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
@@ -35,14 +36,28 @@ __all__ = [
     "ASTPatchEmbeddings",
     "ASTPreTrainedModel",
     "check_input_values",
+    "check_labels",
 ]
 
 # keyword arguments of `from_pretrained` that locate files rather than configure the model
 _HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 
 
-def check_input_values(input_values: torch.Tensor, num_mel_bins: int, name: str = "input_values") -> None:
-    """Raise a clear error for inputs that would otherwise fail deep inside a convolution."""
+def check_input_values(
+    input_values: torch.Tensor | np.ndarray,
+    num_mel_bins: int,
+    name: str = "input_values",
+    dtype: torch.dtype | None = None,
+    min_frames: int = 1,
+) -> torch.Tensor:
+    """The features as the model can use them, or a clear error instead of a failure deep inside a convolution.
+
+    Casts only where the meaning is unambiguous: a numpy array becomes a tensor, and floating-point features
+    of another precision (float64 from numpy, float16/bfloat16) are cast to `dtype` (the model's). Integer or
+    boolean features, a wrong layout, an empty batch and fewer than `min_frames` frames raise.
+    """
+    if isinstance(input_values, np.ndarray):
+        input_values = torch.from_numpy(input_values)
     if not isinstance(input_values, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (batch, frames, mel bins), got {type(input_values)}")
     if input_values.dim() != 3:
@@ -56,7 +71,64 @@ def check_input_values(input_values: torch.Tensor, num_mel_bins: int, name: str 
             f"{num_mel_bins}; features are laid out (batch, frames, mel bins)."
         )
     if not input_values.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {input_values.dtype}")
+        raise TypeError(
+            f"{name} must be a floating-point tensor of log-mel features, got {input_values.dtype} "
+            "(raw integer audio goes through the feature extractor first)"
+        )
+    if input_values.shape[0] == 0:
+        raise ValueError(f"{name} holds no clips (batch size 0); pass at least one clip")
+    if input_values.shape[1] == 0:
+        raise ValueError(f"{name} has no frames (shape {tuple(input_values.shape)})")
+    if input_values.shape[1] < min_frames:
+        raise ValueError(
+            f"{name} has {input_values.shape[1]} frames, fewer than one patch ({min_frames} frames); pad the "
+            "features (the feature extractor pads every clip to the model's max_length)"
+        )
+    if dtype is not None and input_values.dtype != dtype:
+        input_values = input_values.to(dtype)
+    return input_values
+
+
+def check_labels(labels: torch.Tensor | np.ndarray, logits: torch.Tensor, config: PreTrainedConfig) -> torch.Tensor:
+    """Labels as `loss_function` needs them for `config.problem_type`, or one error saying what was expected.
+
+    Multi-label targets are (batch, num_labels) multi-hot or soft values: integer or boolean ones, and floats
+    of another precision, are cast to the logits' dtype. An integer (batch, num_labels) tensor under an unset
+    `problem_type` is read as multi-hot (transformers would treat it as class ids and fail on the shape).
+    Single-label targets are (batch,) integer class ids.
+    """
+    if isinstance(labels, np.ndarray):
+        labels = torch.from_numpy(labels)
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor, got {type(labels)}")
+    labels = labels.to(logits.device)
+    batch_size, num_labels = logits.shape
+    problem_type = config.problem_type
+    multi_hot_shape = labels.dim() == 2 and tuple(labels.shape) == (batch_size, num_labels)
+    if problem_type is None and num_labels > 1:
+        # transformers' own inference (float -> multi-label, integer -> class ids), except that an integer
+        # tensor of shape (batch, num_labels) can only be multi-hot
+        multi_label = labels.is_floating_point() or multi_hot_shape
+        problem_type = "multi_label_classification" if multi_label else "single_label_classification"
+    if problem_type == "multi_label_classification":
+        if not multi_hot_shape:
+            raise ValueError(
+                f"multi-label labels must have shape (batch={batch_size}, num_labels={num_labels}) of 0/1 or soft "
+                f"targets, got {tuple(labels.shape)}"
+            )
+        return labels.to(logits.dtype)
+    if problem_type == "single_label_classification":
+        if labels.is_floating_point() or labels.dtype == torch.bool:
+            raise TypeError(
+                f"single-label labels must be integer class ids of shape (batch={batch_size},), got {labels.dtype}; "
+                "for multi-hot targets set config.problem_type='multi_label_classification'"
+            )
+        if labels.numel() != batch_size:
+            raise ValueError(
+                f"single-label labels must be one class id per clip, shape (batch={batch_size},), got {tuple(labels.shape)}"
+            )
+        return labels.long()
+    return labels
 
 
 class ASTPatchEmbeddings(nn.Module):
@@ -293,6 +365,15 @@ class ASTPreTrainedModel(PreTrainedModel):
                 if token is not None:
                     nn.init.trunc_normal_(token, std=std)
 
+    def freeze_feature_encoder(self) -> None:
+        """Freeze the spectrogram front end, the patch embedding (its projection gets no gradient).
+
+        The method transformers' audio-classification example script calls by default
+        (`--freeze_feature_encoder True`), as wav2vec2 freezes its convolutional waveform encoder: the
+        transformer blocks, prefix tokens, positional embedding and head keep training.
+        """
+        self.base_model.embeddings.patch_embeddings.requires_grad_(False)
+
     @classmethod
     def _requested_and_saved_configs(cls, pretrained_model_name_or_path, kwargs: dict) -> tuple:
         """(config asked for: `config=` or the saved one with overrides applied, config as saved, remaining kwargs)."""
@@ -425,7 +506,9 @@ class ASTModel(ASTPreTrainedModel):
         return_dict: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling | tuple:
-        check_input_values(input_values, self.config.num_mel_bins)
+        input_values = check_input_values(
+            input_values, self.config.num_mel_bins, dtype=self.dtype, min_frames=self.config.time_patch_size
+        )
         embeddings = self.embeddings(input_values, interpolate_pos_encoding=interpolate_pos_encoding)
         return self.encode(embeddings, output_attentions, output_hidden_states, return_dict)
 
@@ -469,7 +552,9 @@ class AudioClassificationMixin:
             return_dict=True,
         )
         logits = self.classifier(outputs.pooler_output)  # (B, labels)
-        loss = self.loss_function(labels, logits, self.config) if labels is not None else None
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(check_labels(labels, logits, self.config), logits, self.config)
         output = SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )

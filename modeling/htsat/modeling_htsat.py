@@ -24,7 +24,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
-from ..ast.modeling_ast import ASTDropPath, check_input_values, eager_attention_forward
+from ..ast.modeling_ast import ASTDropPath, check_input_values, check_labels, eager_attention_forward
 from .configuration_htsat import HTSATConfig
 
 __all__ = [
@@ -189,10 +189,11 @@ def logit_of_mean_probability(logits: torch.Tensor, dim: int) -> torch.Tensor:
     return log_p - log_not_p
 
 
-def check_input_features(input_features: torch.Tensor, num_mel_bins: int) -> None:
-    check_input_values(input_features, num_mel_bins, name="input_features")
-    if input_features.shape[1] < 1:
-        raise ValueError("input_features has no frames")
+def check_input_features(
+    input_features: torch.Tensor, num_mel_bins: int, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """`check_input_values` for HTS-AT: any number of frames from one (short inputs are stretched or tiled)."""
+    return check_input_values(input_features, num_mel_bins, name="input_features", dtype=dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -217,6 +218,20 @@ class HTSATEmbeddings(nn.Module):
         )
         self.norm = nn.LayerNorm(config.embed_dim, eps=config.layer_norm_eps) if config.patch_norm else nn.Identity()
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.frozen = False  # set by `freeze()`: bn0 then keeps its running statistics in training
+
+    def freeze(self) -> None:
+        """No gradient for `bn0`, the patch projection and its LayerNorm, and `bn0` keeps its running statistics."""
+        self.requires_grad_(False)
+        self.frozen = True
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "HTSATEmbeddings":
+        super().train(mode)
+        if self.frozen:
+            # a frozen BatchNorm must not normalise with (nor update its statistics from) training batches
+            self.mel_norm.eval()
+        return self
 
     def normalize(self, input_features: torch.Tensor) -> torch.Tensor:
         """(B, frames, mel) log-mel -> the same shape after `bn0` (running statistics in eval)."""
@@ -531,6 +546,16 @@ class HTSATPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = False
     _supports_flex_attn = False
 
+    def freeze_feature_encoder(self) -> None:
+        """Freeze the spectrogram front end: the mel-bin BatchNorm (`bn0`) and the patch embedding.
+
+        The method transformers' audio-classification example script calls by default
+        (`--freeze_feature_encoder True`). Frozen parameters get no gradient, and `bn0` normalises with its
+        running statistics in training too (a BatchNorm is only frozen if its statistics are); the Swin
+        stages and the head keep training.
+        """
+        self.base_model.embeddings.freeze()
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """Swin/timm initialisation: truncated normal weights, zero biases, unit norms; derived buffers recomputed.
@@ -582,7 +607,7 @@ class HTSATModel(HTSATPreTrainedModel):
 
     def prepare_spectrogram(self, input_features: torch.Tensor, infer_mode: bool | None = None) -> torch.Tensor:
         """Checks, `bn0`, and (in `infer_mode`) the tiling of short inputs: (B, frames, mel) -> (B, frames', mel)."""
-        check_input_features(input_features, self.config.num_mel_bins)
+        input_features = check_input_features(input_features, self.config.num_mel_bins, dtype=self.dtype)
         infer_mode = self.config.infer_mode if infer_mode is None else infer_mode
         spectrogram = self.embeddings.normalize(input_features)
         if infer_mode:
@@ -697,7 +722,9 @@ class HTSATForAudioClassification(HTSATPreTrainedModel):
             latent_output = None
         # each time step covers frames_per_step (32) frames of the stretched axis
         framewise_logits = step_logits.repeat_interleave(self.config.frames_per_step, dim=1)  # (B, num_frames, labels)
-        loss = self.loss_function(labels, logits, self.config) if labels is not None else None
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(check_labels(labels, logits, self.config), logits, self.config)
         output = HTSATAudioClassifierOutput(
             loss=loss,
             logits=logits,

@@ -466,13 +466,14 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
             )
         return random_mask_indices(batch_size, config.num_patches, config.num_masked_patches, generator)
 
-    def _check_input(self, input_values: torch.Tensor) -> None:
-        check_input_values(input_values, self.config.num_mel_bins)
+    def _check_input(self, input_values: torch.Tensor) -> torch.Tensor:
+        input_values = check_input_values(input_values, self.config.num_mel_bins, dtype=self.dtype)
         if self.ssast.embeddings.patch_grid_of(input_values.shape[1]) != self.config.patch_grid:
             raise ValueError(
                 f"pre-training input must have max_length={self.config.max_length} frames (patch grid "
                 f"{self.config.patch_grid}), got {input_values.shape[1]}; pad or cut the features to max_length"
             )
+        return input_values
 
     def _resolve_masks(
         self,
@@ -546,7 +547,7 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         """
         config = self.config
         return_dict = config.return_dict if return_dict is None else return_dict
-        self._check_input(input_values)
+        input_values = self._check_input(input_values)
         batch_size = input_values.shape[0]
         discriminative_mask, generative_mask = self._resolve_masks(
             batch_size, mask_indices, generative_mask_indices, bool_masked_pos, generator, input_values.device
@@ -601,7 +602,7 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
 
         The original `visualize_mask` task, without its side effect (it registered a new Parameter on the model).
         """
-        self._check_input(input_values)
+        input_values = self._check_input(input_values)
         batch_size = input_values.shape[0]
         if mask_indices is None:
             mask_indices = self.draw_mask_indices(batch_size, generator).to(input_values.device)
