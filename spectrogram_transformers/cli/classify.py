@@ -2,6 +2,7 @@
 
     spectrogram-transformers classify clip.flac long_recording.wav --model DIR --top-k 3 --window 1 --hop 0.5
     spectrogram-transformers classify clip.wav --model DIR --json
+    spectrogram-transformers classify clip.wav --model DIR --plot clip.png   # needs the [plot] extra
 """
 
 import argparse
@@ -24,15 +25,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--no-windows", dest="show_windows", action="store_false", help="text output: whole-file labels only")
+    parser.add_argument(
+        "--plot", metavar="OUT.png", default=None,
+        help="also draw top-k bars (and the windows of long files) to this image; several files: OUT-<file>.png "
+        "(needs the [plot] extra)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     missing = [path for path in args.files if not Path(path).is_file()]
     if missing:
         raise SystemExit(f"no such file(s): {', '.join(missing)}")
+    if args.plot:
+        from ._plot import check_plot_argument
+
+        check_plot_argument(args.plot)
     predictions = classify_files(
         args.files, args.model, top_k=args.top_k, window=args.window, hop=args.hop, batch_size=args.batch_size, device=args.device
     )
+    if args.plot:
+        from ..plotting import save_classification_plots
+
+        for path in save_classification_plots(predictions, args.plot):
+            print(f"plot: {path}", file=sys.stderr)
     if args.json:
         json.dump([prediction.to_dict() for prediction in predictions], sys.stdout, indent=2)
         sys.stdout.write("\n")

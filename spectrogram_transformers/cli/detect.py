@@ -36,11 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--json", action="store_true", help="print one JSON object {file: events}")
+    parser.add_argument(
+        "--plot", metavar="OUT.png", default=None,
+        help="also draw spectrogram, class probabilities over time and the events to this image; several files: "
+        "OUT-<file>.png (needs the [plot] extra)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
+    if args.plot:
+        from ._plot import check_plot_argument
+
+        check_plot_argument(args.plot)
     model = AutoModelForAudioClassification.from_pretrained(args.model).to(args.device).eval()
     feature_extractor = AutoFeatureExtractor.from_pretrained(args.model)
     threshold = {label: value for label, value in args.class_threshold} if args.class_threshold else args.threshold
@@ -59,6 +68,14 @@ def run(args: argparse.Namespace) -> int:
             min_duration_s=args.min_duration,
             min_gap_s=args.min_gap,
         )
+    if args.plot:
+        from ..plotting import save_detection_plots
+
+        plots = save_detection_plots(
+            model, feature_extractor, results, args.plot, window_s=args.window, hop_s=args.hop, batch_size=args.batch_size
+        )
+        for path in plots:
+            print(f"plot: {path}", file=sys.stderr)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         sys.stdout.write("\n")
