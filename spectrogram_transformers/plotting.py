@@ -331,7 +331,7 @@ def plot_detection_file(
     else:
         waveform, rate = np.asarray(audio, dtype=np.float32), sampling_rate
     # the timeline is cut at the file's end; so is the spectrogram
-    waveform = waveform[: int(round(probabilities.shape[0] * frame_s * rate))]
+    waveform = waveform[: round(probabilities.shape[0] * frame_s * rate)]
     return plot_detection(probabilities, frame_s, events, model.config.id2label, waveform, rate, top_k=top_k, title=title)
 
 

@@ -84,7 +84,7 @@ def test_detection_figure_shows_the_scene_on_one_time_axis():
     for collection in lanes.collections:
         assert isinstance(collection, PolyCollection)
         for path in collection.get_paths():
-            (x0, y0), (x1, y1) = path.get_extents().get_points()
+            (x0, y0), (x1, _) = path.get_extents().get_points()
             segments.append((tick_labels(lanes)[int(y0)], x0, x1))
     assert sorted(segments, key=lambda segment: segment[1]) == pytest.approx(
         [(label, start, end) for label, start, end, _ in SCENE]
