@@ -14,8 +14,11 @@ from safetensors.torch import load_file
 __all__ = [
     "CheckpointKeyError",
     "check_state_dict_keys",
+    "drop_keys",
     "load_checkpoint",
+    "read_safetensors",
     "rename_keys",
+    "split_fused_qkv",
     "strip_prefix",
     "unwrap_state_dict",
 ]
@@ -66,7 +69,7 @@ def load_checkpoint(checkpoint: str | Path | Mapping) -> dict[str, torch.Tensor]
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        return load_file(str(path))
+        return read_safetensors(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # unpickling refused or corrupt file: say which file and why
@@ -77,6 +80,44 @@ def load_checkpoint(checkpoint: str | Path | Mapping) -> dict[str, torch.Tensor]
     if not isinstance(loaded, Mapping):
         raise ValueError(f"{path} holds a {type(loaded).__name__}, expected a state dict")
     return unwrap_state_dict(loaded)
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """All tensors of a `.safetensors` file; a truncated or foreign file raises a ValueError naming it."""
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        raise ValueError(
+            f"could not read {path} as safetensors ({error}); the file is truncated, corrupt or in another format "
+            "(a pickled .pth/.bin renamed to .safetensors?)"
+        ) from error
+
+
+def drop_keys(state_dict: Mapping[str, torch.Tensor], patterns: Iterable[str]) -> dict[str, torch.Tensor]:
+    """The state dict without the keys that fully match any of `patterns` (regexes): keys dropped on purpose."""
+    compiled = [re.compile(pattern) for pattern in patterns]
+    return {key: value for key, value in state_dict.items() if not any(p.fullmatch(key) for p in compiled)}
+
+
+def split_fused_qkv(state_dict: Mapping[str, torch.Tensor], fused_names: tuple[str, ...] = ("qkv",)) -> dict[str, torch.Tensor]:
+    """Split every `<...>.<fused>.{weight,bias}` (3·D rows: query, key, value in turn) into q_proj/k_proj/v_proj.
+
+    timm, the original AST/SSAST/HTS-AT and this package's fused attention all stack q, k, v along dim 0.
+    """
+    pattern = re.compile(rf"(.*\.)(?:{'|'.join(map(re.escape, fused_names))})\.(weight|bias)")
+    split = {}
+    for key, value in state_dict.items():
+        match = pattern.fullmatch(key)
+        if match is None:
+            split[key] = value
+            continue
+        if value.shape[0] % 3:
+            raise ValueError(f"{key} has {value.shape[0]} rows, not 3 equal query/key/value parts")
+        for name, part in zip(("q_proj", "k_proj", "v_proj"), value.chunk(3, dim=0)):
+            split[f"{match.group(1)}{name}.{match.group(2)}"] = part.clone()
+    return split
 
 
 def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -21,7 +21,9 @@ import torch
 from ..checkpoint import (
     CheckpointKeyError,
     check_state_dict_keys,
+    drop_keys,
     rename_keys,
+    split_fused_qkv,
     strip_prefix,
 )
 from ..pos_embed import resize_patch_position_embeddings, split_prefix
@@ -37,7 +39,6 @@ __all__ = [
     "convert_timm_vit_state_dict",
     "infer_source_grid",
     "original_encoder_rules",
-    "split_fused_qkv",
 ]
 
 # heads per width of the DeiT/ViT sizes the original code builds (tiny, small, base); the checkpoint can't tell
@@ -92,23 +93,6 @@ _HF_AST_RULES = [
     (r"audio_spectrogram_transformer\.layernorm\.(weight|bias)", r"ast.layernorm.\1"),
     (r"classifier\.(layernorm|dense)\.(weight|bias)", r"classifier.\1.\2"),
 ]
-
-
-def split_fused_qkv(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Split every `...attention.qkv.{weight,bias}` (3·D rows: q, k, v) into q_proj/k_proj/v_proj."""
-    split = {}
-    for key, value in state_dict.items():
-        match = re.fullmatch(r"(.*attention\.)qkv\.(weight|bias)", key)
-        if match is None:
-            split[key] = value
-            continue
-        for name, part in zip(("q_proj", "k_proj", "v_proj"), value.chunk(3, dim=0)):
-            split[f"{match.group(1)}{name}.{match.group(2)}"] = part.clone()
-    return split
-
-
-def _drop(state_dict: Mapping[str, torch.Tensor], patterns: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    return {key: value for key, value in state_dict.items() if not any(re.fullmatch(p, key) for p in patterns)}
 
 
 def _architecture_of(converted: Mapping[str, torch.Tensor], prefix: str = "ast.") -> dict:
@@ -206,7 +190,7 @@ def convert_original_ast_state_dict(
     When the config's patch grid differs from the checkpoint's, the positional embedding is resized with
     the original AudioSet-branch rule (fixtures §5 D): middle cut of a shrinking axis, bilinear otherwise.
     """
-    state_dict = _drop(strip_prefix(state_dict, "module."), _ORIGINAL_AST_DROPPED)
+    state_dict = drop_keys(strip_prefix(state_dict, "module."), _ORIGINAL_AST_DROPPED)
     renamed, unknown = rename_keys(state_dict, _ORIGINAL_AST_RULES)
     if unknown:
         raise CheckpointKeyError(f"unexpected keys in the original AST checkpoint: {sorted(unknown)}")
@@ -232,7 +216,7 @@ def convert_timm_vit_state_dict(
     """
     state_dict = strip_prefix(strip_prefix(state_dict, "module."), "model.")
     imagenet_heads = (r"head\..*", r"head_dist\..*", r"fc_norm\..*", r"pre_logits\..*")
-    state_dict = _drop(state_dict, imagenet_heads)
+    state_dict = drop_keys(state_dict, imagenet_heads)
     prefixed = {f"v.{key}": value for key, value in state_dict.items()}
     renamed, unknown = rename_keys(prefixed, original_encoder_rules("ast."))
     if unknown:

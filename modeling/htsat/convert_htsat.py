@@ -14,7 +14,9 @@ import torch
 from ..checkpoint import (
     CheckpointKeyError,
     check_state_dict_keys,
+    drop_keys,
     rename_keys,
+    split_fused_qkv,
     strip_prefix,
 )
 from .configuration_htsat import HTSATConfig
@@ -44,7 +46,7 @@ _RENAMES: tuple[tuple[str, str], ...] = (
     (r"patch_embed\.norm\.(weight|bias)", r"htsat.embeddings.norm.\1"),
     (_BLOCK + r"norm1\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.layernorm_before.\3"),
     (_BLOCK + r"norm2\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.layernorm_after.\3"),
-    # fused qkv is split after renaming (see `_split_qkv`)
+    # fused qkv is split after renaming (see `split_fused_qkv`)
     (_BLOCK + r"attn\.qkv\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.attention.qkv.\3"),
     (_BLOCK + r"attn\.proj\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.attention.o_proj.\3"),
     (_BLOCK + r"attn\.relative_position_bias_table", r"htsat.encoder.layers.\1.blocks.\2.attention.relative_position_bias_table"),
@@ -61,18 +63,6 @@ def _unwrap(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if any(key.startswith(prefix) for key in state_dict):
             state_dict = strip_prefix(state_dict, prefix)
     return dict(state_dict)
-
-
-def _split_qkv(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`attention.qkv` (3C, C) -> `q_proj`, `k_proj`, `v_proj`: the original's rows are query, key, value in turn."""
-    split = {}
-    for key, value in state_dict.items():
-        if ".attention.qkv." not in key:
-            split[key] = value
-            continue
-        for name, part in zip(("q_proj", "k_proj", "v_proj"), value.chunk(3, dim=0)):
-            split[key.replace(".qkv.", f".{name}.")] = part.clone()
-    return split
 
 
 def _window_from_table(rows: int) -> int:
@@ -164,11 +154,11 @@ def convert_original_htsat_state_dict(
         dropped.append(_UNUSED_HEAD)
     else:
         rules.append(_LINEAR_HEAD_RENAME)
-    kept = {key: value for key, value in state_dict.items() if not any(re.fullmatch(p, key) for p in dropped)}
+    kept = drop_keys(state_dict, dropped)
     renamed, unknown = rename_keys(kept, rules)
     if unknown:
         raise CheckpointKeyError(f"unexpected keys in the original HTS-AT checkpoint: {sorted(unknown)}")
-    return _split_qkv(renamed)
+    return split_fused_qkv(renamed)
 
 
 def build_from_original_htsat(

@@ -20,11 +20,13 @@ from collections.abc import Mapping
 
 import torch
 
-from ..ast.convert_ast import original_encoder_rules, split_fused_qkv
+from ..ast.convert_ast import original_encoder_rules
 from ..checkpoint import (
     CheckpointKeyError,
     check_state_dict_keys,
+    drop_keys,
     rename_keys,
+    split_fused_qkv,
     strip_prefix,
 )
 from .configuration_ssast import SSASTConfig
@@ -149,7 +151,7 @@ def convert_original_ssast_state_dict(
     contradicts the tensors.
     """
     _check_config_against(state_dict, config)
-    kept = {key: value for key, value in _unwrap(state_dict).items() if not any(re.fullmatch(p, key) for p in _DROPPED)}
+    kept = drop_keys(_unwrap(state_dict), _DROPPED)
     renamed, unknown = rename_keys(kept, _RULES)
     if unknown:
         raise CheckpointKeyError(f"unexpected keys in the original SSAST checkpoint: {sorted(unknown)}")

@@ -15,6 +15,7 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 # name -> one-line help; the module is `spectrogram_transformers.cli.<name>`
 SUBCOMMANDS: dict[str, str] = {
     "convert": "convert an original checkpoint into a model directory",
+    "export": "export a model directory to another format (transformers' native AST, ONNX)",
     "train": "fine-tune a model with a recipe (ESC-50, Speech Commands, AudioSet, ...)",
     "pretrain": "SSAST self-supervised pre-training on unlabeled audio",
     "classify": "classify audio files (sliding windows for long files)",
