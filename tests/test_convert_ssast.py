@@ -72,9 +72,7 @@ def test_pretraining_checkpoint_converts_to_pretraining_model(name):
     assert torch.equal(converted["mask_embedding"], state_dict["module.mask_embed"])
     assert torch.equal(converted["discriminative_head.fc2.weight"], state_dict["module.cpredlayer.2.weight"])
     assert torch.equal(converted["generative_head.fc1.bias"], state_dict["module.gpredlayer.0.bias"])
-    q, k, v = state_dict["module.v.blocks.1.attn.qkv.weight"].chunk(3)
-    assert torch.equal(converted["ssast.encoder.layers.1.attention.k_proj.weight"], k)
-    assert torch.equal(converted["ssast.encoder.layers.1.attention.v_proj.weight"], v)
+    assert torch.equal(converted["ssast.encoder.layers.1.attention.qkv.weight"], state_dict["module.v.blocks.1.attn.qkv.weight"])
     assert torch.equal(converted["ssast.embeddings.position_embeddings"], state_dict["module.v.pos_embed"])
 
 

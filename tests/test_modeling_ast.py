@@ -181,3 +181,46 @@ def test_inference_follows_in_place_weight_updates():
         after = model(features).logits
     torch.testing.assert_close(after, model(features).logits.detach(), atol=1e-6, rtol=0)
     assert not torch.allclose(after, before)
+
+
+def test_saved_files_hold_the_fused_qkv_and_round_trip(tmp_path):
+    """One fused `qkv` parameter in memory and on disk; `from_pretrained` gives the same outputs back."""
+    from safetensors.torch import load_file
+
+    model = ASTForAudioClassification(tiny_config()).eval()
+    model.save_pretrained(tmp_path)
+    saved = load_file(tmp_path / "model.safetensors")
+    assert set(saved) == set(model.state_dict())
+    assert torch.equal(saved["ast.encoder.layers.1.attention.qkv.weight"], model.ast.encoder.layers[1].attention.qkv.weight)
+    reloaded = ASTForAudioClassification.from_pretrained(tmp_path).eval()
+    features = torch.randn(2, 64, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(features).logits, model(features).logits, atol=0, rtol=0)
+
+
+def test_directory_saved_with_separate_projections_loads(tmp_path):
+    """Directories saved before the fused projection (q_proj/k_proj/v_proj, written by hand here) still load,
+    through `from_pretrained` and through a plain `load_state_dict` (Trainer resumes, checkpoint averaging);
+    re-saving writes the fused layout."""
+    from safetensors.torch import load_file, save_file
+    from spectrogram_transformers.modeling.checkpoint import split_fused_qkv
+
+    model = ASTForAudioClassification(tiny_config()).eval()
+    old_layout = split_fused_qkv(model.state_dict())
+    assert "ast.encoder.layers.0.attention.q_proj.weight" in old_layout and not any(".qkv." in k for k in old_layout)
+    model.config.save_pretrained(tmp_path / "old")
+    save_file({k: v.contiguous() for k, v in old_layout.items()}, tmp_path / "old" / "model.safetensors", metadata={"format": "pt"})
+    features = torch.randn(2, 64, 32)
+    with torch.no_grad():
+        expected = model(features).logits
+        loaded, info = ASTForAudioClassification.from_pretrained(tmp_path / "old", output_loading_info=True)
+        assert not info["missing_keys"] and not info["unexpected_keys"]
+        torch.testing.assert_close(loaded.eval()(features).logits, expected, atol=0, rtol=0)
+        loaded.save_pretrained(tmp_path / "resaved")
+        assert set(load_file(tmp_path / "resaved" / "model.safetensors")) == set(model.state_dict())
+        fresh = ASTForAudioClassification(tiny_config()).eval()
+        fresh.load_state_dict(old_layout, strict=True)
+        torch.testing.assert_close(fresh(features).logits, expected, atol=0, rtol=0)
+        incomplete = {k: v for k, v in old_layout.items() if k != "ast.encoder.layers.1.attention.v_proj.weight"}
+        with pytest.raises(RuntimeError, match="layers.1.attention"):
+            ASTForAudioClassification(tiny_config()).load_state_dict(incomplete, strict=True)

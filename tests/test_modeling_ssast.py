@@ -447,3 +447,19 @@ def test_forward_input_errors():
         model(x, bool_masked_pos=unequal)
     with pytest.raises(ValueError, match="needs mask_indices"):
         model(x, generative_mask_indices=torch.tensor([[1, 2], [3, 4]]))
+
+
+def test_pretraining_directory_with_separate_qkv_fine_tunes(tmp_path):
+    """An SSAST pre-training directory saved with separate q/k/v (the layout before the fused projection)
+    still gives the fine-tuning model the same encoder."""
+    from safetensors.torch import save_file
+    from spectrogram_transformers.modeling.checkpoint import split_fused_qkv
+
+    pretraining = SSASTForPreTraining(tiny_config()).eval()
+    pretraining.config.save_pretrained(tmp_path)
+    old_layout = {k: v.contiguous() for k, v in split_fused_qkv(pretraining.state_dict()).items()}
+    save_file(old_layout, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    classifier = SSASTForAudioClassification.from_pretrained(tmp_path, num_labels=3).eval()
+    for fine_tuned, pretrained in zip(classifier.ssast.encoder.layers, pretraining.ssast.encoder.layers):
+        assert torch.equal(fine_tuned.attention.qkv.weight, pretrained.attention.qkv.weight)
+        assert torch.equal(fine_tuned.attention.qkv.bias, pretrained.attention.qkv.bias)

@@ -23,12 +23,11 @@ from ..checkpoint import (
     check_state_dict_keys,
     drop_keys,
     rename_keys,
-    split_fused_qkv,
     strip_prefix,
 )
 from ..pos_embed import resize_patch_position_embeddings, split_prefix
 from .configuration_ast import ASTConfig
-from .modeling_ast import ASTForAudioClassification
+from .modeling_ast import ASTForAudioClassification, fuse_qkv_projections
 
 __all__ = [
     "BUILDERS",
@@ -48,8 +47,8 @@ _HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16}
 def original_encoder_rules(prefix: str) -> list[tuple[str, str]]:
     """Regex table from the timm DeiT backbone names (`v.` in the original AST/SSAST) to this package's encoder.
 
-    `prefix` is where the encoder lives in the target model (`ast.` for AST, `ssast.` for SSAST). The fused
-    `qkv` projection keeps a temporary name and is split by `split_fused_qkv`.
+    `prefix` is where the encoder lives in the target model (`ast.` for AST, `ssast.` for SSAST). timm's fused
+    `qkv` projection (rows q, k, v) is this package's `attention.qkv` as it is.
     """
     return [
         (r"v\.cls_token", f"{prefix}embeddings.cls_token"),
@@ -194,7 +193,7 @@ def convert_original_ast_state_dict(
     renamed, unknown = rename_keys(state_dict, _ORIGINAL_AST_RULES)
     if unknown:
         raise CheckpointKeyError(f"unexpected keys in the original AST checkpoint: {sorted(unknown)}")
-    converted = split_fused_qkv(renamed)
+    converted = renamed
     architecture = _architecture_of(converted)
     if config is None and "ast.embeddings.position_embeddings" in converted:
         num_patches = converted["ast.embeddings.position_embeddings"].shape[1] - architecture["num_prefix_tokens"]
@@ -223,7 +222,7 @@ def convert_timm_vit_state_dict(
         raise CheckpointKeyError(f"unexpected keys in the timm ViT checkpoint: {sorted(k[2:] for k in unknown)}")
     projection_key = "ast.embeddings.patch_embeddings.projection.weight"
     renamed[projection_key] = renamed[projection_key].sum(dim=1, keepdim=True)  # (D, 3, p, p) -> (D, 1, p, p)
-    converted = split_fused_qkv(renamed)
+    converted = renamed
     architecture = _architecture_of(converted)
     if config is None:
         config = _reconcile_config(None, architecture)
@@ -272,6 +271,7 @@ def convert_hf_ast_state_dict(
     converted, unknown = rename_keys(state_dict, _HF_AST_RULES)
     if unknown:
         raise CheckpointKeyError(f"unexpected keys in the transformers AST checkpoint: {sorted(unknown)}")
+    fuse_qkv_projections(converted)  # separate query/key/value -> this package's one `qkv` projection
     if config is None:
         # transformers' AST uses one LayerNorm eps (1e-12) everywhere: keep it, or outputs drift
         architecture = _architecture_of(converted)

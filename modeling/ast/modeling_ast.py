@@ -7,13 +7,21 @@ The encoder modules here (patch embedding of any patch shape and stride, prefix 
 positional embedding with resizing, pre-norm blocks on the attention interface) are re-used by SSAST.
 """
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedConfig, PreTrainedModel, conversion_mapping
 from transformers.activations import ACT2FN
+from transformers.conversion_mapping import (
+    USER_REGISTERED_MAPPINGS,
+    get_checkpoint_conversion_mapping,
+    register_checkpoint_conversion_mapping,
+)
+from transformers.core_model_loading import Concatenate, WeightConverter
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutputWithPooling,
@@ -26,7 +34,6 @@ from .configuration_ast import ASTConfig
 
 __all__ = [
     "ASTAttention",
-    "AudioClassificationMixin",
     "ASTClassificationHead",
     "ASTEmbeddings",
     "ASTEncoder",
@@ -35,8 +42,11 @@ __all__ = [
     "ASTModel",
     "ASTPatchEmbeddings",
     "ASTPreTrainedModel",
+    "AudioClassificationMixin",
     "check_input_values",
     "check_labels",
+    "fuse_qkv_projections",
+    "separate_qkv_checkpoints_load",
 ]
 
 # keyword arguments of `from_pretrained` that locate files rather than configure the model
@@ -227,7 +237,13 @@ def eager_attention_forward(
 
 
 class ASTAttention(nn.Module):
-    """Multi-head self-attention on `transformers`' attention interface (sdpa by default, eager for maps)."""
+    """Multi-head self-attention on `transformers`' attention interface (sdpa by default, eager for maps).
+
+    Query, key and value come from ONE projection `qkv` (rows: q, k, v), a real parameter: one GEMM instead
+    of three, and nothing cached that an optimiser could leave stale. Checkpoints are saved with `qkv`;
+    ones saved with separate `q_proj`/`k_proj`/`v_proj` (before this layout) are fused when loaded, by
+    `from_pretrained` (`separate_qkv_checkpoints_load`) and by `load_state_dict` alike.
+    """
 
     def __init__(self, config: ASTConfig):
         super().__init__()
@@ -236,21 +252,20 @@ class ASTAttention(nn.Module):
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_probs_dropout_prob
         self.is_causal = False
-        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
-        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
-        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
         self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Plain `load_state_dict` of separate q/k/v tensors (older saves, Trainer resumes): fuse them first."""
+        fuse_qkv_projections(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(
         self, hidden_states: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, length, _ = hidden_states.shape
-        shape = (batch_size, length, -1, self.head_dim)
-        # Three GEMMs, not one over cached stacked weights: a cache cannot see in-place updates by fused
-        # optimisers (no version bump) and went stale between Trainer steps.
-        query = self.q_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, N, d)
-        key = self.k_proj(hidden_states).view(shape).transpose(1, 2)
-        value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
+        qkv = self.qkv(hidden_states).view(batch_size, length, 3, -1, self.head_dim).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)  # each (B, H, N, d)
 
         implementation = "eager" if output_attentions else self.config._attn_implementation
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
@@ -265,6 +280,55 @@ class ASTAttention(nn.Module):
         )
         output = output.reshape(batch_size, length, -1)  # (B, N, D)
         return self.o_proj(output), weights
+
+
+_SEPARATE_PROJECTIONS = ("q_proj", "k_proj", "v_proj")
+
+
+def fuse_qkv_projections(state_dict: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+    """In place: every `<prefix>...{q,k,v}_proj.{weight,bias}` triple -> one `qkv.{weight,bias}` (rows q, k, v).
+
+    With `prefix` (one attention module's, as `_load_from_state_dict` passes it) only that module's keys
+    are fused; without, every attention module's in the state dict. Returns the same dict.
+    """
+    pattern = re.compile(rf"({re.escape(prefix)}(?:.*\.)?)q_proj\.(weight|bias)")
+    for key in [key for key in state_dict if pattern.fullmatch(key)]:
+        module_prefix, kind = pattern.fullmatch(key).groups()
+        names = [f"{module_prefix}{name}.{kind}" for name in _SEPARATE_PROJECTIONS]
+        if not all(name in state_dict for name in names):
+            continue  # incomplete triple: leave it for the strict key check to report
+        state_dict[f"{module_prefix}qkv.{kind}"] = torch.cat([state_dict.pop(name) for name in names], dim=0)
+    return state_dict
+
+
+@contextmanager
+def separate_qkv_checkpoints_load(model_type: str) -> Iterator[None]:
+    """While open, `from_pretrained` of `model_type` fuses saved `q_proj`/`k_proj`/`v_proj` into `qkv`.
+
+    Directories saved before the fused projection hold the three tensors. The conversion is registered
+    only for the duration of a load: registered for good, `transformers` would also apply its own AST's
+    renamings (looked up by the class name `ASTModel`, which ours shares) when saving a fresh model.
+    """
+    conversions = [
+        WeightConverter(
+            source_patterns=[rf"attention\.{name}\.{kind}" for name in _SEPARATE_PROJECTIONS],
+            target_patterns=rf"attention\.qkv\.{kind}",
+            operations=[Concatenate(dim=0)],
+        )
+        for kind in ("weight", "bias")
+    ]
+    previous = get_checkpoint_conversion_mapping(model_type)
+    was_user_registered = model_type in USER_REGISTERED_MAPPINGS
+    register_checkpoint_conversion_mapping(model_type, conversions, overwrite=True)
+    try:
+        yield
+    finally:
+        if previous is None:
+            conversion_mapping._checkpoint_conversion_mapping_cache.pop(model_type, None)
+        else:
+            register_checkpoint_conversion_mapping(model_type, previous, overwrite=True)
+        if not was_user_registered:
+            USER_REGISTERED_MAPPINGS.discard(model_type)
 
 
 class ASTMLP(nn.Module):
@@ -335,7 +399,23 @@ class ASTEncoder(nn.Module):
         return hidden_states, all_hidden_states, all_attentions
 
 
-class ASTPreTrainedModel(PreTrainedModel):
+class SeparateQKVCheckpointsMixin:
+    """`from_pretrained` that also reads checkpoints with separate q/k/v projections (see `ASTAttention`).
+
+    Sits between the AST/SSAST pre-trained classes and `PreTrainedModel`, so every `from_pretrained` path
+    (including SSAST's) goes through it. Whatever was loaded, `save_pretrained` then writes `qkv`.
+    """
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        with separate_qkv_checkpoints_load(cls.config_class.model_type):
+            loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model._weight_conversions = []  # save the in-memory layout, not the one it was loaded from
+        return loaded
+
+
+class ASTPreTrainedModel(SeparateQKVCheckpointsMixin, PreTrainedModel):
     """Weight initialisation, attention-implementation support and geometry-aware `from_pretrained`."""
 
     config_class = ASTConfig

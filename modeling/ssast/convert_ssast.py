@@ -26,7 +26,6 @@ from ..checkpoint import (
     check_state_dict_keys,
     drop_keys,
     rename_keys,
-    split_fused_qkv,
     strip_prefix,
 )
 from .configuration_ssast import SSASTConfig
@@ -145,7 +144,7 @@ def convert_original_ssast_state_dict(
 ) -> dict[str, torch.Tensor]:
     """Original SSAST state dict (pre-training or fine-tuned, `module.` optional) -> this package's key names.
 
-    Pure renaming: `v.*` -> `ssast.*` (fused `qkv` split into q/k/v), `cpredlayer`/`gpredlayer` ->
+    Pure renaming: `v.*` -> `ssast.*` (the fused `qkv` kept as it is), `cpredlayer`/`gpredlayer` ->
     `discriminative_head`/`generative_head`, `mask_embed` -> `mask_embedding`, `mlp_head` -> `classifier`; drops
     `v.head*` and `p_input_*`. Raises `CheckpointKeyError` for unknown keys and ValueError where `config`
     contradicts the tensors.
@@ -155,7 +154,7 @@ def convert_original_ssast_state_dict(
     renamed, unknown = rename_keys(kept, _RULES)
     if unknown:
         raise CheckpointKeyError(f"unexpected keys in the original SSAST checkpoint: {sorted(unknown)}")
-    return split_fused_qkv(renamed)
+    return renamed
 
 
 def build_original_ssast_model(
