@@ -20,8 +20,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import torch
+from transformers.utils import logging
 
-__all__ = ["MAX_CHANNELS", "load_audio", "resample", "to_mono_batch", "to_mono_float32"]
+__all__ = ["MAX_CHANNELS", "is_channels_last_clip", "load_audio", "resample", "to_mono_batch", "to_mono_float32"]
+
+logger = logging.get_logger(__name__)
 
 # The largest channel count we expect in a 2-D waveform (7.1 surround). A 2-D input whose smaller dimension
 # is at most this is read as [channels, samples] or [samples, channels]; anything else is ambiguous.
@@ -224,6 +227,28 @@ def load_audio(source: AudioSource, target_sr: float | None = None) -> tuple[np.
     return waveform, sampling_rate
 
 
+def is_channels_last_clip(shape: tuple[int, ...]) -> bool:
+    """Whether a 2-D array of `shape` is one clip in channels-last layout [samples, channels] rather than a
+    batch of mono clips [batch, samples]: its trailing axis is at most `MAX_CHANNELS` and its leading axis is
+    longer. (Clips of <= 8 samples are shorter than any analysis frame, so no real batch looks like this.)"""
+    return len(shape) == 2 and shape[1] <= MAX_CHANNELS and shape[0] > shape[1]
+
+
+_warned_channels_last = False
+
+
+def _warn_channels_last_once(shape: tuple[int, ...]) -> None:
+    global _warned_channels_last
+    if not _warned_channels_last:
+        _warned_channels_last = True
+        logger.warning(
+            f"a 2-D audio array of shape {tuple(shape)} was read as ONE clip in channels-last layout [samples, "
+            f"channels] (as soundfile.read returns it) and down-mixed to mono, not as {shape[0]} clips of "
+            f"{shape[1]} samples. A batch of mono clips is [batch, samples]; a channels-first clip goes in a list: "
+            "[clip]. (This warning is shown once.)"
+        )
+
+
 def to_mono_batch(
     raw_speech: Any, sampling_rate: float | None = None, target_sr: float | None = None
 ) -> list[np.ndarray]:
@@ -233,6 +258,10 @@ def to_mono_batch(
         raw_speech: one clip (1-D array/tensor, or a list of numbers), a batch of mono clips as a 2-D
             array/tensor [batch, samples] (the `transformers` convention), or a list/tuple of clips, each
             anything `to_mono_float32` accepts (a multi-channel clip goes in a list: `[stereo_clip]`).
+            One exception to [batch, samples]: a 2-D array whose trailing axis is a handful of channels
+            (<= `MAX_CHANNELS`) and whose leading axis is longer ([samples, channels], as `soundfile.read`
+            returns a stereo file) is one channels-last clip, down-mixed with a one-time warning; read as a
+            batch it would be thousands of clips shorter than any analysis frame.
         sampling_rate: rate of `raw_speech` in Hz; with `target_sr`, clips are resampled when they differ.
         target_sr: rate wanted by the caller.
 
@@ -246,6 +275,9 @@ def to_mono_batch(
     if isinstance(raw_speech, (np.ndarray, torch.Tensor)):
         if raw_speech.ndim == 1:
             clips = [raw_speech]
+        elif raw_speech.ndim == 2 and is_channels_last_clip(raw_speech.shape):
+            _warn_channels_last_once(raw_speech.shape)
+            return to_mono_batch([to_mono_float32(raw_speech, channels_axis=1)], sampling_rate, target_sr)
         elif raw_speech.ndim == 2:
             clips = list(raw_speech)
         else:

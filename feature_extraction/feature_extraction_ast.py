@@ -11,17 +11,12 @@ Pipeline per clip, as the original dataloader runs it: subtract the waveform's m
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import torch
-from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
-from ._common import check_call_kwargs, to_batch_feature, warn_missing_sampling_rate
-from .audio import to_mono_batch
-from .kaldi import WindowType, kaldi_fbank, kaldi_frame_sizes, kaldi_mel_banks, pad_batch
+from .base import RawAudio, SpectrogramFeatureExtractor, frames_mask
+from .kaldi import WindowType, kaldi_fbank, kaldi_frame_sizes, kaldi_mel_banks
 
 __all__ = ["ASTFeatureExtractor"]
 
@@ -30,7 +25,7 @@ logger = logging.get_logger(__name__)
 _WINDOW_TYPES = ("hanning", "hamming", "povey", "rectangular")
 
 
-class ASTFeatureExtractor(SequenceFeatureExtractor):
+class ASTFeatureExtractor(SpectrogramFeatureExtractor):
     r"""Kaldi fbank features for AST / SSAST: [batch, max_length, num_mel_bins], time along dim 1.
 
     Every constant of the original front end is a saved argument, so one class covers the AudioSet, ESC-50
@@ -61,10 +56,12 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
         subtract_waveform_mean (`bool`, defaults to True): remove each clip's mean over the whole waveform
             before the fbank, as the original dataloader does.
 
-    Call arguments: see [`~ASTFeatureExtractor.__call__`].
+    Tensor contract: [`~ASTFeatureExtractor.extract`] on a padded batch, `input_samples` samples per clip read.
+    Numpy / list adapter (pipelines): [`~ASTFeatureExtractor.__call__`].
     """
 
     model_input_names = ["input_values", "attention_mask"]
+    _extract_options = ("max_length",)
 
     def __init__(
         self,
@@ -88,18 +85,7 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
         subtract_waveform_mean: bool = True,
         **kwargs,
     ):
-        # Saved configs name their class in "feature_extractor_type"; it is not an argument (see `to_dict`).
-        kwargs.pop("feature_extractor_type", None)
-        if feature_size != num_mel_bins:
-            logger.info(f"feature_size={feature_size} replaced by num_mel_bins={num_mel_bins} (one value per mel bin)")
-        super().__init__(
-            feature_size=num_mel_bins,
-            sampling_rate=sampling_rate,
-            padding_value=padding_value,
-            return_attention_mask=return_attention_mask,
-            **kwargs,
-        )
-        self.num_mel_bins = num_mel_bins
+        super().__init__(feature_size, sampling_rate, num_mel_bins, padding_value, return_attention_mask, **kwargs)
         self.max_length = max_length
         self.do_normalize = do_normalize
         self.mean = mean
@@ -128,15 +114,17 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
         )
         kaldi_mel_banks(self.num_mel_bins, fft_size, self.sampling_rate, self.low_freq, self.high_freq)
 
-    def to_dict(self) -> dict[str, Any]:
-        # No "feature_extractor_type": `transformers.AutoFeatureExtractor` resolves that name among its own
-        # classes *before* registered ones (`feature_extractor_class_from_name`), and transformers has its own
-        # `ASTFeatureExtractor`, so writing our class name would load theirs. Without the key, the Auto class
-        # reads config.json and picks the extractor registered for its `model_type` ("ast" -> this class, in
-        # `spectrogram_transformers._register_auto_classes`).
-        output = super().to_dict()
-        output.pop("feature_extractor_type", None)
-        return output
+    @property
+    def input_samples(self) -> int:
+        """Samples that `max_length` frames read: (max_length - 1) frame shifts plus one window, in Kaldi's
+        whole samples (225,611 at 22.05 kHz with 1024 frames). Samples past them never reach the features."""
+        return self._samples_for(self.max_length)
+
+    def _samples_for(self, max_length: int) -> int:
+        window, hop, _ = kaldi_frame_sizes(
+            self.sampling_rate, self.frame_length_ms, self.frame_shift_ms, self.round_to_power_of_two
+        )
+        return (max_length - 1) * hop + window
 
     def normalize(self, features: torch.Tensor) -> torch.Tensor:
         """The original's normalisation `(x - mean) / (2 * std)`, in place on `features`.
@@ -148,7 +136,7 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
 
     def __call__(
         self,
-        raw_speech: np.ndarray | torch.Tensor | list[float] | list[np.ndarray] | list[torch.Tensor],
+        raw_speech: RawAudio,
         sampling_rate: int | None = None,
         return_tensors: str | TensorType | None = None,
         max_length: int | None = None,
@@ -159,8 +147,11 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
 
         Args:
             raw_speech: one clip (1-D numpy/torch, or list of floats), a batch of mono clips [batch, samples],
-                or a list of clips of different lengths; each clip may be multi-channel ([channels, samples] or
-                [samples, channels], down-mixed) and int16/int32/uint8 PCM or float.
+                or a list of clips of different lengths; int16/int32/uint8 PCM or float. A 2-D array is a batch
+                of mono clips ([batch, samples], the `transformers` convention), except an array whose trailing
+                axis is a handful of channels (<= 8) and whose leading axis is longer: that is one channels-last
+                clip as `soundfile.read` returns it ([samples, channels]); it is down-mixed, with a one-time
+                warning. Pass a channels-first clip [channels, samples] inside a list: `[clip]`.
             sampling_rate: rate of `raw_speech` in Hz; resampled (soxr) when it differs from
                 `self.sampling_rate`. Missing: a warning, and the audio is taken to be at `self.sampling_rate`.
             return_tensors: "pt" for torch, "np" for numpy, None for a list of numpy arrays (one per clip).
@@ -170,29 +161,45 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
 
         Returns:
             `BatchFeature` with `input_values` [batch, max_length, num_mel_bins] float32, and `attention_mask`
-            [batch, max_length] int32 when asked for.
+            [batch, max_length] int32 when asked for. The same as `extract` on the padded batch.
         """
-        check_call_kwargs(self, kwargs)
-        if sampling_rate is None:
-            warn_missing_sampling_rate(self)
-        clips = to_mono_batch(raw_speech, sampling_rate, self.sampling_rate)
+        if max_length is not None:
+            kwargs["max_length"] = max_length
+        return self._features_of(raw_speech, sampling_rate, return_tensors, return_attention_mask, kwargs)
+
+    def extract(
+        self,
+        waveforms: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        return_attention_mask: bool | None = None,
+        max_length: int | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Normalised fbank features of a zero-padded batch of mono waveforms, on the waveforms' device.
+
+        Args:
+            waveforms: [batch, samples] float, at `self.sampling_rate`; values past a clip's length are ignored.
+            lengths: [batch] samples of each clip (default: all `samples`); a host tensor avoids a device sync.
+            return_attention_mask: override `self.return_attention_mask`.
+            max_length: frames per example (default `self.max_length`).
+
+        Returns:
+            `{"input_values": [batch, max_length, num_mel_bins] float32}` (plus `attention_mask` [batch,
+            max_length] int32 when asked for). Each clip's features equal those of the clip alone.
+        """
         max_length = self.max_length if max_length is None else int(max_length)
         if max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
         if return_attention_mask is None:
             return_attention_mask = self.return_attention_mask
-
-        batch, lengths = pad_batch([torch.from_numpy(clip) for clip in clips], device=kwargs.get("device"))
+        batch, lengths = self._checked_batch(waveforms, lengths)
         if self.subtract_waveform_mean:
-            # Each clip's mean over its own samples. The zero padding past a clip's end becomes -mean, which no
-            # frame of that clip reads (frames past a clip's frame count are replaced by padding_value).
+            # Each clip's mean over its own samples (the batch is zero past each clip's end). The padding then
+            # becomes -mean, which no frame of that clip reads (frames past its frame count are padding_value).
             clip_mean = batch.sum(dim=1, keepdim=True) / lengths.to(batch.device, batch.dtype).unsqueeze(1)  # (B, 1)
-            batch.sub_(clip_mean)  # in place: pad_batch built a new tensor from the clips
+            batch.sub_(clip_mean)  # in place: _checked_batch gave a tensor of our own
         # Samples that only frames past max_length would read are dropped before the (costly) fbank.
-        window, hop, _ = kaldi_frame_sizes(
-            self.sampling_rate, self.frame_length_ms, self.frame_shift_ms, self.round_to_power_of_two
-        )
-        needed = (max_length - 1) * hop + window
+        needed = self._samples_for(max_length)
         batch, lengths = batch[:, :needed], lengths.clamp(max=needed)
         features, num_frames = kaldi_fbank(
             batch,
@@ -225,6 +232,5 @@ class ASTFeatureExtractor(SequenceFeatureExtractor):
 
         outputs = {"input_values": features.contiguous()}
         if return_attention_mask:
-            positions = torch.arange(max_length, device=features.device).unsqueeze(0)  # (1, max_length)
-            outputs["attention_mask"] = (positions < num_frames.to(features.device).unsqueeze(1)).to(torch.int32)
-        return to_batch_feature(outputs, return_tensors)
+            outputs["attention_mask"] = frames_mask(num_frames, max_length, features.device)
+        return outputs

@@ -15,15 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 import torch
-from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
-from ._common import check_call_kwargs, to_batch_feature, warn_missing_sampling_rate
-from .audio import to_mono_batch
-from .kaldi import pad_batch
+from .base import RawAudio, SpectrogramFeatureExtractor, frames_mask
 from .mel import log_mel_spectrogram
 
 __all__ = ["HTSATFeatureExtractor"]
@@ -69,7 +65,7 @@ def fit_to_clip_length(
     raise ValueError(f"clip_pad_mode must be one of {_CLIP_PAD_MODES}, got {mode!r}")
 
 
-class HTSATFeatureExtractor(SequenceFeatureExtractor):
+class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
     r"""torchlibrosa-style log-mel features for HTS-AT: [batch, frames, num_mel_bins] in dB, time along dim 1.
 
     With `center=True` framing a clip of N samples gives 1 + N // hop_length frames: 10 s at 32 kHz with hop 320
@@ -118,17 +114,7 @@ class HTSATFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask: bool = False,
         **kwargs,
     ):
-        kwargs.pop("feature_extractor_type", None)  # see to_dict
-        if feature_size != num_mel_bins:
-            logger.info(f"feature_size={feature_size} replaced by num_mel_bins={num_mel_bins} (one value per mel bin)")
-        super().__init__(
-            feature_size=num_mel_bins,
-            sampling_rate=sampling_rate,
-            padding_value=padding_value,
-            return_attention_mask=return_attention_mask,
-            **kwargs,
-        )
-        self.num_mel_bins = num_mel_bins
+        super().__init__(feature_size, sampling_rate, num_mel_bins, padding_value, return_attention_mask, **kwargs)
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.fmin = fmin
@@ -167,16 +153,14 @@ class HTSATFeatureExtractor(SequenceFeatureExtractor):
         """
         return cls(**{**SPEECH_COMMANDS_SETTINGS, **kwargs})
 
-    def to_dict(self) -> dict[str, Any]:
-        # No "feature_extractor_type", like ASTFeatureExtractor: the Auto classes then pick the extractor
-        # registered for config.json's model_type instead of looking the class name up in transformers first.
-        output = super().to_dict()
-        output.pop("feature_extractor_type", None)
-        return output
+    @property
+    def input_samples(self) -> int | None:
+        """Samples of a clip the features read: `clip_samples` (the rest is cut); None when it is None."""
+        return None if self.clip_samples is None else int(self.clip_samples)
 
     def __call__(
         self,
-        raw_speech: np.ndarray | torch.Tensor | list[float] | list[np.ndarray] | list[torch.Tensor],
+        raw_speech: RawAudio,
         sampling_rate: int | None = None,
         return_tensors: str | TensorType | None = None,
         return_attention_mask: bool | None = None,
@@ -186,8 +170,11 @@ class HTSATFeatureExtractor(SequenceFeatureExtractor):
 
         Args:
             raw_speech: one clip (1-D numpy/torch, or list of floats), a batch of mono clips [batch, samples],
-                or a list of clips of different lengths; clips may be multi-channel (down-mixed) and
-                int16/int32/uint8 PCM or float.
+                or a list of clips of different lengths; int16/int32/uint8 PCM or float. A 2-D array is a batch
+                of mono clips ([batch, samples], the `transformers` convention), except an array whose trailing
+                axis is a handful of channels (<= 8) and whose leading axis is longer: that is one channels-last
+                clip as `soundfile.read` returns it ([samples, channels]); it is down-mixed, with a one-time
+                warning. Pass a channels-first clip [channels, samples] inside a list: `[clip]`.
             sampling_rate: rate of `raw_speech` in Hz; resampled (soxr) when it differs from
                 `self.sampling_rate`. Missing: a warning, and the audio is taken to be at `self.sampling_rate`.
             return_tensors: "pt" for torch, "np" for numpy, None for a list of numpy arrays (one per clip).
@@ -197,16 +184,28 @@ class HTSATFeatureExtractor(SequenceFeatureExtractor):
         Returns:
             `BatchFeature` with `input_features` [batch, frames, num_mel_bins] float32 (frames =
             1 + clip_samples // hop_length, or the longest clip's count when `clip_samples` is None), and
-            `attention_mask` [batch, frames] int32 when asked for.
+            `attention_mask` [batch, frames] int32 when asked for. The same as `extract` on the padded batch.
         """
-        check_call_kwargs(self, kwargs)
-        if sampling_rate is None:
-            warn_missing_sampling_rate(self)
-        clips = to_mono_batch(raw_speech, sampling_rate, self.sampling_rate)
+        return self._features_of(raw_speech, sampling_rate, return_tensors, return_attention_mask, kwargs)
+
+    def extract(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, *, return_attention_mask: bool | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Log-mel features of a zero-padded batch of mono waveforms, on the waveforms' device.
+
+        Args:
+            waveforms: [batch, samples] float, at `self.sampling_rate`; values past a clip's length are ignored.
+            lengths: [batch] samples of each clip (default: all `samples`); a host tensor avoids a device sync.
+            return_attention_mask: override `self.return_attention_mask`.
+
+        Returns:
+            `{"input_features": [batch, frames, num_mel_bins] float32}` (plus `attention_mask` [batch, frames]
+            int32 when asked for). Each clip's features equal those of the clip alone (with `clip_samples` None,
+            up to its own frame count; later frames are `padding_value`).
+        """
         if return_attention_mask is None:
             return_attention_mask = self.return_attention_mask
-
-        batch, lengths = pad_batch([torch.from_numpy(clip) for clip in clips], device=kwargs.get("device"))
+        batch, lengths = self._checked_batch(waveforms, lengths)
         if self.clip_samples is not None:
             batch = fit_to_clip_length(batch, lengths, self.clip_samples, self.clip_pad_mode)
             lengths = torch.full_like(lengths, self.clip_samples)
@@ -227,6 +226,5 @@ class HTSATFeatureExtractor(SequenceFeatureExtractor):
 
         outputs = {"input_features": features.contiguous()}
         if return_attention_mask:
-            positions = torch.arange(features.shape[1], device=features.device).unsqueeze(0)  # (1, T)
-            outputs["attention_mask"] = (positions < num_frames.to(features.device).unsqueeze(1)).to(torch.int32)
-        return to_batch_feature(outputs, return_tensors)
+            outputs["attention_mask"] = frames_mask(num_frames, features.shape[1], features.device)
+        return outputs

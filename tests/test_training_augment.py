@@ -10,6 +10,8 @@ from spectrogram_transformers.training.augment import (
     label_frequency_weights,
     mask_along_axis,
     mix,
+    mix_waveforms,
+    random_crop,
     random_crop_offsets,
     random_roll,
     sample_mixup,
@@ -164,3 +166,79 @@ def test_augmentation_config_validation():
         AugmentationConfig(mask_value="zero")
     with pytest.raises(ValueError, match="weights"):
         BalancedSampler([0.0, 0.0])
+
+
+def test_random_crop_and_waveform_mixup_on_the_padded_batch_match_a_per_clip_reference():
+    """The batched (gathered) crop and mixup give what cropping / mixing each clip on its own gives."""
+    rng = np.random.default_rng(0)
+    clips = [torch.from_numpy(rng.standard_normal(n).astype(np.float32)) for n in (900, 300, 1500, 700)]
+    lengths = torch.tensor([len(clip) for clip in clips])
+    batch = torch.zeros(4, 1500)
+    for row, clip in enumerate(clips):
+        batch[row, : len(clip)] = clip
+    cropped, cropped_lengths = random_crop(batch, lengths, 800, generator(3))
+    offsets = random_crop_offsets(lengths, 800, generator(3))  # the same draw
+    assert cropped.shape == (4, 800) and cropped_lengths.tolist() == [800, 300, 800, 700]
+    for row, clip in enumerate(clips):
+        expected = clip[offsets[row] : offsets[row] + 800]
+        assert torch.equal(cropped[row, : len(expected)], expected) and not cropped[row, len(expected) :].any()
+
+    partner, lam = sample_mixup(4, prob=1.0, alpha=10.0, generator=generator(4))
+    mixed = mix_waveforms(cropped, cropped_lengths, partner, lam)
+    assert mixed.shape == cropped.shape
+    for row in range(4):
+        own, other = cropped[row, : cropped_lengths[row]], cropped[partner[row]]
+        expected = lam[row] * own + (1 - lam[row]) * other[: len(own)]  # the partner cut to the clip's length
+        torch.testing.assert_close(mixed[row, : len(own)], expected)
+        assert not mixed[row, len(own) :].any()  # padding stays zero
+
+
+class _DeviceOnlyTensor(torch.Tensor):
+    """Stands for audio on an accelerator: any copy of it (or of a tensor computed from it) to the host fails."""
+
+    _HOST_COPIES = frozenset({torch.Tensor.cpu, torch.Tensor.numpy, torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.__array__})
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in cls._HOST_COPIES:
+            raise AssertionError(f"audio copied to the host with {func.__name__}")
+        if func is torch.Tensor.to and any(
+            isinstance(value, (str, torch.device)) and torch.device(value).type == "cpu"
+            for value in (*args[1:], *(kwargs or {}).values())
+        ):
+            raise AssertionError("audio moved to the host with .to('cpu')")
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+@pytest.mark.parametrize("family", ["ast", "htsat"])
+def test_the_training_featurizer_never_copies_audio_to_the_host(family):
+    """The training step's whole path (crop, waveform or feature mixup, features, masks, noise, shift) on a
+    batch whose every derived tensor refuses a host copy; the features come back as such device tensors."""
+    from spectrogram_transformers.feature_extraction import (
+        ASTFeatureExtractor,
+        HTSATFeatureExtractor,
+    )
+    from spectrogram_transformers.training.datasets import AugmentedFeaturizer
+
+    if family == "ast":
+        extractor = ASTFeatureExtractor(max_length=48)
+        augmentation = AugmentationConfig(mixup_prob=1.0, freq_mask=8, time_mask=8, mask_value="unnormalized_zero", noise_max_scale=0.1, time_shift_frames=3)
+    else:
+        extractor = HTSATFeatureExtractor(clip_samples=16000)
+        augmentation = AugmentationConfig(mixup_prob=1.0, mixup_alpha=0.5, mixup_domain="features", mixup_partner="flip", mixup_labels=False, freq_mask=4, time_mask=8, num_freq_masks=2, num_time_masks=2, mask_value="mean")
+    samples = extractor.input_samples + 5000  # longer than the input: the crop is drawn
+    waveforms = torch.randn(3, samples).as_subclass(_DeviceOnlyTensor)
+    lengths = torch.tensor([samples, samples - 4000, 9000])  # host tensor, as the trainer keeps them
+    labels = torch.eye(3)
+    featurizer = AugmentedFeaturizer(extractor, augmentation, generator=generator(0))
+    batch = featurizer.from_batch({"waveforms": waveforms, "waveform_lengths": lengths, "labels": labels})
+    features = batch[extractor.model_input_names[0]]
+    assert isinstance(features, _DeviceOnlyTensor) and features.shape[0] == 3
+    assert "waveforms" not in batch and "waveform_lengths" not in batch
+    with pytest.raises(AssertionError, match="host"):
+        features.cpu()  # the probe works
+    # the same draws on a plain tensor give the same features
+    plain = AugmentedFeaturizer(extractor, augmentation, generator=generator(0)).from_batch(
+        {"waveforms": waveforms.as_subclass(torch.Tensor), "waveform_lengths": lengths, "labels": labels}
+    )
+    torch.testing.assert_close(features.as_subclass(torch.Tensor), plain[extractor.model_input_names[0]], rtol=0, atol=0)

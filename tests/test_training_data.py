@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
-from spectrogram_transformers.training.augment import AugmentationConfig
+from spectrogram_transformers.training.augment import AugmentationConfig, random_crop
 from spectrogram_transformers.training.datasets import (
     SKIPPED_CLIPS_KEY,
     AudioClassificationCollator,
@@ -183,17 +183,26 @@ def tone_wav_bytes_decoded(index: int) -> np.ndarray:
 def test_model_input_samples_and_random_crop_bounds():
     extractor = ASTFeatureExtractor(max_length=20)
     crop = model_input_samples(extractor)
-    assert crop == round((19 * 10 + 25) * 16)  # 19 shifts of 10 ms plus one 25 ms window at 16 kHz
-    collator = AudioClassificationCollator(extractor, augmentation=AugmentationConfig(random_crop=True), generator=torch.Generator().manual_seed(0))
-    ramp = np.arange(20000, dtype=np.float32)
+    assert crop == extractor.input_samples == 19 * 160 + 400  # 19 shifts of 10 ms plus one 25 ms window at 16 kHz
+    # one definition, in Kaldi's whole samples: at 22.05 kHz a shift is 220 samples and a window 551
+    assert model_input_samples(ASTFeatureExtractor(sampling_rate=22050)) == 1023 * 220 + 551 == 225_611
+    generator = torch.Generator().manual_seed(0)
+    ramp = torch.arange(20000, dtype=torch.float32)
+    batch = torch.stack([ramp, torch.cat([ramp[:1000], torch.zeros(19000)])])  # (2, 20000), second clip 1000 long
+    lengths = torch.tensor([20000, 1000])
     offsets = set()
     for _ in range(10):
-        cropped = collator.featurizer._crop([ramp, ramp[:1000]])
-        assert len(cropped[0]) == crop and len(cropped[1]) == 1000  # short clips are left alone
-        offset = int(cropped[0][0])
-        assert 0 <= offset <= len(ramp) - crop and np.array_equal(cropped[0], ramp[offset : offset + crop])
+        cropped, cropped_lengths = random_crop(batch, lengths, crop, generator)
+        assert cropped.shape == (2, crop) and cropped_lengths.tolist() == [crop, 1000]  # short clips keep their start
+        assert torch.equal(cropped[1, :1000], ramp[:1000]) and not cropped[1, 1000:].any()
+        offset = int(cropped[0, 0])
+        assert 0 <= offset <= len(ramp) - crop and torch.equal(cropped[0], ramp[offset : offset + crop])
         offsets.add(offset)
     assert len(offsets) > 3
+    # nothing to crop: the batch itself, and no draw
+    state = generator.get_state()
+    assert random_crop(batch[:, :crop], lengths.clamp_max(crop), crop, generator)[0].shape == (2, crop)
+    assert torch.equal(generator.get_state(), state)
 
 
 def test_training_collator_mixup_masks_and_reproducibility():
@@ -223,10 +232,18 @@ def test_collator_counts_corrupt_clips_and_fails_clearly_when_nothing_decodes():
         batch = collator(_rows(4, corrupt=(1, 2)))
         assert any("cannot be decoded" in str(w.message) for w in caught)
     assert batch["input_values"].shape[0] == 2 and batch["labels"].tolist() == [0, 0] and int(batch[SKIPPED_CLIPS_KEY].sum()) == 2
-    only_corrupt = collator(_rows(2, corrupt=(0, 1)))  # repeats the last good clip rather than an empty batch
-    assert only_corrupt["input_values"].shape[0] == 1 and collator.num_skipped == 4
-    with pytest.raises(ValueError, match="could be decoded"):
-        AudioClassificationCollator(extractor, encoder)(_rows(2, corrupt=(0, 1)))
+    # evaluation (the default): a batch of only corrupt clips is empty, never a copy of an earlier clip
+    with pytest.warns(UserWarning):
+        empty = collator(_rows(2, corrupt=(0, 1)))
+    assert empty["input_values"].shape[0] == 0 and empty["labels"].shape == (0,) and int(empty[SKIPPED_CLIPS_KEY].sum()) == 2
+    # training: repeats the last good clip rather than hand the optimiser an empty batch
+    training = AudioClassificationCollator(extractor, encoder, return_waveforms=True, repeat_last_clip_when_empty=True)
+    training(_rows(2))
+    with pytest.warns(UserWarning):
+        only_corrupt = training(_rows(2, corrupt=(0, 1)))
+    assert only_corrupt["waveforms"].shape[0] == 1 and training.num_skipped == 2
+    with pytest.raises(ValueError, match="could be decoded"), pytest.warns(UserWarning):
+        AudioClassificationCollator(extractor, encoder, repeat_last_clip_when_empty=True)(_rows(2, corrupt=(0, 1)))
 
 
 def test_label_map_from_hub_configs_csv():
@@ -234,3 +251,46 @@ def test_label_map_from_hub_configs_csv():
     assert len(speech) == 35 and speech.names[:3] == ["yes", "no", "up"] and "_silence_" not in speech.names
     with pytest.raises(ValueError, match="neither a CSV"):
         load_label_map("not-a-label-map")
+
+
+def test_trainer_evaluation_drops_undecodable_clips_and_scores_each_decodable_clip_once(tmp_path):
+    """A real Trainer evaluation in which one batch holds only corrupt clips: nothing stands in for them (no
+    copy of an earlier clip is scored twice), metrics cover the decodable clips, the corrupt ones are counted."""
+    import datasets
+    from spectrogram_transformers.training.metrics import build_compute_metrics
+    from spectrogram_transformers.training.trainer import AudioClassificationTrainer
+    from training_helpers import tiny_ast_dir
+    from transformers import TrainingArguments
+
+    from spectrogram_transformers import ASTForAudioClassification
+
+    model_dir = tiny_ast_dir(tmp_path / "model", max_length=32)
+    extractor = ASTFeatureExtractor.from_pretrained(model_dir)
+    encoder = LabelEncoder("id", LabelMap(names=list("abc"), keys=list("abc")))
+    rows = _rows(5, seconds=0.4, corrupt=(2, 3))  # batches of 2: [good, good], [corrupt, corrupt], [good]
+    good_rows = [row for index, row in enumerate(rows) if index not in (2, 3)]
+
+    def trainer_for(dataset):
+        arguments = TrainingArguments(
+            output_dir=str(tmp_path / "out"), per_device_eval_batch_size=2, report_to="none", use_cpu=True,
+            remove_unused_columns=False, label_names=["labels"], dataloader_num_workers=0,
+        )  # fmt: skip
+        return AudioClassificationTrainer(
+            model=ASTForAudioClassification.from_pretrained(model_dir),
+            args=arguments,
+            eval_dataset=dataset,
+            data_collator=AudioClassificationCollator(extractor, encoder),
+            compute_metrics=build_compute_metrics("single_label_classification"),
+        )
+
+    trainer = trainer_for(datasets.Dataset.from_list(rows))
+    with pytest.warns(UserWarning, match="cannot be decoded"):
+        result = trainer.predict(datasets.Dataset.from_list(rows), metric_key_prefix="eval")
+    reference = trainer_for(datasets.Dataset.from_list(good_rows)).predict(datasets.Dataset.from_list(good_rows), metric_key_prefix="eval")
+    assert result.predictions.shape == (3, 3) and result.label_ids.tolist() == [0, 1, 1]
+    np.testing.assert_allclose(result.predictions, reference.predictions, rtol=0, atol=1e-6)
+    assert result.metrics["eval_skipped_clips"] == 2 and reference.metrics["eval_skipped_clips"] == 0
+    assert result.metrics["eval_accuracy"] == reference.metrics["eval_accuracy"]
+    assert result.metrics["eval_loss"] == pytest.approx(reference.metrics["eval_loss"], rel=1e-6)
+    with pytest.warns(UserWarning):
+        assert trainer.evaluate()["eval_skipped_clips"] == 2

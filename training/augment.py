@@ -35,6 +35,8 @@ __all__ = [
     "label_frequency_weights",
     "mask_along_axis",
     "mix",
+    "mix_waveforms",
+    "random_crop",
     "random_crop_offsets",
     "random_roll",
     "sample_mixup",
@@ -113,6 +115,10 @@ class AugmentationConfig:
 
 
 def _uniform(shape: Sequence[int], generator: torch.Generator | None, device=None) -> torch.Tensor:
+    """U[0, 1) of `shape` on `device`, drawn from `generator` on its own device (a host generator can serve a GPU
+    batch), or from torch's global RNG of `device` when None."""
+    if generator is not None and torch.device(device or "cpu") != generator.device:
+        return torch.rand(tuple(shape), generator=generator, device=generator.device).to(device)
     return torch.rand(tuple(shape), generator=generator, device=device)
 
 
@@ -239,10 +245,36 @@ def random_roll(
 def random_crop_offsets(
     lengths: torch.Tensor, crop_length: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Start offsets of random crops: U{0..length − crop_length} for clips longer than crop_length, else 0."""
-    lengths = torch.as_tensor(lengths, dtype=torch.long)
+    """Start offsets of random crops: U{0..length − crop_length} for clips longer than crop_length, else 0.
+
+    Drawn on the host (lengths are host tensors in the training step: no device synchronisation)."""
+    lengths = torch.as_tensor(lengths, dtype=torch.long).cpu()
     room = (lengths - crop_length).clamp_min(0)  # (B,)
     return (_uniform(lengths.shape, generator) * (room + 1).to(torch.float64)).long().clamp_max(room)
+
+
+def random_crop(
+    waveforms: torch.Tensor, lengths: torch.Tensor, crop_length: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crop every clip of a zero-padded batch [B, S] to at most `crop_length` samples at a random offset (one
+    gather on the batch's device): returns [B, min(S, crop_length)] and the new lengths (on the lengths'
+    device). Clips no longer than `crop_length` keep their start. Nothing is drawn when no clip is longer."""
+    if waveforms.shape[1] <= crop_length:
+        return waveforms, lengths
+    offsets = random_crop_offsets(lengths, crop_length, generator).to(waveforms.device)  # (B,)
+    positions = offsets.unsqueeze(1) + torch.arange(crop_length, device=waveforms.device).unsqueeze(0)  # (B, crop)
+    return torch.gather(waveforms, 1, positions), torch.as_tensor(lengths).clamp_max(crop_length)
+
+
+def mix_waveforms(
+    waveforms: torch.Tensor, lengths: torch.Tensor, partner_index: torch.Tensor, lam: torch.Tensor
+) -> torch.Tensor:
+    """AST's waveform mixup on a zero-padded batch [B, S]: clip i becomes lam·x_i + (1 − lam)·x_partner, each
+    clip keeping its own length (the partner is cut to it, or zero past its own end)."""
+    device = waveforms.device
+    valid = torch.arange(waveforms.shape[1], device=device).unsqueeze(0) < torch.as_tensor(lengths).to(device).unsqueeze(1)  # (B, S)
+    weight = lam.to(device=device, dtype=waveforms.dtype).unsqueeze(1)  # (B, 1)
+    return weight * waveforms + (1 - weight) * waveforms[partner_index.to(device)] * valid
 
 
 def label_frequency_weights(label_matrix: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -8,12 +8,14 @@ needs FFmpeg/TorchCodec): the collator decodes the raw bytes or files with sound
 feature extractor's rate. Cross-validation folds and excluded labels (Speech Commands' `_silence_`) are
 filters on their columns. Label values are turned into class ids or multi-hot vectors by a `LabelEncoder`.
 
-Collation (`AudioClassificationCollator`): decode -> labels -> batched features from the package's feature
-extractor (evaluation), or zero-padded waveforms for training, which `AugmentedFeaturizer` turns into features
-inside the training step: random crop to the model's input length -> waveform mixup -> features -> feature
-mixup, SpecAugment masks, noise, time shift (see `AugmentedFeaturizer` for why there). A clip that cannot be
-decoded is skipped with a warning and counted; the count travels with the batch (`num_skipped_clips`) so that
-`Trainer` can report it even when collation runs in dataloader worker processes.
+Collation (`AudioClassificationCollator`): decode -> labels -> one zero-padded waveform batch [B, S] with its
+lengths (the batch's only padding) -> features from the feature extractor's tensor entry point `extract`
+(evaluation, in the loader), or the padded batch itself for training, which `AugmentedFeaturizer` turns into
+features inside the training step, on the training device: random crop to the extractor's `input_samples` ->
+waveform mixup -> `extract` -> feature mixup, SpecAugment masks, noise, time shift (see `AugmentedFeaturizer`
+for why there). A clip that cannot be decoded is skipped with a warning and counted; the count travels with the
+batch (`num_skipped_clips`) so that `Trainer` can report it even when collation runs in dataloader worker
+processes. An evaluation batch of only undecodable clips is empty (nothing is scored in their place).
 """
 
 import logging
@@ -32,7 +34,8 @@ from .augment import (
     additive_noise,
     label_frequency_weights,
     mix,
-    random_crop_offsets,
+    mix_waveforms,
+    random_crop,
     random_roll,
     sample_mixup,
     spec_augment,
@@ -48,6 +51,7 @@ __all__ = [
     "decode_example_audio",
     "load_recipe_datasets",
     "model_input_samples",
+    "pad_waveforms",
     "training_label_weights",
 ]
 
@@ -368,73 +372,51 @@ def decode_example_audio(value: Any, target_sr: float) -> np.ndarray:
 
 
 def model_input_samples(feature_extractor) -> int | None:
-    """How many audio samples fill the model's input (the training crop length), or None if unbounded.
-
-    HTS-AT: `clip_samples`. AST (Kaldi framing, no padding of the edges): (max_length - 1) frame shifts plus
-    one window.
-    """
-    clip_samples = getattr(feature_extractor, "clip_samples", None)
-    if clip_samples:
-        return int(clip_samples)
-    shift_ms = getattr(feature_extractor, "frame_shift_ms", None)
-    length_ms = getattr(feature_extractor, "frame_length_ms", None)
-    max_length = getattr(feature_extractor, "max_length", None)
-    if shift_ms and length_ms and max_length:
-        samples_per_ms = feature_extractor.sampling_rate / 1000.0
-        return int(round(((max_length - 1) * shift_ms + length_ms) * samples_per_ms))
-    return None
+    """How many audio samples fill the model's input (the training crop length), or None if unbounded: the
+    extractor's own `input_samples` (the one definition; None for extractors without it)."""
+    return getattr(feature_extractor, "input_samples", None)
 
 
-def _pad_waveforms(waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_waveforms(waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one padding of a batch: zero-padded [B, longest] float32 and lengths [B] int64 (host tensors)."""
     lengths = torch.tensor([len(waveform) for waveform in waveforms], dtype=torch.long)
-    batch = torch.zeros(len(waveforms), int(lengths.max()))
+    batch = torch.zeros(len(waveforms), int(lengths.max()) if len(waveforms) else 0)
     for row, waveform in enumerate(waveforms):  # copies only; the arithmetic on the batch is vectorised
         batch[row, : len(waveform)] = torch.as_tensor(waveform)
     return batch, lengths
 
 
 class AugmentedFeaturizer:
-    """Training stage of a batch: waveforms -> random crop -> waveform mixup -> batched features -> feature
-    mixup, SpecAugment masks, noise, time shift; labels mixed alongside.
+    """Training stage of a batch, on the padded waveform tensor where it lives (the training device): random
+    crop -> waveform mixup -> `feature_extractor.extract` -> feature mixup, SpecAugment masks, noise, time
+    shift; labels mixed alongside. Every step is a batched tensor operation (gathered offsets, no per-clip loop);
+    the audio never goes back to the host.
 
-    It runs inside the training step (`AudioClassificationTrainer.compute_loss`), not in the data loader, for
+    It runs inside the training step (`AudioClassificationTrainer._prepare_inputs`), not in the data loader, for
     two reasons: its randomness then comes from torch's global RNG *after* `Trainer` restores it on resume (a
     resumed run replays exactly the uninterrupted one; Trainer prefetches the first resumed batch before it
     restores the RNG), and the features are computed on the training device (batched fbank on the GPU).
     `AudioClassificationCollator(augmentation=...)` calls it directly when used outside a Trainer.
 
     Args:
-        feature_extractor: the model's feature extractor.
+        feature_extractor: the model's feature extractor (the package's: it has `extract` and `input_samples`).
         augmentation: what to do (`AugmentationConfig`).
         generator: RNG for every draw; None uses torch's global RNG.
         input_name: key of the features (default: the extractor's first `model_input_names`).
     """
 
     def __init__(self, feature_extractor, augmentation: AugmentationConfig, generator: torch.Generator | None = None, input_name: str | None = None):
+        if not hasattr(feature_extractor, "extract"):
+            raise TypeError(
+                f"{type(feature_extractor).__name__} has no batched `extract(waveforms, lengths)`; training needs "
+                "the package's ASTFeatureExtractor or HTSATFeatureExtractor"
+            )
         self.feature_extractor = feature_extractor
         self.augmentation = augmentation
         self.generator = generator
         self.input_name = input_name or feature_extractor.model_input_names[0]
         self.sampling_rate = feature_extractor.sampling_rate
         self.crop_samples = model_input_samples(feature_extractor)
-
-    def _crop(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:
-        if self.crop_samples is None:
-            return waveforms
-        lengths = torch.tensor([len(waveform) for waveform in waveforms])
-        if not bool((lengths > self.crop_samples).any()):
-            return waveforms
-        offsets = random_crop_offsets(lengths, self.crop_samples, self.generator).tolist()
-        return [waveform[offset : offset + self.crop_samples] for waveform, offset in zip(waveforms, offsets)]
-
-    @staticmethod
-    def _mix_waveforms(waveforms: list[np.ndarray], partner: torch.Tensor, lam: torch.Tensor) -> list[np.ndarray]:
-        """AST's waveform mixup: each clip keeps its own length; the partner is cut or zero-padded to it."""
-        batch, lengths = _pad_waveforms(waveforms)  # (B, N), (B,)
-        valid = torch.arange(batch.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (B, N)
-        weight = lam.unsqueeze(1).to(batch.dtype)  # (B, 1)
-        mixed = weight * batch + (1 - weight) * batch[partner] * valid
-        return [mixed[row, :length].numpy() for row, length in enumerate(lengths.tolist())]
 
     def _mask_value(self, features: torch.Tensor) -> float | torch.Tensor:
         value = self.augmentation.mask_value
@@ -448,20 +430,25 @@ class AugmentedFeaturizer:
         return float(value)
 
     def __call__(
-        self, waveforms: list[np.ndarray], labels: torch.Tensor | None = None, device: str | torch.device | None = None
+        self, waveforms: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Augmented features (B, frames, bins) and labels (mixed when mixup mixes labels; soft labels (B, C)
-        are needed for that)."""
+        """Augmented features (B, frames, bins) on the waveforms' device, and labels (mixed when mixup mixes
+        labels; soft labels (B, C) are needed for that).
+
+        Args:
+            waveforms: zero-padded mono waveforms [B, S] at the extractor's rate, on any device.
+            lengths: [B] samples of each clip; keep them on the host (no device synchronisation).
+            labels: class ids (B,) or soft / multi-hot targets (B, C).
+        """
         augmentation = self.augmentation
-        if augmentation.random_crop:
-            waveforms = self._crop(waveforms)
+        if augmentation.random_crop and self.crop_samples is not None:
+            waveforms, lengths = random_crop(waveforms, lengths, self.crop_samples, self.generator)
         partner = lam = None
         if augmentation.uses_mixup:
-            partner, lam = sample_mixup(len(waveforms), augmentation.mixup_prob, augmentation.mixup_alpha, augmentation.mixup_partner, self.generator)
+            partner, lam = sample_mixup(waveforms.shape[0], augmentation.mixup_prob, augmentation.mixup_alpha, augmentation.mixup_partner, self.generator)
             if augmentation.mixup_domain == "waveform":
-                waveforms = self._mix_waveforms(waveforms, partner, lam)
-        call_options = {"device": device} if device is not None else {}
-        features = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, return_tensors="pt", **call_options)[self.input_name]
+                waveforms = mix_waveforms(waveforms, lengths, partner, lam)
+        features = self.feature_extractor.extract(waveforms, lengths)[self.input_name]
         if augmentation.uses_mixup and augmentation.mixup_domain == "features":
             features = mix(features, partner.to(features.device), lam.to(features.device))
         if augmentation.freq_mask or augmentation.time_mask:
@@ -482,22 +469,25 @@ class AugmentedFeaturizer:
             labels = mix(labels, partner.to(labels.device), lam.to(labels.device))
         return features, labels
 
-    def from_batch(self, batch: dict[str, Any], device: str | torch.device | None = None) -> dict[str, Any]:
-        """A collated waveform batch (`AudioClassificationCollator(return_waveforms=True)`) -> model inputs."""
+    def from_batch(self, batch: dict[str, Any], augment: bool = True) -> dict[str, Any]:
+        """A collated waveform batch (`AudioClassificationCollator(return_waveforms=True)`: `waveforms` [B, S]
+        on any device, `waveform_lengths` [B]) -> model inputs on the same device. `augment=False` (evaluation)
+        gives the plain features: no crop (the extractor keeps each clip's beginning), no mixup, no masks."""
         batch = dict(batch)
-        padded, lengths = batch.pop("waveforms"), batch.pop("waveform_lengths")
-        padded = padded.detach().cpu()
-        waveforms = [padded[row, :length].numpy() for row, length in enumerate(lengths.tolist())]
-        features, labels = self(waveforms, batch.get("labels"), device=device)
-        batch[self.input_name] = features
-        if labels is not None:
-            batch["labels"] = labels
+        waveforms, lengths = batch.pop("waveforms"), batch.pop("waveform_lengths")
+        if augment:
+            batch[self.input_name], labels = self(waveforms, lengths, batch.get("labels"))
+            if labels is not None:
+                batch["labels"] = labels
+        else:
+            batch[self.input_name] = self.feature_extractor.extract(waveforms, lengths)[self.input_name]
         return batch
 
 
 @dataclass
 class AudioClassificationCollator:
-    """Rows of a recipe dataset -> a model batch `{input name: features, "labels": ..., "num_skipped_clips": n}`.
+    """Rows of a recipe dataset -> a model batch `{input name: features, "labels": ..., "num_skipped_clips": n}`,
+    or (`return_waveforms`) the decoded clips padded once, for the training / evaluation step to featurize.
 
     Args:
         feature_extractor: the model's feature extractor (`ASTFeatureExtractor`, `HTSATFeatureExtractor`).
@@ -506,11 +496,14 @@ class AudioClassificationCollator:
         augmentation: training augmentation applied here through `AugmentedFeaturizer`; None for none (evaluation:
             no crop, the features keep the beginning of each clip).
         return_waveforms: give `waveforms` (B, samples) zero-padded and `waveform_lengths` (B,) instead of features,
-            for an `AugmentedFeaturizer` in the training step (what `train` does).
+            for the trainer to featurize on its device (what `train` does, for training and evaluation batches).
         soft_labels: give float label vectors even for single-label data (needed for mixup and for the BCE
             loss of AST's Speech Commands recipe); defaults to True when the augmentation mixes labels.
         generator: RNG of the augmentation; None uses torch's global RNG.
         input_name: key of the features; defaults to the feature extractor's first `model_input_names`.
+        repeat_last_clip_when_empty: when no clip of a batch decodes, repeat the last good clip instead of
+            giving an empty batch (training, where an optimiser step needs data). Evaluation leaves it off, so
+            every metric is computed on decodable clips only, each counted once.
 
     Decoding is deterministic, so the loader stage has no randomness. `num_skipped` counts the clips this
     collator (in this process) could not decode.
@@ -525,6 +518,7 @@ class AudioClassificationCollator:
     soft_labels: bool | None = None
     generator: torch.Generator | None = None
     input_name: str | None = None
+    repeat_last_clip_when_empty: bool = False
     num_skipped: int = field(default=0, init=False)
     _fallback: dict | None = field(default=None, init=False, repr=False)
 
@@ -551,10 +545,13 @@ class AudioClassificationCollator:
                 self.num_skipped += 1
                 warnings.warn(f"skipping a clip that cannot be decoded ({self.num_skipped} so far): {error}", stacklevel=2)
         skipped = len(rows) - len(kept)
+        if not self.repeat_last_clip_when_empty:
+            return waveforms, kept, skipped
         if kept:
             self._fallback = {"waveform": waveforms[-1], "row": kept[-1]}
         elif self._fallback is not None:
-            # a batch of only corrupt clips: repeat the last good clip rather than hand Trainer an empty batch
+            # training: a batch of only corrupt clips repeats the last good clip rather than hand Trainer an
+            # empty batch to step on
             waveforms, kept = [self._fallback["waveform"]], [self._fallback["row"]]
         else:
             raise ValueError(f"none of the {len(rows)} clips of the first batch could be decoded; check the audio column")
@@ -565,6 +562,8 @@ class AudioClassificationCollator:
             return None
         values = [row[self.label_column] for row in rows]
         if self.soft_labels or self.label_encoder.multi_label:
+            if not values:
+                return torch.zeros(0, self.label_encoder.num_labels)
             return self.label_encoder.multi_hot(values)
         return self.label_encoder.ids(values)
 
@@ -573,17 +572,21 @@ class AudioClassificationCollator:
             raise ValueError("cannot collate an empty list of examples")
         waveforms, rows, skipped = self._decode(rows)
         labels = self._labels(rows)
-        # a per-row tensor (the count in row 0) rather than an int: accelerate splits dispatched batches along
-        # dim 0, and the total over the rows (and over processes) stays the count
-        skipped_per_row = torch.zeros(len(rows), dtype=torch.long)
-        skipped_per_row[0] = skipped
-        batch: dict[str, Any] = {SKIPPED_CLIPS_KEY: skipped_per_row}
+        padded, lengths = pad_waveforms(waveforms)  # (B, longest), (B,): the batch's only padding
+        batch: dict[str, Any] = {}
         if self.return_waveforms:
-            batch["waveforms"], batch["waveform_lengths"] = _pad_waveforms(waveforms)
+            batch["waveforms"], batch["waveform_lengths"] = padded, lengths
+        elif not rows:
+            batch[self.input_name] = padded.new_zeros(0, 0, self.feature_extractor.num_mel_bins)
         elif self.featurizer is not None:
-            batch[self.input_name], labels = self.featurizer(waveforms, labels)
+            batch[self.input_name], labels = self.featurizer(padded, lengths, labels)
         else:
-            batch[self.input_name] = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, return_tensors="pt")[self.input_name]
+            batch[self.input_name] = self.feature_extractor.extract(padded, lengths)[self.input_name]
         if labels is not None:
             batch["labels"] = labels
+        # a per-row tensor (the count in row 0) rather than an int: accelerate splits dispatched batches along
+        # dim 0, and the total over the rows (and over processes) stays the count; one row for an empty batch
+        skipped_per_row = torch.zeros(max(1, len(rows)), dtype=torch.long)
+        skipped_per_row[0] = skipped
+        batch[SKIPPED_CLIPS_KEY] = skipped_per_row
         return batch

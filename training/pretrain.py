@@ -38,9 +38,9 @@ from transformers import Trainer, TrainingArguments
 
 from ..feature_extraction import ASTFeatureExtractor
 from ..modeling.ssast import SSASTConfig, SSASTForPreTraining
-from .augment import random_crop_offsets
-from .datasets import decode_example_audio, model_input_samples
-from .trainer import EvalCollatorMixin
+from .augment import AugmentationConfig, random_crop
+from .datasets import AugmentedFeaturizer, decode_example_audio, pad_waveforms
+from .trainer import AudioBatchMixin, EvalCollatorMixin
 
 __all__ = [
     "PRETRAINING_DEFAULTS",
@@ -109,19 +109,23 @@ class AudioFileDataset(torch.utils.data.Dataset):
 
 @dataclass
 class UnlabeledAudioCollator:
-    """Rows with an audio column -> `{"input_values": (B, max_length, mel)}` AST features.
+    """Rows with an audio column -> `{"input_values": (B, max_length, mel)}` AST features, or (`return_waveforms`)
+    the clips padded once, `{"waveforms": (B, S), "waveform_lengths": (B,)}`, for the trainer to crop and featurize
+    on its device (what `run_pretraining` does for training batches).
 
     Args:
         feature_extractor: the `ASTFeatureExtractor` (its `max_length` is the model's input length).
         audio_column: column holding a path, bytes, `{"bytes", "path"}` or `{"array", "sampling_rate"}`.
         random_crop: crop clips longer than the input at a random offset (training) or at 0 (evaluation).
         generator: RNG of the crop offsets (the global one when None).
+        return_waveforms: give the padded waveforms instead of features.
     """
 
     feature_extractor: ASTFeatureExtractor
     audio_column: str = "audio"
     random_crop: bool = True
     generator: torch.Generator | None = None
+    return_waveforms: bool = False
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         rate = self.feature_extractor.sampling_rate
@@ -133,16 +137,15 @@ class UnlabeledAudioCollator:
                 warnings.warn(f"skipping a clip that cannot be decoded: {error}", stacklevel=2)
         if not waveforms:
             raise ValueError("no clip of this batch could be decoded; check the data (see the warnings above)")
-        crop = model_input_samples(self.feature_extractor)
-        if crop is not None:
-            lengths = torch.tensor([len(waveform) for waveform in waveforms])
-            if self.random_crop:
-                offsets = random_crop_offsets(lengths, crop, self.generator).tolist()
-            else:
-                offsets = [0] * len(waveforms)
-            waveforms = [waveform[offset : offset + crop] for waveform, offset in zip(waveforms, offsets)]
-        features = self.feature_extractor(waveforms, sampling_rate=rate, return_tensors="pt")
-        return {"input_values": features["input_values"]}
+        batch, lengths = pad_waveforms(waveforms)  # (B, S), (B,): the batch's only padding
+        if self.return_waveforms:
+            return {"waveforms": batch, "waveform_lengths": lengths}
+        crop = self.feature_extractor.input_samples
+        if self.random_crop:
+            batch, lengths = random_crop(batch, lengths, crop, self.generator)
+        else:
+            batch, lengths = batch[:, :crop], lengths.clamp_max(crop)
+        return {"input_values": self.feature_extractor.extract(batch, lengths)["input_values"]}
 
 
 def _load_data(source: str, split: str, streaming: bool, audio_column: str, dataset_config: str | None, seed: int, buffer: int):
@@ -209,7 +212,7 @@ def _load_feature_extractor(source: str | None, model: str, config: SSASTConfig,
 # -- trainer -----------------------------------------------------------------------------------------------------
 
 
-class SSASTPreTrainer(EvalCollatorMixin, Trainer):
+class SSASTPreTrainer(AudioBatchMixin, EvalCollatorMixin, Trainer):
     """`Trainer` that also logs the two objectives and the masked-patch accuracy (means since the last log).
 
     Evaluation draws its masks from a generator re-seeded with `args.seed` at every evaluation, so evaluation
@@ -217,9 +220,10 @@ class SSASTPreTrainer(EvalCollatorMixin, Trainer):
     given. The logged objectives are those of this process.
     """
 
-    def __init__(self, *args, eval_data_collator=None, **kwargs):
+    def __init__(self, *args, eval_data_collator=None, featurizer: AugmentedFeaturizer | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
+        self.featurizer = featurizer
         self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
         self._counts = {"train": 0, "eval": 0}
         self._eval_generator = torch.Generator()
@@ -302,8 +306,10 @@ def run_pretraining(
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=UnlabeledAudioCollator(extractor, audio_column, random_crop=True),
+        # training batches are padded waveforms, randomly cropped and featurized on the training device
+        data_collator=UnlabeledAudioCollator(extractor, audio_column, return_waveforms=True),
         eval_data_collator=UnlabeledAudioCollator(extractor, audio_column, random_crop=False),
+        featurizer=AugmentedFeaturizer(extractor, AugmentationConfig(random_crop=True)),
         optimizer_cls_and_kwargs=optimizer,
     )
     result = trainer.train(resume_from_checkpoint=arguments.get("resume_from_checkpoint"))

@@ -272,7 +272,11 @@ def _build_trainer(
         recipe.dataset.label_column,
         return_waveforms=True,
         soft_labels=(augmentation.uses_mixup and augmentation.mixup_labels) or loaded.loss_type == "bce",
+        repeat_last_clip_when_empty=True,
     )
+    # evaluation: the same decode -> pad once -> `extract`, in the loader: fixed-shape feature batches, which
+    # accelerate can concatenate when it dispatches a streamed evaluation set over processes; undecodable clips
+    # are dropped (never replaced), so metrics cover decodable clips only
     eval_collator = AudioClassificationCollator(
         feature_extractor, data.label_encoder, recipe.dataset.audio_column, recipe.dataset.label_column, augmentation=None
     )

@@ -10,12 +10,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import Trainer
+from transformers.trainer_pt_utils import find_batch_size
 from transformers.utils import logging
 
 from .augment import BalancedSampler
 from .datasets import SKIPPED_CLIPS_KEY, AugmentedFeaturizer
 
-__all__ = ["AudioClassificationTrainer", "EvalCollatorMixin", "classification_loss", "epoch_schedule_factor"]
+__all__ = ["AudioBatchMixin", "AudioClassificationTrainer", "EvalCollatorMixin", "classification_loss", "epoch_schedule_factor"]
 
 logger = logging.get_logger(__name__)
 
@@ -82,7 +83,65 @@ def epoch_schedule_factor(schedule: dict, epoch: int) -> float:
     raise ValueError(f"not an epoch schedule: {name!r}")
 
 
-class AudioClassificationTrainer(EvalCollatorMixin, Trainer):
+class AudioBatchMixin:
+    """Batches as the package's collators build them, in a `Trainer` subclass (mixed in before `Trainer`): the
+    count of undecodable clips (`num_skipped_clips`) is taken out and added to the phase's total, and padded
+    waveform batches (`waveforms`, `waveform_lengths`) become features on the device with `self.featurizer`
+    (augmented in training, plain in evaluation). The audio never goes back to the host; only the clip lengths
+    (B integers) are read there."""
+
+    featurizer = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._skipped_clips = {"train": 0, "eval": 0}
+
+    def _count_skipped(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The batch without its count of undecodable clips, which is added to this phase's total."""
+        inputs = dict(inputs)
+        skipped = inputs.pop(SKIPPED_CLIPS_KEY, None)
+        if skipped is not None:
+            self._skipped_clips["train" if self.model.training else "eval"] += int(torch.as_tensor(skipped).sum())
+        return inputs
+
+    def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        inputs = self._count_skipped(inputs)
+        lengths = inputs.pop("waveform_lengths", None)
+        inputs = super()._prepare_inputs(inputs)
+        if "waveforms" in inputs:
+            if self.featurizer is None:
+                raise ValueError("waveform batches need the trainer's `featurizer` to become features")
+            if lengths is None:
+                raise ValueError("a waveform batch needs its 'waveform_lengths'")
+            inputs["waveform_lengths"] = torch.as_tensor(lengths).cpu()
+            inputs = self.featurizer.from_batch(inputs, augment=self.model.training)
+        return inputs
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # a batch in which no clip could be decoded: nothing to predict or score (its clips are counted)
+        if find_batch_size({key: value for key, value in inputs.items() if key != SKIPPED_CLIPS_KEY}) == 0:
+            self._count_skipped(inputs)
+            return None, None, None
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+
+    def skipped_clips(self, phase: str = "train") -> int:
+        """Undecodable clips met so far in `phase`, summed over processes (a collective call under DDP)."""
+        count = torch.tensor(self._skipped_clips[phase], dtype=torch.long, device=self.args.device)
+        if self.args.world_size > 1:
+            count = self.accelerator.reduce(count, reduction="sum")
+        return int(count.item())
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+        before = self._skipped_clips["eval"]
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        local = torch.tensor(self._skipped_clips["eval"] - before, dtype=torch.long, device=self.args.device)
+        if self.args.world_size > 1:
+            local = self.accelerator.reduce(local, reduction="sum")
+        output.metrics[f"{metric_key_prefix}_skipped_clips"] = int(local.item())
+        return output
+
+
+class AudioClassificationTrainer(AudioBatchMixin, EvalCollatorMixin, Trainer):
     """`Trainer` with the recipes' loss, optimiser, per-epoch schedules, balanced sampler, streaming data split
     by node, and a count of undecodable clips.
 
@@ -122,21 +181,9 @@ class AudioClassificationTrainer(EvalCollatorMixin, Trainer):
         # our compute_loss returns a per-batch mean, so gradient accumulation must scale it (Trainer skips that
         # when it believes the model normalised by num_items_in_batch)
         self.model_accepts_loss_kwargs = False
-        self._skipped_clips = {"train": 0, "eval": 0}
 
     # -- loss and inputs ------------------------------------------------------------------------------------------
-    def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        inputs = dict(inputs)
-        skipped = inputs.pop(SKIPPED_CLIPS_KEY, None)
-        if skipped is not None:
-            self._skipped_clips["train" if self.model.training else "eval"] += int(torch.as_tensor(skipped).sum())
-        return super()._prepare_inputs(inputs)
-
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if "waveforms" in inputs:
-            if self.featurizer is None:
-                raise ValueError("waveform batches need the trainer's `featurizer` to become features")
-            inputs = self.featurizer.from_batch(inputs, device=self.args.device)
         inputs = dict(inputs)
         labels = inputs.pop("labels", None)
         outputs = model(**inputs)
@@ -144,22 +191,6 @@ class AudioClassificationTrainer(EvalCollatorMixin, Trainer):
             raise ValueError("the batch has no 'labels'; the collator needs a label encoder to train or evaluate")
         loss = classification_loss(outputs.logits, labels, self.loss_type)
         return (loss, outputs) if return_outputs else loss
-
-    def skipped_clips(self, phase: str = "train") -> int:
-        """Undecodable clips met so far in `phase`, summed over processes (a collective call under DDP)."""
-        count = torch.tensor(self._skipped_clips[phase], dtype=torch.long, device=self.args.device)
-        if self.args.world_size > 1:
-            count = self.accelerator.reduce(count, reduction="sum")
-        return int(count.item())
-
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
-        before = self._skipped_clips["eval"]
-        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
-        local = torch.tensor(self._skipped_clips["eval"] - before, dtype=torch.long, device=self.args.device)
-        if self.args.world_size > 1:
-            local = self.accelerator.reduce(local, reduction="sum")
-        output.metrics[f"{metric_key_prefix}_skipped_clips"] = int(local.item())
-        return output
 
     # -- optimiser and schedule -----------------------------------------------------------------------------------
     def create_optimizer(self, model=None):
