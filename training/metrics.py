@@ -15,10 +15,9 @@ drags the mean down.
 
 import math
 from collections.abc import Callable
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 __all__ = [
     "accuracy",
@@ -71,6 +70,8 @@ def _scorable_classes(multi_hot: np.ndarray) -> np.ndarray:
 
 def average_precision_per_class(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """AP of every class (NaN for classes without both positives and negatives)."""
+    from sklearn.metrics import average_precision_score  # the [train] extra; imported here for base installs
+
     scores = _as_2d_scores(scores)
     multi_hot = _as_multi_hot(targets, scores.shape[1])
     result = np.full(scores.shape[1], np.nan)
@@ -81,6 +82,8 @@ def average_precision_per_class(scores: np.ndarray, targets: np.ndarray) -> np.n
 
 def roc_auc_per_class(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """ROC AUC of every class (NaN for classes without both positives and negatives)."""
+    from sklearn.metrics import roc_auc_score  # the [train] extra; imported here for base installs
+
     scores = _as_2d_scores(scores)
     multi_hot = _as_multi_hot(targets, scores.shape[1])
     result = np.full(scores.shape[1], np.nan)
@@ -98,7 +101,9 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
 
 def d_prime(auc: float) -> float:
     """Sensitivity index of the AudioSet papers: sqrt(2) * Φ⁻¹(AUC) (infinite for AUC 1, 0 for chance)."""
-    return float(stats.norm.ppf(auc) * math.sqrt(2.0))
+    if auc >= 1.0 or auc <= 0.0:  # the normal quantile's limits (the standard library refuses 0 and 1)
+        return math.copysign(math.inf, auc - 0.5)
+    return NormalDist().inv_cdf(auc) * math.sqrt(2.0)
 
 
 def multi_label_metrics(logits: np.ndarray, targets: np.ndarray) -> dict[str, float]:
