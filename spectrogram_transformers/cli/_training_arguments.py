@@ -6,10 +6,28 @@ defaults apply unless the user overrides them; `training_overrides` collects the
 
 import argparse
 import dataclasses
+import importlib.util
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["add_training_argument_overrides", "training_overrides"]
+__all__ = ["add_training_argument_overrides", "require_training_extra", "training_overrides"]
+
+# import name -> distribution, of the `[train]` extra's packages that training imports
+TRAINING_MODULES = {"datasets": "datasets", "accelerate": "accelerate", "sklearn": "scikit-learn"}
+
+
+def require_training_extra(command: str, modules: Iterable[str] = tuple(TRAINING_MODULES)) -> None:
+    """Exit with one line naming the `[train]` extra when a training dependency is not installed.
+
+    Checked before anything imports the training stack, so a base install gets this line instead of a
+    `ModuleNotFoundError` traceback from deep inside `datasets` or `Trainer`.
+    """
+    missing = [TRAINING_MODULES[name] for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemExit(
+            f"error: `spectrogram-transformers {command}` needs the training dependencies ({', '.join(missing)} "
+            "missing): pip install 'spectrogram-transformers[train]'"
+        )
 
 
 def add_training_argument_overrides(parser: argparse.ArgumentParser, title: str) -> None:

@@ -4,6 +4,8 @@ import argparse
 import json
 import sys
 
+from ._training_arguments import require_training_extra
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -20,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_extra("ensemble", ("datasets", "sklearn"))
     from ..training.ensemble import ensemble_evaluate
 
     results = ensemble_evaluate(

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from ._training_arguments import add_training_argument_overrides, training_overrides
+from ._training_arguments import add_training_argument_overrides, require_training_extra, training_overrides
 
 __all__ = ["add_arguments", "run"]
 
@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_extra("pretrain", ("datasets", "accelerate"))
     from ..training.pretrain import run_pretraining
 
     overrides = training_overrides(args, _OWN_FLAGS)

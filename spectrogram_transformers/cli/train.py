@@ -7,12 +7,13 @@ The training stack (`datasets`, `accelerate`, scikit-learn, ...) is the `[train]
 import argparse
 import json
 import os
+import shutil
 import sys
 
 from ..training.offline_demo import OFFLINE_MODEL, OFFLINE_RECIPE, run_offline_main_job
 from ..training.recipe import list_recipes
 from ..training.synthetic_keywords import SyntheticKeywordsConfig, default_cache_dir
-from ._training_arguments import add_training_argument_overrides, training_overrides
+from ._training_arguments import add_training_argument_overrides, require_training_extra, training_overrides
 
 __all__ = ["add_arguments", "run", "training_overrides_from_args"]
 
@@ -71,6 +72,12 @@ def _run_offline(args: argparse.Namespace) -> int:
     """`train` without a recipe (or with `--recipe keywords-offline`): the offline main job."""
     if args.fold is not None or args.streaming or args.dataset_id is not None:
         raise SystemExit("--fold, --streaming and --dataset_id do not apply to the offline keywords job")
+    if args.data_dir is None and shutil.which("espeak-ng") is None:
+        raise SystemExit(
+            "error: the offline main job synthesises its spoken keywords with espeak-ng, which is not installed "
+            "(Debian/Ubuntu: apt-get install espeak-ng; macOS: brew install espeak-ng); or pass --data_dir with "
+            "a dataset it generated before"
+        )
     overrides = training_overrides_from_args(args)
     data_config = SyntheticKeywordsConfig(
         train_size=args.synthetic_train_size,
@@ -92,6 +99,7 @@ def _run_offline(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_extra("train")
     if args.recipe in (None, OFFLINE_RECIPE):
         return _run_offline(args)
     if args.model is None:
