@@ -2,7 +2,8 @@
 
 Importing this package registers every config, model and feature extractor with the `Auto*` classes
 (in `_register_auto_classes`, the one place that does so), so that `AutoModelForAudioClassification`,
-`AutoFeatureExtractor` and `pipeline("audio-classification")` load directories this package saved.
+`AutoFeatureExtractor` and `pipeline("audio-classification")` load directories this package saved; the
+pipeline of these models accepts audio at any sampling rate and classifies long audio in windows.
 """
 
 from .feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor
@@ -57,6 +58,12 @@ def _register_auto_classes() -> None:
             AutoModelForPreTraining.register(config_class, pretraining_model, exist_ok=True)
         if feature_extractor is not None:
             AutoFeatureExtractor.register(config_class, feature_extractor, exist_ok=True)
+
+    # pipeline("audio-classification"): any sampling rate without torchaudio, long audio in windows, for these
+    # models; transformers' own pipeline for every other model (see pipelines.py for why a pipeline class)
+    from .pipelines import register_pipeline
+
+    register_pipeline()
 
 
 _register_auto_classes()

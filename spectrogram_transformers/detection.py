@@ -1,25 +1,41 @@
-"""Sound-event detection with HTS-AT's frame-level output: events with labels, start and end times in seconds.
+"""Sound-event detection: events with labels, start and end times in seconds, for every model family.
 
 HTS-AT (Chen et al., ICASSP 2022; https://github.com/RetroCirce/HTS-Audio-Transformer) gives, besides clip
 logits, `framewise_logits` [B, 1024, labels] from its token-semantic head. Those 1024 frames live on the model's
 stretched time axis: they span the whole audio the model was fed (10 s -> 1001 log-mel frames -> 1024), so one
 frame lasts `input duration / 1024` seconds.
 
+AST and SSAST have clip outputs only. Their timeline is made of the clip scores of overlapping windows: each
+window's probabilities cover the hop-long frames whose centres lie inside it, so event times have the
+resolution of the hop (coarser than HTS-AT's ~10 ms frames); `Detection.source` says which kind a result is.
+
 `detect_events` turns frame probabilities into events (per-class thresholds, median filtering, minimum
-duration); `detect_file` runs a model over a long file in overlapping windows, averages the overlaps into one
-timeline and detects on it. The command line (`spectrogram-transformers detect`) is `spectrogram_transformers.cli.detect`.
+duration); `frame_probabilities` runs an `AudioClassifier` (inference.py: loading, dtype, backend, windows and
+batches) over a long waveform in overlapping windows and averages the overlaps into one timeline; `detect`
+does both. The command line (`spectrogram-transformers detect`) is `spectrogram_transformers.cli.detect`.
 """
 
-from collections.abc import Mapping, Sequence
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from .inference import AudioClassifier, InferenceError, UnreadableFile, prefetch_decoded
+
 __all__ = [
+    "Detection",
+    "detect",
     "detect_events",
     "detect_file",
+    "detect_files",
     "file_frame_probabilities",
+    "frame_probabilities",
     "median_filter_time",
 ]
 
@@ -143,97 +159,203 @@ def detect_events(
     return events
 
 
-def _window_starts(num_samples: int, window: int, hop: int) -> list[int]:
-    """Window starts every `hop` samples until one window reaches the end (the last may run past it)."""
-    starts = [0]
-    while starts[-1] + window < num_samples:
-        starts.append(starts[-1] + hop)
-    return starts
+@dataclass
+class FrameProbabilities:
+    """A file's timeline: `probabilities` [frames, labels] with `frame_s` seconds per frame, from the model's
+    frame outputs (`source="frames"`, HTS-AT) or from the clip scores of overlapping windows (`"windows"`, AST and
+    SSAST: frames are one hop long); `window_s` / `hop_s` are the windows actually run."""
+
+    probabilities: np.ndarray
+    frame_s: float
+    source: Literal["frames", "windows"]
+    window_s: float
+    hop_s: float
 
 
-@torch.no_grad()
+def frame_probabilities(
+    classifier: AudioClassifier,
+    waveform: np.ndarray,
+    window_s: float | None = None,
+    hop_s: float | None = None,
+    *,
+    progress: bool | None = None,
+    name: str = "<waveform>",
+) -> FrameProbabilities:
+    """Frame probabilities over a whole mono waveform at `classifier.sampling_rate`.
+
+    The audio is cut into windows (default: the model's input, never longer) every `hop_s` seconds (default: half
+    a window) on one grid, the last window zero-padded. HTS-AT: each window's `sigmoid(framewise_logits)` is
+    placed on the timeline at the frame nearest to its start; AST / SSAST: each window's clip probabilities
+    (sigmoid, or softmax for single-label models) fill the hop-long frames whose centres lie in the window.
+    Overlaps are averaged; frames past the end of the audio are dropped.
+    """
+    rate = classifier.sampling_rate
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 1 or len(waveform) == 0:
+        raise InferenceError(f"{name}: expected a non-empty mono waveform, got shape {waveform.shape}")
+    window, hop = classifier.window_sizes(window_s, hop_s)
+    if window is None:  # a model without a fixed input and no window asked: 10 s windows
+        window, hop = classifier.window_sizes(10.0, hop_s)
+        window = window if window is not None else 10 * rate
+        hop = hop if hop is not None else window // 2
+    total = len(waveform)
+    from_frames = classifier.has_frame_outputs
+    if from_frames:
+        # the model's frames span what it was fed: the extractor's fixed clip (window zero- or repeat-filled) or the window
+        span = classifier.input_samples if classifier.input_samples is not None else window
+        frame_s = None  # known from the first batch (frames per window)
+    else:
+        frame_s = hop / rate
+        frames_per_window = max(1, math.ceil(window / hop - 0.5))  # hop-long frames whose centre is in the window
+    timeline_sum = timeline_count = None
+
+    for batch in classifier.run_windows(waveform, window, hop, pad_end=True, progress=progress, name=name):
+        if from_frames:
+            if batch.framewise_logits is None:
+                raise InferenceError(f"{type(classifier.model).__name__} returned no framewise_logits")
+            window_probabilities = torch.sigmoid(torch.from_numpy(batch.framewise_logits)).numpy()  # [B, frames, labels]
+            if frame_s is None:
+                frame_s = span / rate / window_probabilities.shape[1]
+                frames_per_window = min(window_probabilities.shape[1], math.ceil(window / rate / frame_s - 1e-9))
+        else:
+            window_probabilities = classifier.scores(batch.logits)[:, None, :]  # [B, 1, labels]
+        if timeline_sum is None:
+            length = math.ceil(total / rate / frame_s - 1e-9)
+            timeline_sum = np.zeros((length, window_probabilities.shape[2]))
+            timeline_count = np.zeros((length, 1))
+        for start, probabilities in zip(batch.starts, window_probabilities):
+            offset = int(round(start / rate / frame_s))
+            stop = min(offset + frames_per_window, length)
+            if stop > offset:
+                # HTS-AT: the window's first frames; AST: its one clip score broadcast over the frames it covers
+                timeline_sum[offset:stop] += probabilities[: stop - offset] if from_frames else probabilities
+                timeline_count[offset:stop] += 1
+    return FrameProbabilities(
+        probabilities=timeline_sum / np.maximum(timeline_count, 1),
+        frame_s=frame_s,
+        source="frames" if from_frames else "windows",
+        window_s=window / rate,
+        hop_s=hop / rate,
+    )
+
+
+@dataclass
+class Detection:
+    """Events of one file or waveform, with the timeline they were found on (for plots).
+
+    `events`: `[{"label", "start", "end", "score"}]` (see `detect_events`); `frame_probabilities`
+    [frames, labels] in the order of `label_names`, `frame_s` seconds per frame; `source` "frames" (HTS-AT frame
+    outputs) or "windows" (AST / SSAST: clip scores of overlapping windows, event times with the resolution of
+    the hop).
+    """
+
+    path: str
+    duration: float
+    events: list[dict]
+    source: Literal["frames", "windows"]
+    frame_s: float
+    window_s: float
+    hop_s: float
+    frame_probabilities: np.ndarray = field(repr=False, compare=False)
+    label_names: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def resolution_note(self) -> str:
+        if self.source == "frames":
+            return f"frame outputs, {self.frame_s * 1000:.1f} ms frames"
+        return (
+            f"clip scores of {self.window_s:g} s windows every {self.hop_s:g} s (this model has no frame outputs): "
+            f"event times are coarse, to {self.frame_s:g} s"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "duration": self.duration,
+            "source": self.source,
+            "resolution_s": self.frame_s,
+            "window_s": self.window_s,
+            "hop_s": self.hop_s,
+            "events": self.events,
+        }
+
+
+def detect(
+    classifier: AudioClassifier,
+    waveform: np.ndarray,
+    *,
+    name: str = "<waveform>",
+    window_s: float | None = None,
+    hop_s: float | None = None,
+    progress: bool | None = None,
+    **detect_kwargs: Any,
+) -> Detection:
+    """Events in a mono waveform at `classifier.sampling_rate`: `frame_probabilities` then `detect_events`
+    (`detect_kwargs`: threshold, median_filter_frames, min_duration_s, min_gap_s, default_threshold)."""
+    timeline = frame_probabilities(classifier, waveform, window_s, hop_s, progress=progress, name=name)
+    events = detect_events(timeline.probabilities, timeline.frame_s, classifier.label_names, **detect_kwargs)
+    return Detection(
+        path=name,
+        duration=len(waveform) / classifier.sampling_rate,
+        events=events,
+        source=timeline.source,
+        frame_s=timeline.frame_s,
+        window_s=timeline.window_s,
+        hop_s=timeline.hop_s,
+        frame_probabilities=timeline.probabilities,
+        label_names=classifier.label_names,
+    )
+
+
+def detect_files(
+    classifier: AudioClassifier, paths: Iterable[str | Path], **kwargs: Any
+) -> Iterator[Detection | UnreadableFile]:
+    """`detect` on each file, decoding the next while the current one runs; unreadable files are yielded as
+    `UnreadableFile`s and the others still analysed."""
+    for path, waveform in prefetch_decoded(paths, classifier.decode):
+        yield waveform if isinstance(waveform, UnreadableFile) else detect(classifier, waveform, name=path, **kwargs)
+
+
+def _classifier_of(model, feature_extractor, batch_size: int) -> AudioClassifier:
+    if isinstance(model, AudioClassifier):
+        return model
+    return AudioClassifier.from_model(model, feature_extractor, batch_size=batch_size)
+
+
 def file_frame_probabilities(
     model,
     feature_extractor,
     audio: str | Path | np.ndarray,
-    window_s: float = 10.0,
-    hop_s: float = 5.0,
+    window_s: float | None = None,
+    hop_s: float | None = None,
     sampling_rate: int | None = None,
     batch_size: int = 4,
 ) -> tuple[np.ndarray, float]:
-    """Frame probabilities [frames, labels] over a whole file and the seconds per frame.
+    """`(probabilities [frames, labels], seconds per frame)` of a file or array for an in-memory model and its
+    feature extractor (or an `AudioClassifier` as `model`); see `frame_probabilities`."""
+    from .feature_extraction import resample
 
-    The audio is cut into `window_s` windows every `hop_s` seconds (the last one zero-padded), each window goes
-    through the feature extractor and the model, and the windows' `sigmoid(framewise_logits)` are placed on one
-    timeline (at the frame nearest to their start) and averaged where they overlap. Frames past the end of
-    the audio are dropped.
-    """
-    from .feature_extraction import load_audio, resample
-
-    rate = feature_extractor.sampling_rate
+    classifier = _classifier_of(model, feature_extractor, batch_size)
     if isinstance(audio, (str, Path)):
-        waveform, _ = load_audio(audio, target_sr=rate)
+        waveform = classifier.decode(audio)
     else:
         if sampling_rate is None:
             raise ValueError("sampling_rate is required when audio is an array")
-        waveform = resample(audio, sampling_rate, rate)
-    if not 0 < hop_s <= window_s:
-        raise ValueError(f"need 0 < hop_s <= window_s, got hop_s={hop_s}, window_s={window_s}")
-    window, hop = round(window_s * rate), round(hop_s * rate)
-    clip_samples = getattr(feature_extractor, "clip_samples", None)
-    if clip_samples is not None and window > clip_samples:
-        raise ValueError(
-            f"window_s={window_s} is longer than the feature extractor's clip ({clip_samples / rate:g} s), which "
-            "would cut every window; use a window no longer than the clip the model was trained on"
-        )
-    # the model's frames span what it was fed: the extractor's fixed clip (window zero- or repeat-filled) or the window
-    span_s = (clip_samples if clip_samples is not None else window) / rate
-    total = waveform.shape[0]
-    starts = _window_starts(total, window, hop)
-    padded = np.zeros(starts[-1] + window, dtype=np.float32)
-    padded[:total] = waveform
-
-    model.eval()
-    parameter = next(model.parameters())
-    timeline_sum = timeline_count = None
-    frame_s = None
-    for first in range(0, len(starts), batch_size):
-        batch_starts = starts[first : first + batch_size]
-        clips = [padded[start : start + window] for start in batch_starts]
-        features = feature_extractor(clips, sampling_rate=rate, return_tensors="pt")
-        output = model(features["input_features"].to(device=parameter.device, dtype=parameter.dtype))
-        framewise = getattr(output, "framewise_logits", None)
-        if framewise is None:
-            raise ValueError(f"{type(model).__name__} has no frame-level output (framewise_logits); use an HTS-AT model")
-        probabilities = torch.sigmoid(framewise.float()).cpu().numpy()  # [windows, frames, labels]
-        if timeline_sum is None:
-            frame_s = span_s / probabilities.shape[1]
-            length = int(np.ceil(total / rate / frame_s - 1e-9))
-            frames_per_window = min(probabilities.shape[1], int(np.ceil(window_s / frame_s - 1e-9)))
-            timeline_sum = np.zeros((length, probabilities.shape[2]))
-            timeline_count = np.zeros((length, 1))
-        for start, window_probabilities in zip(batch_starts, probabilities):
-            offset = int(round(start / rate / frame_s))
-            stop = min(offset + frames_per_window, length)
-            if stop > offset:
-                timeline_sum[offset:stop] += window_probabilities[: stop - offset]
-                timeline_count[offset:stop] += 1
-    return timeline_sum / np.maximum(timeline_count, 1), frame_s
+        waveform = resample(audio, sampling_rate, classifier.sampling_rate)
+    timeline = frame_probabilities(classifier, waveform, window_s, hop_s, name=str(audio) if isinstance(audio, (str, Path)) else "<waveform>")
+    return timeline.probabilities, timeline.frame_s
 
 
 def detect_file(
     model,
     feature_extractor,
     path: str | Path,
-    window_s: float = 10.0,
-    hop_s: float = 5.0,
+    window_s: float | None = None,
+    hop_s: float | None = None,
     batch_size: int = 4,
-    **detect_kwargs,
+    **detect_kwargs: Any,
 ) -> list[dict]:
-    """Events in an audio file of any length: `file_frame_probabilities` then `detect_events`.
-
-    `detect_kwargs` go to `detect_events` (threshold, median_filter_frames, min_duration_s, ...); labels come
-    from `model.config.id2label`.
-    """
-    probabilities, frame_s = file_frame_probabilities(model, feature_extractor, path, window_s, hop_s, batch_size=batch_size)
-    return detect_events(probabilities, frame_s, model.config.id2label, **detect_kwargs)
+    """Events in an audio file of any length for an in-memory model and its feature extractor (or an
+    `AudioClassifier` as `model`): `detect` on the decoded file. `detect_kwargs` go to `detect_events`."""
+    classifier = _classifier_of(model, feature_extractor, batch_size)
+    return detect(classifier, classifier.decode(path), name=str(path), window_s=window_s, hop_s=hop_s, **detect_kwargs).events

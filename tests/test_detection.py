@@ -19,8 +19,10 @@ from spectrogram_transformers.detection import (
     detect_events,
     detect_file,
     file_frame_probabilities,
+    frame_probabilities,
     median_filter_time,
 )
+from spectrogram_transformers.inference import AudioClassifier
 
 LABELS = {0: "dog", 1: "siren"}
 
@@ -155,8 +157,19 @@ def test_detect_file_end_to_end(tiny_model_dir, long_file):
     everything = detect_file(model, extractor, long_file, window_s=2.0, hop_s=1.0, threshold=0.0)
     assert spans(everything) == [("dog", 0.0, 6.5), ("siren", 0.0, 6.5)]
     assert detect_file(model, extractor, long_file, window_s=2.0, hop_s=1.0, threshold=1.01) == []
-    with pytest.raises(ValueError, match="longer than the feature extractor's clip"):
-        detect_file(model, extractor, long_file, window_s=4.0, hop_s=1.0)
+
+
+def test_windows_longer_than_the_model_input_are_capped(tiny_model_dir, long_file, caplog):
+    """A 4 s window on a 2 s model would be cut to its first 2 s: windows are capped, with a warning."""
+    model = HTSATForAudioClassification.from_pretrained(tiny_model_dir)
+    extractor = HTSATFeatureExtractor.from_pretrained(tiny_model_dir)
+    classifier = AudioClassifier.from_model(model, extractor)
+    waveform = classifier.decode(long_file)
+    with caplog.at_level("WARNING"):
+        capped = frame_probabilities(classifier, waveform, window_s=4.0, hop_s=3.0)
+    assert "longer than the model's input" in caplog.text and "hop of 3 s is longer than the window" in caplog.text
+    assert (capped.window_s, capped.hop_s) == (2.0, 2.0)
+    np.testing.assert_array_equal(capped.probabilities, frame_probabilities(classifier, waveform, 2.0, 2.0).probabilities)
 
 
 def test_cli_prints_json(tiny_model_dir, long_file, capsys):
@@ -167,8 +180,11 @@ def test_cli_prints_json(tiny_model_dir, long_file, capsys):
          "--class-threshold", "siren=1.5", "--json"]
     )
     assert run(args) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert spans(result[str(long_file)]) == [("dog", 0.0, 6.5)]
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)[str(long_file)]
+    assert spans(result["events"]) == [("dog", 0.0, 6.5)]
+    assert result["source"] == "frames" and result["resolution_s"] == pytest.approx(2.0 / 256)
+    assert "x real time" in captured.err
 
 
 def test_cli_subcommand_is_registered(tiny_model_dir, long_file, capsys):
@@ -176,3 +192,40 @@ def test_cli_subcommand_is_registered(tiny_model_dir, long_file, capsys):
     assert code == 0
     output = capsys.readouterr().out
     assert "2 events" in output and "0.000\t6.500\tdog" in output
+
+
+# --------------------------------------------------------------------------------------------------------------
+# AST / SSAST: events from the clip scores of overlapping windows
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ast_dir(tmp_path_factory):
+    from inference_models import tiny_ast_dir
+
+    return tiny_ast_dir(tmp_path_factory.mktemp("ast"), multi_label=True)
+
+
+def test_ast_timeline_is_made_of_window_clip_scores(ast_dir, long_file):
+    """1.015 s windows every 0.5 s: frame k (0.5 s) averages the windows whose span holds its centre."""
+    classifier = AudioClassifier(ast_dir, dtype="float32", batch_size=5)
+    waveform = classifier.decode(long_file)  # 6.5 s
+    timeline = frame_probabilities(classifier, waveform, hop_s=0.5)
+    assert timeline.source == "windows" and timeline.frame_s == 0.5 and timeline.window_s == pytest.approx(1.015)
+    assert timeline.probabilities.shape == (13, 3)
+    window, hop = 16240, 8000
+    starts = list(range(0, 11 * hop + 1, hop))  # the last window (5.5-6.515 s) reaches past the end: zero-padded
+    windows = [np.pad(waveform[start : start + window], (0, max(0, start + window - len(waveform)))) for start in starts]
+    scores = classifier.probabilities(windows)  # sigmoid: multi-label
+    np.testing.assert_allclose(timeline.probabilities[0], scores[0], atol=1e-6)  # 0-0.5 s: window 0 only
+    np.testing.assert_allclose(timeline.probabilities[5], (scores[4] + scores[5]) / 2, atol=1e-6)
+    np.testing.assert_allclose(timeline.probabilities[11], (scores[10] + scores[11]) / 2, atol=1e-6)
+    np.testing.assert_allclose(timeline.probabilities[12], scores[11], atol=1e-6)  # 6-6.5 s: the last window only
+
+
+def test_detect_cli_on_ast_says_events_are_coarse(ast_dir, long_file, capsys):
+    code = cli_main(["detect", str(long_file), "--model", str(ast_dir), "--threshold", "0", "--dtype", "float32", "--hop", "0.5"])
+    assert code == 0
+    output = capsys.readouterr().out
+    assert "clip scores of 1.015 s windows every 0.5 s" in output and "no frame outputs" in output
+    assert "0.000\t6.500\tdog" in output  # threshold 0: one event over the whole file, on the 0.5 s grid

@@ -3,26 +3,25 @@
     spectrogram-transformers classify clip.flac long_recording.wav --model DIR --top-k 3 --window 1 --hop 0.5
     spectrogram-transformers classify clip.wav --model DIR --json
     spectrogram-transformers classify clip.wav --model DIR --plot clip.png   # needs the [plot] extra
+
+Every readable file is classified; unreadable ones are listed with the reason and the exit status is 1.
 """
 
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from ..inference import classify_files
+from ._inference import SpeedReport, add_model_arguments, load_classifier, run_reporting_errors
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", help="audio files (any format soundfile reads: WAV, FLAC, OGG, MP3, ...)")
-    parser.add_argument("--model", required=True, help="model directory or Hub id")
+    parser.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ... via soundfile; other formats via ffmpeg)")
+    add_model_arguments(parser, default_batch_size=16)
     parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5, help="labels to show (default 5)")
-    parser.add_argument("--window", type=float, default=None, help="window seconds (default: the model's input length)")
+    parser.add_argument("--window", type=float, default=None, help="window seconds (default and maximum: the model's input length)")
     parser.add_argument("--hop", type=float, default=None, help="seconds between windows (default: half a window)")
-    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=16, help="windows per forward pass")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--no-windows", dest="show_windows", action="store_false", help="text output: whole-file labels only")
     parser.add_argument(
@@ -32,31 +31,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _print_prediction(prediction, show_windows: bool) -> None:
+    labels = ", ".join(f"{label} {score:.3f}" for label, score in prediction.labels)
+    print(f"{prediction.path} ({prediction.duration:.2f} s): {labels}", flush=True)
+    if show_windows and len(prediction.windows) > 1:
+        for window in prediction.windows:
+            labels = ", ".join(f"{label} {score:.3f}" for label, score in window.labels)
+            print(f"  [{window.start:8.2f} - {window.end:8.2f} s] {labels}")
+
+
 def run(args: argparse.Namespace) -> int:
-    missing = [path for path in args.files if not Path(path).is_file()]
-    if missing:
-        raise SystemExit(f"no such file(s): {', '.join(missing)}")
-    if args.plot:
-        from ._plot import check_plot_argument
+    def body() -> int:
+        from ..inference import UnreadableFile
 
-        check_plot_argument(args.plot)
-    predictions = classify_files(
-        args.files, args.model, top_k=args.top_k, window=args.window, hop=args.hop, batch_size=args.batch_size, device=args.device
-    )
-    if args.plot:
-        from ..plotting import save_classification_plots
+        if args.plot:
+            from ._plot import check_plot_argument
 
-        for path in save_classification_plots(predictions, args.plot):
-            print(f"plot: {path}", file=sys.stderr)
-    if args.json:
-        json.dump([prediction.to_dict() for prediction in predictions], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    for prediction in predictions:
-        labels = ", ".join(f"{label} {score:.3f}" for label, score in prediction.labels)
-        print(f"{prediction.path} ({prediction.duration:.2f} s): {labels}")
-        if args.show_windows and len(prediction.windows) > 1:
-            for window in prediction.windows:
-                labels = ", ".join(f"{label} {score:.3f}" for label, score in window.labels)
-                print(f"  [{window.start:8.2f} - {window.end:8.2f} s] {labels}")
-    return 0
+            check_plot_argument(args.plot)
+        classifier = load_classifier(args)
+        speed = SpeedReport()
+        results, unreadable = [], []
+        for result in classifier.classify_files(args.files, top_k=args.top_k, window=args.window, hop=args.hop):
+            if isinstance(result, UnreadableFile):
+                unreadable.append(result)
+            else:
+                speed.add(result.duration)
+                if not args.json:
+                    _print_prediction(result, args.show_windows)
+            results.append(result)
+        speed_summary = speed.summary(classifier.description)  # before plotting, which is not inference
+        predictions = [result for result in results if not isinstance(result, UnreadableFile)]
+        if args.plot and predictions:
+            from ..plotting import save_classification_plots
+
+            for path in save_classification_plots(predictions, args.plot):
+                print(f"plot: {path}", file=sys.stderr)
+        if args.json:
+            json.dump([result.to_dict() for result in results], sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        for failure in unreadable:
+            print(f"error: {failure.reason}", file=sys.stderr)
+        if unreadable:
+            print(f"{len(unreadable)} of {len(args.files)} file(s) could not be read", file=sys.stderr)
+        print(speed_summary, file=sys.stderr)
+        return 1 if unreadable else 0
+
+    return run_reporting_errors(body)

@@ -1,10 +1,15 @@
-"""`spectrogram-transformers detect FILE --model DIR`: labelled start/end times of sound events."""
+"""`spectrogram-transformers detect FILE --model DIR`: labelled start/end times of sound events.
+
+HTS-AT models give events from their frame outputs (~10 ms frames); AST and SSAST from the clip scores of
+overlapping windows (event times to the hop, said in the output). Unreadable files are listed with the reason
+and the exit status is 1; the others are still analysed.
+"""
 
 import argparse
 import json
 import sys
 
-from ..detection import detect_file
+from ._inference import SpeedReport, add_model_arguments, load_classifier, run_reporting_errors
 
 __all__ = ["add_arguments", "run"]
 
@@ -13,12 +18,15 @@ def _class_threshold(text: str) -> tuple[str, float]:
     label, separator, value = text.rpartition("=")
     if not separator or not label:
         raise argparse.ArgumentTypeError(f"expected LABEL=VALUE, got {text!r}")
-    return label, float(value)
+    try:
+        return label, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LABEL=VALUE with a number, got {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format soundfile reads)")
-    parser.add_argument("--model", required=True, help="model directory (HTS-AT, saved with save_pretrained)")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (soundfile formats; others via ffmpeg)")
+    add_model_arguments(parser, default_batch_size=4)
     parser.add_argument("--threshold", type=float, default=0.5, help="probability threshold of every class")
     parser.add_argument(
         "--class-threshold",
@@ -31,11 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--median-filter", type=int, default=1, metavar="FRAMES", help="odd median-filter length in frames")
     parser.add_argument("--min-duration", type=float, default=0.0, metavar="SECONDS", help="drop shorter events")
     parser.add_argument("--min-gap", type=float, default=0.0, metavar="SECONDS", help="merge events closer than this")
-    parser.add_argument("--window", type=float, default=10.0, metavar="SECONDS", help="analysis window length")
-    parser.add_argument("--hop", type=float, default=5.0, metavar="SECONDS", help="analysis window hop")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    parser.add_argument("--json", action="store_true", help="print one JSON object {file: events}")
+    parser.add_argument("--window", type=float, default=None, metavar="SECONDS", help="analysis window (default and maximum: the model's input)")
+    parser.add_argument("--hop", type=float, default=None, metavar="SECONDS", help="analysis hop (default: half a window)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object {file: result}")
     parser.add_argument(
         "--plot", metavar="OUT.png", default=None,
         help="also draw spectrogram, class probabilities over time and the events to this image; several files: "
@@ -43,45 +49,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _save_plots(detections, output: str, sampling_rate: int) -> list:
+    """One `plot_detection` figure per file from the timeline and events already computed (no second run)."""
+    from pathlib import Path
+
+    from ..inference import decode_audio
+    from ..plotting import plot_detection, plot_paths, save_figure
+
+    paths = plot_paths(output, [detection.path for detection in detections])
+    for detection, path in zip(detections, paths):
+        waveform = decode_audio(detection.path, sampling_rate)
+        figure = plot_detection(
+            detection.frame_probabilities, detection.frame_s, detection.events, detection.label_names, waveform,
+            sampling_rate, title=Path(detection.path).name,
+        )
+        save_figure(figure, path)
+    return paths
+
+
 def run(args: argparse.Namespace) -> int:
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+    def body() -> int:
+        from ..detection import detect_files
+        from ..inference import InferenceError, UnreadableFile
 
-    if args.plot:
-        from ._plot import check_plot_argument
+        if args.plot:
+            from ._plot import check_plot_argument
 
-        check_plot_argument(args.plot)
-    model = AutoModelForAudioClassification.from_pretrained(args.model).to(args.device).eval()
-    feature_extractor = AutoFeatureExtractor.from_pretrained(args.model)
-    threshold = {label: value for label, value in args.class_threshold} if args.class_threshold else args.threshold
-    results = {}
-    for path in args.files:
-        results[path] = detect_file(
-            model,
-            feature_extractor,
-            path,
+            check_plot_argument(args.plot)
+        if args.median_filter < 1 or args.median_filter % 2 == 0:
+            raise InferenceError(f"--median-filter must be a positive odd number of frames, got {args.median_filter}")
+        classifier = load_classifier(args)
+        unknown = sorted({label for label, _ in args.class_threshold} - set(classifier.label_names))
+        if unknown:
+            raise InferenceError(f"--class-threshold names unknown label(s) {unknown}; the model's labels are {classifier.label_names[:20]}{' ...' if len(classifier.label_names) > 20 else ''}")
+        threshold = dict(args.class_threshold) if args.class_threshold else args.threshold
+        speed = SpeedReport()
+        results, unreadable, detections = {}, [], []
+        for result in detect_files(
+            classifier,
+            args.files,
             window_s=args.window,
             hop_s=args.hop,
-            batch_size=args.batch_size,
             threshold=threshold,
             default_threshold=args.threshold,
             median_filter_frames=args.median_filter,
             min_duration_s=args.min_duration,
             min_gap_s=args.min_gap,
-        )
-    if args.plot:
-        from ..plotting import save_detection_plots
+        ):
+            if isinstance(result, UnreadableFile):
+                unreadable.append(result)
+                results[result.path] = {"error": result.reason}
+                continue
+            speed.add(result.duration)
+            detections.append(result)
+            results[result.path] = result.to_dict()
+            if not args.json:
+                print(f"# {result.path}: {len(result.events)} events ({result.resolution_note})")
+                for event in result.events:
+                    print(f"{event['start']:.3f}\t{event['end']:.3f}\t{event['label']}\t{event['score']:.3f}", flush=True)
+        speed_summary = speed.summary(classifier.description)  # before plotting, which is not inference
+        if args.plot and detections:
+            for path in _save_plots(detections, args.plot, classifier.sampling_rate):
+                print(f"plot: {path}", file=sys.stderr)
+        if args.json:
+            json.dump(results, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        for failure in unreadable:
+            print(f"error: {failure.reason}", file=sys.stderr)
+        if unreadable:
+            print(f"{len(unreadable)} of {len(args.files)} file(s) could not be read", file=sys.stderr)
+        print(speed_summary, file=sys.stderr)
+        return 1 if unreadable else 0
 
-        plots = save_detection_plots(
-            model, feature_extractor, results, args.plot, window_s=args.window, hop_s=args.hop, batch_size=args.batch_size
-        )
-        for path in plots:
-            print(f"plot: {path}", file=sys.stderr)
-    if args.json:
-        json.dump(results, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        for path, events in results.items():
-            print(f"# {path}: {len(events)} events")
-            for event in events:
-                print(f"{event['start']:.3f}\t{event['end']:.3f}\t{event['label']}\t{event['score']:.3f}")
-    return 0
+    return run_reporting_errors(body)

@@ -1,0 +1,62 @@
+"""What `classify` and `detect` share on the command line: model flags, loading, one-line errors, speed report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["add_model_arguments", "load_classifier", "run_reporting_errors", "SpeedReport"]
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, default_batch_size: int) -> None:
+    parser.add_argument("--model", required=True, help="model directory or Hub id (with --backend onnx: the .onnx file or its directory)")
+    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=default_batch_size, help=f"windows per forward pass (default {default_batch_size})")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="auto (default): bfloat16 where the device runs it natively (CPUs with AVX512-BF16/AMX, recent GPUs), else float32",
+    )
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="torch (default) or onnx (ONNX Runtime, an exported model; needs the [onnx] extra)")
+
+
+def load_classifier(args: argparse.Namespace):
+    from ..inference import AudioClassifier
+
+    return AudioClassifier(args.model, device=args.device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend)
+
+
+def run_reporting_errors(body: Callable[[], int]) -> int:
+    """Run a command body; a user's mistake (bad model, unreadable input, missing tool or extra) becomes one line
+    on stderr and exit status 2, without a traceback."""
+    from ..inference import InferenceError
+
+    try:
+        return body()
+    except (InferenceError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+class SpeedReport:
+    """Audio seconds processed against wall-clock seconds (decoding, features and model): the real-time factor."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.audio_seconds = 0.0
+        self.files = 0
+
+    def add(self, seconds: float) -> None:
+        self.audio_seconds += seconds
+        self.files += 1
+
+    def summary(self, what: Any) -> str:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        return (
+            f"{self.files} file(s), {self.audio_seconds:.1f} s of audio in {elapsed:.1f} s: "
+            f"{self.audio_seconds / elapsed:.1f}x real time ({what})"
+        )

@@ -1,0 +1,160 @@
+"""`pipeline("audio-classification")` for this package's models: any sampling rate, any length.
+
+transformers' `AudioClassificationPipeline` resamples `{"array", "sampling_rate"}` input with torchaudio (an
+ImportError without it) before the feature extractor sees the audio, and gives the extractor the whole array,
+which keeps only the model's input length (a 10-minute recording is classified from its first window).
+
+Why a pipeline class and not a feature-extractor hook: the resampling and the cut both happen in the pipeline
+(`preprocess` resamples before calling the extractor with the model's rate; `_forward` runs one example), so an
+extractor cannot see the original rate, nor run the model over several windows. The class registered for the
+"audio-classification" task is `AudioClassificationPipelineForSpectrogramModels`: when the model and feature
+extractor are this package's, it builds the windowed pipeline below; for any other model its constructor returns
+transformers' own `AudioClassificationPipeline`, so plain transformers models keep their behaviour exactly.
+
+The windowed pipeline is a `ChunkPipeline`, as transformers' ASR pipeline is for long audio: `preprocess` decodes
+(soundfile, falling back to ffmpeg for other formats), resamples with the package's soxr resampler (the same
+function the feature extractors use, so a dict at any rate equals pre-resampled audio), cuts the waveform into
+windows of the model's input every half window, and yields one window's features at a time; the pipeline's
+`batch_size` batches windows; `postprocess` averages the window probabilities, as `classify` does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AudioClassificationPipeline
+from transformers.pipelines.audio_classification import ffmpeg_read
+from transformers.pipelines.base import ChunkPipeline
+
+__all__ = ["AudioClassificationPipelineForSpectrogramModels", "SpectrogramAudioClassificationPipeline", "register_pipeline"]
+
+_MODEL_TYPES = ("ast", "ssast", "htsat")
+# windows whose features are computed in one call of the feature extractor (then yielded one by one)
+_FEATURE_GROUP = 16
+
+
+def _is_package_model(model: Any, feature_extractor: Any) -> bool:
+    from .feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor
+
+    config = getattr(model, "config", None)
+    return getattr(config, "model_type", None) in _MODEL_TYPES and isinstance(
+        feature_extractor, (ASTFeatureExtractor, HTSATFeatureExtractor)
+    )
+
+
+class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkPipeline):
+    """Audio classification with an AST, SSAST or HTS-AT model of this package.
+
+    Inputs are those of `AudioClassificationPipeline`: a file path, the bytes of a file, a 1-D array at the
+    model's rate, or `{"array" or "raw": array, "sampling_rate": rate}` at any rate (resampled with soxr, no
+    torchaudio). Audio longer than the model's input is classified in windows of the input length every half
+    window and the scores are the mean of the window probabilities (softmax, or sigmoid for multi-label models;
+    `function_to_apply="none"` averages logits). Use `spectrogram-transformers classify` or
+    `spectrogram_transformers.inference.AudioClassifier` for the scores of each window.
+    """
+
+    def _decode(self, inputs: Any) -> tuple[np.ndarray, float]:
+        """(waveform, its sampling rate) of any input the parent pipeline accepts."""
+        from .feature_extraction import load_audio, to_mono_float32
+
+        rate = self.feature_extractor.sampling_rate
+        if isinstance(inputs, str) and inputs.startswith(("http://", "https://")):
+            from huggingface_hub.utils import httpx
+
+            inputs = httpx.get(inputs, follow_redirects=True).content
+        if isinstance(inputs, (str, os.PathLike, bytes, bytearray)):
+            name = os.fspath(inputs) if isinstance(inputs, (str, os.PathLike)) else f"<{len(inputs)} bytes of audio>"
+            try:
+                return load_audio(inputs if isinstance(inputs, (str, os.PathLike)) else bytes(inputs))
+            except ValueError as soundfile_error:  # a format libsndfile does not read: ffmpeg, as the parent does
+                payload = inputs if isinstance(inputs, (bytes, bytearray)) else open(inputs, "rb").read()
+                try:
+                    return ffmpeg_read(bytes(payload), rate), rate
+                except ValueError as ffmpeg_error:
+                    raise ValueError(f"{soundfile_error}; ffmpeg: {ffmpeg_error}") from None
+        if torchcodec := sys.modules.get("torchcodec"):
+            if isinstance(inputs, torchcodec.decoders.AudioDecoder):
+                samples = inputs.get_all_samples()
+                inputs = {"array": samples.data, "sampling_rate": samples.sample_rate}
+        if isinstance(inputs, dict):
+            if not ("sampling_rate" in inputs and ("raw" in inputs or "array" in inputs)):
+                raise ValueError(
+                    "When passing a dictionary to AudioClassificationPipeline, the dict needs to contain a "
+                    '"raw" or "array" key with the audio (numpy array or torch tensor) and a "sampling_rate" key '
+                    "with its sampling rate"
+                )
+            array = inputs["raw"] if inputs.get("raw") is not None else inputs["array"]
+            return to_mono_float32(array), inputs["sampling_rate"]
+        if isinstance(inputs, (np.ndarray, torch.Tensor)):
+            return to_mono_float32(inputs), rate  # raw audio is at the model's rate, as in the parent pipeline
+        raise TypeError(f"expected a file path, bytes, an array or a dict with 'array' and 'sampling_rate', got {type(inputs).__name__}")
+
+    def preprocess(self, inputs: Any):
+        from .feature_extraction import resample
+        from .inference import model_input_samples, window_starts
+
+        waveform, rate = self._decode(inputs)
+        target = self.feature_extractor.sampling_rate
+        waveform = resample(waveform, rate, target)  # soxr: the extractors' own resampler
+        window = model_input_samples(self.feature_extractor) or len(waveform)
+        starts = window_starts(len(waveform), window, max(1, window // 2))
+        input_name = self.feature_extractor.model_input_names[0]
+        for first in range(0, len(starts), _FEATURE_GROUP):
+            group = starts[first : first + _FEATURE_GROUP]
+            features = self.feature_extractor(
+                [waveform[start : start + window] for start in group], sampling_rate=target, return_tensors="pt"
+            )[input_name]
+            if self.dtype is not None:
+                features = features.to(dtype=self.dtype)
+            for index, row in enumerate(features):
+                yield {input_name: row[None], "is_last": first + index == len(starts) - 1}
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        is_last = model_inputs.pop("is_last")
+        return {"logits": self.model(**model_inputs).logits, "is_last": is_last}
+
+    def postprocess(self, model_outputs: list[dict[str, Any]], top_k: int = 5, function_to_apply: str | None = None):
+        if function_to_apply is None:
+            problem_type = self.model.config.problem_type
+            function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(problem_type, "softmax")
+        logits = torch.cat([output["logits"] for output in model_outputs]).float()  # (windows, labels)
+        if function_to_apply == "softmax":
+            scores = logits.softmax(-1)
+        elif function_to_apply == "sigmoid":
+            scores = logits.sigmoid()
+        else:
+            scores = logits
+        values, ids = scores.mean(dim=0).topk(top_k)
+        return [{"score": score, "label": self.model.config.id2label[index]} for score, index in zip(values.tolist(), ids.tolist())]
+
+
+class AudioClassificationPipelineForSpectrogramModels(AudioClassificationPipeline):
+    """What `pipeline("audio-classification")` builds once this package is imported: the windowed, any-rate
+    `SpectrogramAudioClassificationPipeline` for this package's models, transformers' own
+    `AudioClassificationPipeline` (unchanged) for every other model."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        model = kwargs.get("model", args[0] if args else None)
+        if _is_package_model(model, kwargs.get("feature_extractor")):
+            return SpectrogramAudioClassificationPipeline(*args, **kwargs)
+        return AudioClassificationPipeline(*args, **kwargs)
+
+
+def register_pipeline() -> None:
+    """Make `pipeline("audio-classification")` build `AudioClassificationPipelineForSpectrogramModels`.
+
+    The task's registry entry keeps its default model and model classes; only its implementation changes.
+    `PIPELINE_REGISTRY.register_pipeline` is not used because it logs an "Overwriting" warning at every import
+    and marks the class as custom code that `Pipeline.save_pretrained` would copy into saved model directories.
+    """
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    entry = PIPELINE_REGISTRY.supported_tasks["audio-classification"]
+    PIPELINE_REGISTRY.supported_tasks["audio-classification"] = {
+        **entry,
+        "impl": AudioClassificationPipelineForSpectrogramModels,
+    }
