@@ -60,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
                     _print_prediction(result, args.show_windows)
             results.append(result)
         speed_summary = speed.summary(classifier.description)  # before plotting, which is not inference
+        for failure in unreadable:
+            print(f"error: {failure.reason}", file=sys.stderr)
+        if unreadable:
+            print(f"{len(unreadable)} of {len(args.files)} file(s) could not be read", file=sys.stderr)
+        print(speed_summary, file=sys.stderr)
         predictions = [result for result in results if not isinstance(result, UnreadableFile)]
         if args.plot and predictions:
             from ..plotting import save_classification_plots
@@ -69,11 +74,6 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             json.dump([result.to_dict() for result in results], sys.stdout, indent=2)
             sys.stdout.write("\n")
-        for failure in unreadable:
-            print(f"error: {failure.reason}", file=sys.stderr)
-        if unreadable:
-            print(f"{len(unreadable)} of {len(args.files)} file(s) could not be read", file=sys.stderr)
-        print(speed_summary, file=sys.stderr)
         return 1 if unreadable else 0
 
     return run_reporting_errors(body)

@@ -108,17 +108,17 @@ def run(args: argparse.Namespace) -> int:
                 for event in result.events:
                     print(f"{event['start']:.3f}\t{event['end']:.3f}\t{event['label']}\t{event['score']:.3f}", flush=True)
         speed_summary = speed.summary(classifier.description)  # before plotting, which is not inference
+        for failure in unreadable:
+            print(f"error: {failure.reason}", file=sys.stderr)
+        if unreadable:
+            print(f"{len(unreadable)} of {len(args.files)} file(s) could not be read", file=sys.stderr)
+        print(speed_summary, file=sys.stderr)
         if args.plot and detections:
             for path in _save_plots(detections, args.plot, classifier.sampling_rate):
                 print(f"plot: {path}", file=sys.stderr)
         if args.json:
             json.dump(results, sys.stdout, indent=2)
             sys.stdout.write("\n")
-        for failure in unreadable:
-            print(f"error: {failure.reason}", file=sys.stderr)
-        if unreadable:
-            print(f"{len(unreadable)} of {len(args.files)} file(s) could not be read", file=sys.stderr)
-        print(speed_summary, file=sys.stderr)
         return 1 if unreadable else 0
 
     return run_reporting_errors(body)
