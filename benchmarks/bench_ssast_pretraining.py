@@ -23,10 +23,14 @@ import argparse
 import time
 
 import torch
+from spectrogram_transformers.modeling.ssast.masking import (
+    gather_patches,
+    patchify_spectrogram,
+)
+from spectrogram_transformers.modeling.ssast.modeling_ssast import masked_patch_info_nce
 from torch import nn
 
 from spectrogram_transformers import SSASTConfig, SSASTForPreTraining
-from spectrogram_transformers.modeling.ssast.modeling_ssast import gather_patches, masked_patch_info_nce, patchify_spectrogram
 
 SIZES = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
 

@@ -10,7 +10,7 @@ AudioSet branches) and §8 (SSAST fine-tuning).
 import torch
 import torch.nn.functional as F
 
-__all__ = ["middle_cut", "resize_patch_position_embeddings", "split_prefix"]
+__all__ = ["middle_cut", "resize_patch_position_embeddings", "resize_position_embeddings", "split_prefix"]
 
 
 def middle_cut(length: int, keep: int) -> slice:
@@ -65,3 +65,20 @@ def resize_patch_position_embeddings(
     else:
         grid = F.interpolate(grid, size=(new_f, new_t), mode="bilinear", align_corners=False)
     return grid.reshape(1, dim, new_f * new_t).transpose(1, 2)  # (1, F·T, D)
+
+
+def resize_position_embeddings(
+    position_embeddings: torch.Tensor,
+    old_grid: tuple[int, int],
+    new_grid: tuple[int, int],
+    num_prefix_tokens: int,
+    **resize_options,
+) -> torch.Tensor:
+    """(1, prefix + old_F·old_T, D) -> (1, prefix + new_F·new_T, D): prefix tokens kept, patch part adapted.
+
+    The one split -> resize -> concat used by the model at run time, geometry-aware loading (AST and SSAST) and
+    the converters; `resize_options` are `resize_patch_position_embeddings`'s keyword arguments.
+    """
+    prefix, patches = split_prefix(position_embeddings, num_prefix_tokens)
+    patches = resize_patch_position_embeddings(patches, old_grid, new_grid, **resize_options)
+    return torch.cat([prefix, patches], dim=1)

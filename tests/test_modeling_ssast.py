@@ -6,7 +6,7 @@ from conftest import fixture_info, load_fixture
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from model_tester import ModelTesterMixin
 from spectrogram_transformers.modeling.ssast.convert_ssast import infer_ssast_config
-from spectrogram_transformers.modeling.ssast.modeling_ssast import (
+from spectrogram_transformers.modeling.ssast.masking import (
     cluster_mask_from_draws,
     cluster_mask_indices,
     patchify_spectrogram,

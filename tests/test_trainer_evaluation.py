@@ -5,10 +5,9 @@ never gathered unless asked for."""
 import numpy as np
 import pytest
 import torch
+from spectrogram_transformers.training.metrics import build_compute_metrics
 from test_model_inputs import build
 from transformers import Trainer, TrainingArguments
-
-from spectrogram_transformers.training.metrics import build_compute_metrics
 
 
 class FeatureClips(torch.utils.data.Dataset):

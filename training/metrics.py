@@ -70,7 +70,8 @@ def _scorable_classes(multi_hot: np.ndarray) -> np.ndarray:
 
 def average_precision_per_class(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """AP of every class (NaN for classes without both positives and negatives)."""
-    from sklearn.metrics import average_precision_score  # the [train] extra; imported here for base installs
+    # scikit-learn is the [train] extra: imported here, so that a base install can import this module
+    from sklearn.metrics import average_precision_score
 
     scores = _as_2d_scores(scores)
     multi_hot = _as_multi_hot(targets, scores.shape[1])
@@ -82,7 +83,8 @@ def average_precision_per_class(scores: np.ndarray, targets: np.ndarray) -> np.n
 
 def roc_auc_per_class(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """ROC AUC of every class (NaN for classes without both positives and negatives)."""
-    from sklearn.metrics import roc_auc_score  # the [train] extra; imported here for base installs
+    # scikit-learn is the [train] extra: imported here, so that a base install can import this module
+    from sklearn.metrics import roc_auc_score
 
     scores = _as_2d_scores(scores)
     multi_hot = _as_multi_hot(targets, scores.shape[1])

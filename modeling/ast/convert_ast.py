@@ -25,7 +25,7 @@ from ..checkpoint import (
     rename_keys,
     strip_prefix,
 )
-from ..pos_embed import resize_patch_position_embeddings, split_prefix
+from ..pos_embed import resize_position_embeddings
 from .configuration_ast import ASTConfig
 from .modeling_ast import ASTForAudioClassification, fuse_qkv_projections
 
@@ -165,12 +165,11 @@ def infer_source_grid(num_patches: int, config: ASTConfig) -> tuple[int, int]:
 
 def _fit_position_embeddings(converted: dict[str, torch.Tensor], config: ASTConfig, key: str) -> None:
     """Resize the positional embedding in place when the checkpoint's grid differs from the config's."""
-    prefix, patches = split_prefix(converted[key], config.num_prefix_tokens)
-    if patches.shape[1] == config.num_patches:
+    num_patches = converted[key].shape[1] - config.num_prefix_tokens
+    if num_patches == config.num_patches:
         return
-    source_grid = infer_source_grid(patches.shape[1], config)
-    patches = resize_patch_position_embeddings(patches, source_grid, config.patch_grid)
-    converted[key] = torch.cat([prefix, patches], dim=1)
+    source_grid = infer_source_grid(num_patches, config)
+    converted[key] = resize_position_embeddings(converted[key], source_grid, config.patch_grid, config.num_prefix_tokens)
 
 
 def _load_strictly(model: ASTForAudioClassification, converted: dict[str, torch.Tensor], unknown: list[str], source: str):
@@ -229,12 +228,13 @@ def convert_timm_vit_state_dict(
     else:
         _reconcile_config(config, {k: v for k, v in architecture.items() if k != "num_labels"})
     position_key = "ast.embeddings.position_embeddings"
-    prefix, patches = split_prefix(converted[position_key], config.num_prefix_tokens)
-    side = round(patches.shape[1] ** 0.5)
-    if side * side != patches.shape[1]:
-        raise ValueError(f"timm positional embedding has {patches.shape[1]} patches, not a square grid")
-    patches = resize_patch_position_embeddings(patches, (side, side), config.patch_grid)
-    converted[position_key] = torch.cat([prefix, patches], dim=1)
+    num_patches = converted[position_key].shape[1] - config.num_prefix_tokens
+    side = round(num_patches**0.5)
+    if side * side != num_patches:
+        raise ValueError(f"timm positional embedding has {num_patches} patches, not a square grid")
+    converted[position_key] = resize_position_embeddings(
+        converted[position_key], (side, side), config.patch_grid, config.num_prefix_tokens
+    )
     return converted, config
 
 

@@ -5,6 +5,8 @@ Transformer for Sound Classification and Detection", ICASSP 2022.
 Original code: https://github.com/RetroCirce/HTS-Audio-Transformer (`model/htsat.py`, `config.py`).
 """
 
+from typing import ClassVar
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
@@ -65,7 +67,7 @@ class HTSATConfig(PreTrainedConfig):
     # `Trainer` evaluation/prediction hands `compute_metrics` the clip logits alone and never gathers the frame
     # outputs (B × 1024 × labels per batch, ~2 MB per AudioSet clip); `trainer.predict(data, ignore_keys=[])`
     # returns them as well, as a tuple (logits, framewise_logits, latent_output).
-    keys_to_ignore_at_inference = ["framewise_logits", "latent_output"]
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["framewise_logits", "latent_output"]
 
     spec_size: int = 256
     num_mel_bins: int = 64

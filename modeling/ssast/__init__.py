@@ -1,6 +1,7 @@
 """Self-Supervised Audio Spectrogram Transformer (SSAST): config, models and checkpoint conversion."""
 
 from .configuration_ssast import SSASTConfig
+from .masking import cluster_mask_indices, random_mask_indices
 from .modeling_ssast import (
     SSASTForAudioClassification,
     SSASTForPreTraining,
@@ -9,8 +10,6 @@ from .modeling_ssast import (
     SSASTModel,
     SSASTPreTrainedModel,
     adapt_ssast_state_dict_geometry,
-    cluster_mask_indices,
-    random_mask_indices,
 )
 
 __all__ = [

@@ -91,12 +91,6 @@ class SSASTConfig(ASTConfig):
             self.max_length if self.pretraining_max_length is None else self.pretraining_max_length,
         )
 
-    @property
-    def pretraining_patch_grid(self) -> tuple[int, int]:
-        """(frequency, time) patch grid of pre-training, where the stride always equals the patch size."""
-        mel_bins, frames = self.pretraining_input_size
-        return mel_bins // self.frequency_patch_size, frames // self.time_patch_size
-
     def validate_architecture(self) -> None:
         super().validate_architecture()
         cluster_range = tuple(self.mask_cluster_size_range)

@@ -5,7 +5,11 @@ import json
 import os
 import sys
 
-from ._training_arguments import add_training_argument_overrides, require_training_extra, training_overrides
+from ._training_arguments import (
+    add_training_argument_overrides,
+    require_training_extra,
+    training_overrides,
+)
 
 __all__ = ["add_arguments", "run"]
 

@@ -13,7 +13,11 @@ import sys
 from ..training.offline_demo import OFFLINE_MODEL, OFFLINE_RECIPE, run_offline_main_job
 from ..training.recipe import list_recipes
 from ..training.synthetic_keywords import SyntheticKeywordsConfig, default_cache_dir
-from ._training_arguments import add_training_argument_overrides, require_training_extra, training_overrides
+from ._training_arguments import (
+    add_training_argument_overrides,
+    require_training_extra,
+    training_overrides,
+)
 
 __all__ = ["add_arguments", "run", "training_overrides_from_args"]
 
