@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "detect": "sound-event detection (HTS-AT frame outputs): labelled start/end times",
     "average": "average the weights of several checkpoints of one run",
     "ensemble": "evaluate the averaged predictions of several models",
+    "demo": "a web page (Gradio) to try a model: top labels, timeline, events",
 }
 
 
