@@ -2,9 +2,9 @@
 a timeline of what was heard when (the `plotting` figures) with the table of detected events.
 
 People judge an audio model by listening and looking; Gradio pages are how models on the Hub are tried.
-Nothing here computes a prediction of its own: `DemoAnalyser.analyse` runs `inference.AudioClassifier`
-(what `classify` prints) and, for models with frame-level output, `detection.file_frame_probabilities` +
-`detection.detect_events` (what `detect` prints), then draws them with `plotting`.
+Nothing here computes a prediction of its own: `DemoAnalyser.analyse` runs `inference.AudioClassifier.classify`
+(what `classify` prints) and, for HTS-AT or audio longer than one window, `detection.detect` (what `detect`
+prints), then draws them with `plotting`.
 
 Run it with `spectrogram-transformers demo --model DIR_OR_HUB_ID` (`cli/demo.py`), or in a Hugging Face
 Space with an `app.py` that calls `build_demo` (`examples/space/app.py`). Gradio and matplotlib are the
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import gradio
     from matplotlib.figure import Figure
 
-    from .inference import FilePrediction
+    from .inference import AudioClassifier, FilePrediction
 
 __all__ = ["DEMO_EXTRA_MESSAGE", "Analysis", "DemoAnalyser", "build_demo", "figure_to_array"]
 
@@ -51,37 +51,33 @@ class DemoAnalyser:
     """A loaded model and the steps the page runs on each upload.
 
     Args:
-        model: model directory or Hub id (anything `AutoModelForAudioClassification` loads).
-        device: torch device.
+        model: an `inference.AudioClassifier`, or a model directory / Hub id to load one from (with
+            `classifier_kwargs`: device, batch_size, dtype, backend, as `classify` takes them).
         top_k: labels shown.
-        threshold: probability threshold of the detected events (frame-level models).
-        batch_size: windows per forward pass.
+        threshold: probability threshold of the detected events.
     """
 
-    def __init__(self, model: str | Path, *, device: str = "cpu", top_k: int = 5, threshold: float = 0.5, batch_size: int = 16):
+    def __init__(self, model: AudioClassifier | str | Path, *, top_k: int = 5, threshold: float = 0.5, **classifier_kwargs: Any):
         from .inference import AudioClassifier
 
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
-        self.model_name = str(model)
-        self.classifier = AudioClassifier(model, device=device, batch_size=batch_size)
+        if isinstance(model, AudioClassifier):
+            self.classifier, self.model_name = model, str(model.config.name_or_path or type(model.model).__name__)
+        else:
+            self.classifier, self.model_name = AudioClassifier(model, **classifier_kwargs), str(model)
         self.top_k = top_k
         self.threshold = threshold
-        config = self.classifier.model.config
-        self.family = FAMILY_NAMES.get(config.model_type, config.model_type)
-        # HTS-AT's token-semantic head gives frame-level probabilities: events with start and end times
-        self.frame_level = config.model_type == "htsat"
+        model_type = getattr(self.classifier.config, "model_type", "")
+        self.family = FAMILY_NAMES.get(model_type, model_type or type(self.classifier.model).__name__)
+        # HTS-AT's token-semantic head gives frame-level probabilities: events with ~10 ms start and end times
+        self.frame_level = self.classifier.has_frame_outputs
 
     @property
     def labels(self) -> list[str]:
-        return [self.classifier.id2label[index] for index in sorted(self.classifier.id2label)]
-
-    def detection_window(self) -> tuple[float, float]:
-        """(window, hop) seconds of detection: the clip the model was trained on, hopping by half of it."""
-        window = self.classifier.input_seconds or 10.0
-        return window, window / 2
+        return list(self.classifier.label_names)
 
     def describe(self) -> str:
         """Markdown: the model's name, family, labels and sampling rate."""
@@ -89,10 +85,11 @@ class DemoAnalyser:
         listed = ", ".join(labels[:LABELS_SHOWN]) + (f", ... and {len(labels) - LABELS_SHOWN} more" if len(labels) > LABELS_SHOWN else "")
         input_seconds = self.classifier.input_seconds
         kind = "multi-label (sigmoid)" if self.classifier.multi_label else "single-label (softmax)"
+        events = "frame outputs: event times to the frame" if self.frame_level else "long audio: events from window scores"
         return "\n".join(
             [
-                f"**Model:** `{self.model_name}`  ",
-                f"**Family:** {self.family}{' (frame-level output: event detection)' if self.frame_level else ''}  ",
+                f"**Model:** `{self.model_name}` ({self.classifier.description})  ",
+                f"**Family:** {self.family} ({events})  ",
                 f"**Sampling rate:** {self.classifier.sampling_rate} Hz"
                 + (f", {input_seconds:g} s per window" if input_seconds else "")
                 + f"; {kind}  ",
@@ -101,13 +98,13 @@ class DemoAnalyser:
         )
 
     def analyse(self, audio_path: str | Path | None) -> Analysis:
-        """Classify an uploaded file (and detect events for frame-level models); a bad upload gives a message."""
+        """Classify an uploaded file (and detect events for HTS-AT or long audio); a bad upload gives a message."""
         if audio_path is None:
             return Analysis(message="Upload or record audio to classify it.")
         name = Path(audio_path).name
         try:
             return self._analyse(Path(audio_path))
-        except (ValueError, OSError) as error:  # undecodable, empty, too short, unreadable: the user's file
+        except (ValueError, OSError) as error:  # undecodable, empty, unreadable: the user's file (InferenceError too)
             text = str(error).replace(str(audio_path), name)  # the upload's temporary path means nothing to the user
             return Analysis(message=f"Error: {text}" if name in text else f"Error: {name}: {text}")
         except Exception as error:  # a bug of ours: say so on the page, keep the traceback for the server log
@@ -115,25 +112,20 @@ class DemoAnalyser:
             return Analysis(message=f"Error: {name}: internal error ({type(error).__name__}: {error}); see the server's log")
 
     def _analyse(self, path: Path) -> Analysis:
-        from .detection import detect_events, file_frame_probabilities
-        from .feature_extraction import load_audio
-        from .plotting import plot_classification, plot_detection
+        from .detection import detect
+        from .plotting import plot_classification, plot_detection_result
 
         rate = self.classifier.sampling_rate
-        waveform, _ = load_audio(str(path), target_sr=rate)
-        # the same call as `classify` (AudioClassifier.classify_file = load_audio + classify)
+        # what `classify FILE` runs (classify_files = decode + classify, default windows)
+        waveform = self.classifier.decode(path)
         prediction: FilePrediction = self.classifier.classify(waveform, name=path.name, top_k=self.top_k, progress=False)
-        if not self.frame_level:
+        if not (self.frame_level or len(prediction.windows) > 1):
             figure = plot_classification(prediction, waveform, rate, title=path.name)
             return Analysis(labels=prediction.labels, figure=figure, duration=prediction.duration)
-        # the same calls as `detect` (detect_file = file_frame_probabilities + detect_events)
-        window, hop = self.detection_window()
-        model, extractor = self.classifier.model, self.classifier.feature_extractor
-        probabilities, frame_s = file_frame_probabilities(model, extractor, waveform, window, hop, sampling_rate=rate)
-        events = detect_events(probabilities, frame_s, model.config.id2label, threshold=self.threshold)
-        waveform = waveform[: round(probabilities.shape[0] * frame_s * rate)]
-        figure = plot_detection(probabilities, frame_s, events, model.config.id2label, waveform, rate, top_k=self.top_k, title=path.name)
-        return Analysis(labels=prediction.labels, events=events, figure=figure, duration=prediction.duration)
+        # what `detect FILE --threshold T` runs (default windows)
+        detection = detect(self.classifier, waveform, name=path.name, threshold=self.threshold, progress=False)
+        figure = plot_detection_result(detection, waveform, rate, top_k=self.top_k)
+        return Analysis(labels=prediction.labels, events=detection.events, figure=figure, duration=prediction.duration)
 
 
 def figure_to_array(figure: Figure, dpi: int = 100) -> np.ndarray:
@@ -157,7 +149,7 @@ def _require_gradio():
 
 def build_demo(model: str | Path | DemoAnalyser, *, title: str | None = None, **analyser_kwargs: Any) -> gradio.Blocks:
     """The Gradio page of a model (not launched): `build_demo(DIR).launch()`, or `demo = build_demo(ID)` in a
-    Space's `app.py`. `analyser_kwargs` go to `DemoAnalyser` (device, top_k, threshold, batch_size)."""
+    Space's `app.py`. `analyser_kwargs` go to `DemoAnalyser` (top_k, threshold; device, batch_size, dtype, backend)."""
     gr = _require_gradio()
     analyser = model if isinstance(model, DemoAnalyser) else DemoAnalyser(model, **analyser_kwargs)
     title = title or f"{analyser.family}: {Path(analyser.model_name).name}"
@@ -179,10 +171,10 @@ def build_demo(model: str | Path | DemoAnalyser, *, title: str | None = None, **
                 status = gr.Markdown("Upload or record audio to classify it.", elem_id="status")
                 labels = gr.Label(num_top_classes=analyser.top_k, label="Top labels", elem_id="top-labels")
             with gr.Column(scale=2):
-                timeline = gr.Image(type="numpy", label="Timeline" if analyser.frame_level else "Labels over time", elem_id="timeline", interactive=False)
+                timeline = gr.Image(type="numpy", label="Timeline", elem_id="timeline", interactive=False)
                 table = gr.Dataframe(
-                    headers=["label", "start (s)", "end (s)", "score"], label="Detected events", elem_id="events",
-                    interactive=False, visible=analyser.frame_level,
+                    headers=["label", "start (s)", "end (s)", "score"], label="Detected events (HTS-AT, or audio longer than one window)",
+                    elem_id="events", interactive=False,
                 )
         audio.change(run, inputs=audio, outputs=[labels, timeline, table, status])
     return demo

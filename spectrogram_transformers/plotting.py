@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .inference import FilePrediction
+    from .detection import Detection
+    from .inference import AudioClassifier, FilePrediction
 
 __all__ = [
     "PLOT_EXTRA_MESSAGE",
@@ -32,7 +33,8 @@ __all__ = [
     "display_log_mel",
     "plot_classification",
     "plot_detection",
-    "plot_detection_file",
+    "plot_detection_result",
+    "plot_file",
     "plot_paths",
     "save_classification_plots",
     "save_detection_plots",
@@ -187,12 +189,19 @@ def plot_classification(
         # each window's column is centred on it and reaches halfway to its neighbours
         centres = np.array([(window.start + window.end) / 2 for window in prediction.windows])
         edges = np.concatenate([[0.0], (centres[1:] + centres[:-1]) / 2, [prediction.duration]])
-        values = np.full((len(names), len(prediction.windows)), np.nan)  # NaN: not in that window's top-k
-        for column, window in enumerate(prediction.windows):
-            window_scores = dict(window.labels)
-            for row_index, name in enumerate(names):
-                values[row_index, column] = window_scores.get(name, np.nan)
-        _draw_heat_map(axes, edges, values, names, f"probability per window ({len(prediction.windows)} windows; grey: below the window's top-k)")
+        if prediction.probabilities is not None and prediction.label_names:
+            # every window's probabilities were kept (AudioClassifier.classify): the exact values
+            columns = [prediction.label_names.index(name) for name in names]
+            values = np.asarray(prediction.probabilities, dtype=np.float64)[:, columns].T
+            note = ""
+        else:  # only each window's top-k is known (e.g. a prediction read back from JSON)
+            values = np.full((len(names), len(prediction.windows)), np.nan)
+            for column, window in enumerate(prediction.windows):
+                window_scores = dict(window.labels)
+                for row_index, name in enumerate(names):
+                    values[row_index, column] = window_scores.get(name, np.nan)
+            note = "; grey: below the window's top-k"
+        _draw_heat_map(axes, edges, values, names, f"probability per window ({len(prediction.windows)} windows{note})")
         axes.set_xlabel(TIME_LABEL)
         axes.set_xlim(0.0, prediction.duration)
         row += 1
@@ -297,62 +306,79 @@ def plot_detection(
     return figure
 
 
-def plot_detection_file(
-    model,
-    feature_extractor,
-    audio: str | Path | np.ndarray,
-    events: Sequence[Mapping] | None = None,
+def plot_detection_result(
+    detection: Detection,
+    waveform: np.ndarray | None = None,
+    sampling_rate: float | None = None,
     *,
-    sampling_rate: int | None = None,
-    window_s: float = 10.0,
-    hop_s: float = 5.0,
-    batch_size: int = 4,
     top_k: int = 5,
     title: str | None = None,
-    **detect_kwargs,
 ) -> Figure:
-    """Run detection on a file (or an array at `sampling_rate`) and return its `plot_detection` figure.
+    """`plot_detection` of what `detection.detect` returned (timeline, events, labels), titled with the file name."""
+    if waveform is not None:  # the timeline stops at the end of the audio; so does the spectrogram
+        waveform = np.asarray(waveform)[: round(detection.frame_probabilities.shape[0] * detection.frame_s * sampling_rate)]
+    return plot_detection(
+        detection.frame_probabilities, detection.frame_s, detection.events, detection.label_names, waveform, sampling_rate,
+        top_k=top_k, title=Path(detection.path).name if title is None else title,
+    )
 
-    The frame probabilities come from `detection.file_frame_probabilities` and, when `events` is None, the events
-    from `detection.detect_events(..., **detect_kwargs)`: together, exactly what `detect_file` does.
+
+def plot_file(
+    model: AudioClassifier | str | Path,
+    path: str | Path,
+    *,
+    events: bool | None = None,
+    top_k: int = 5,
+    **kwargs,
+) -> Figure:
+    """One call for a notebook: classify a file, or detect its events, and return the figure.
+
+    Args:
+        model: an `AudioClassifier`, or a model directory / Hub id to load one from.
+        events: draw the event timeline (`detection.detect`); default: for models with frame outputs (HTS-AT).
+            Otherwise the top-k bars (and windows) of `AudioClassifier.classify`.
+        kwargs: to `detect` (window_s, hop_s, threshold, median_filter_frames, ...) or to `classify` (window, hop).
     """
     _figure_class()
-    from .detection import detect_events, file_frame_probabilities
+    from .inference import AudioClassifier
+
+    classifier = model if isinstance(model, AudioClassifier) else AudioClassifier(model)
+    waveform = classifier.decode(path)
+    rate = classifier.sampling_rate
+    if events if events is not None else classifier.has_frame_outputs:
+        from .detection import detect
+
+        detection = detect(classifier, waveform, name=str(path), progress=False, **kwargs)
+        return plot_detection_result(detection, waveform, rate, top_k=top_k)
+    prediction = classifier.classify(waveform, name=str(path), top_k=top_k, progress=False, **kwargs)
+    return plot_classification(prediction, waveform, rate)
+
+
+def save_classification_plots(
+    predictions: Sequence[FilePrediction], output: str | Path, sampling_rate: int | None = None
+) -> list[Path]:
+    """One `plot_classification` figure per file (with its spectrogram) at `plot_paths(output, files)`; the audio
+    is decoded again (at `sampling_rate`, default the file's own) for the spectrogram."""
     from .feature_extraction import load_audio
-
-    probabilities, frame_s = file_frame_probabilities(
-        model, feature_extractor, audio, window_s, hop_s, sampling_rate=sampling_rate, batch_size=batch_size
-    )
-    if events is None:
-        events = detect_events(probabilities, frame_s, model.config.id2label, **detect_kwargs)
-    if isinstance(audio, (str, Path)):
-        waveform, rate = load_audio(audio)
-        title = Path(audio).name if title is None else title
-    else:
-        waveform, rate = np.asarray(audio, dtype=np.float32), sampling_rate
-    # the timeline is cut at the file's end; so is the spectrogram
-    waveform = waveform[: round(probabilities.shape[0] * frame_s * rate)]
-    return plot_detection(probabilities, frame_s, events, model.config.id2label, waveform, rate, top_k=top_k, title=title)
-
-
-def save_classification_plots(predictions: Sequence[FilePrediction], output: str | Path) -> list[Path]:
-    """One `plot_classification` figure per file (with its spectrogram) at `plot_paths(output, files)`."""
-    from .feature_extraction import load_audio
+    from .inference import decode_audio
 
     paths = plot_paths(output, [prediction.path for prediction in predictions])
     for prediction, path in zip(predictions, paths):
-        waveform, rate = load_audio(prediction.path)
+        if sampling_rate is None:
+            waveform, rate = load_audio(prediction.path)
+        else:
+            waveform, rate = decode_audio(prediction.path, sampling_rate), sampling_rate
         save_figure(plot_classification(prediction, waveform, rate), path)
     return paths
 
 
-def save_detection_plots(
-    model, feature_extractor, events_by_file: Mapping[str, Sequence[Mapping]], output: str | Path, **kwargs
-) -> list[Path]:
-    """One `plot_detection_file` figure per file, drawing the given events, at `plot_paths(output, files)`.
-    `kwargs` go to `plot_detection_file` (window_s, hop_s, batch_size, top_k)."""
-    files = list(events_by_file)
-    paths = plot_paths(output, files)
-    for file, path in zip(files, paths):
-        save_figure(plot_detection_file(model, feature_extractor, file, events_by_file[file], **kwargs), path)
+def save_detection_plots(detections: Sequence[Detection], output: str | Path, sampling_rate: int) -> list[Path]:
+    """One `plot_detection_result` figure per file at `plot_paths(output, files)`, from the timelines and events
+    already computed (the audio is decoded again at `sampling_rate` for the spectrogram)."""
+    from .inference import decode_audio
+
+    paths = plot_paths(output, [detection.path for detection in detections])
+    for detection, path in zip(detections, paths):
+        waveform = decode_audio(detection.path, sampling_rate)
+        save_figure(plot_detection_result(detection, waveform, sampling_rate), path)
     return paths

@@ -18,6 +18,7 @@ from spectrogram_transformers.plotting import (
     PLOT_EXTRA_MESSAGE,
     plot_classification,
     plot_detection,
+    plot_file,
     plot_paths,
 )
 
@@ -119,20 +120,23 @@ def test_detection_figure_without_events_or_waveform():
         plot_detection(probabilities, FRAME_S, [], NAMES, scene_waveform())
 
 
-def long_file_prediction() -> FilePrediction:
-    """A 3 s file in five 1 s windows every 0.5 s; "no" is missing from the third window's top-2."""
-    windows = [
-        WindowPrediction(0.0, 1.0, [("yes", 0.7), ("no", 0.2)]),
-        WindowPrediction(0.5, 1.5, [("yes", 0.6), ("no", 0.3)]),
-        WindowPrediction(1.0, 2.0, [("yes", 0.5), ("up", 0.4)]),
-        WindowPrediction(1.5, 2.5, [("no", 0.6), ("yes", 0.3)]),
-        WindowPrediction(2.0, 3.0, [("no", 0.8), ("yes", 0.1)]),
-    ]
-    return FilePrediction(path="/data/long.wav", duration=3.0, labels=[("yes", 0.44), ("no", 0.4)], windows=windows)
+def long_file_prediction(with_probabilities: bool) -> FilePrediction:
+    """A 3 s file in five 1 s windows every 0.5 s over the labels yes/no/up; "no" is not in the third window's top-2."""
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.5, 0.1, 0.4], [0.3, 0.6, 0.1], [0.1, 0.8, 0.1]])
+    names = ["yes", "no", "up"]
+    windows = []
+    for index, row in enumerate(probabilities):
+        order = np.argsort(-row)[:2]
+        windows.append(WindowPrediction(index * 0.5, index * 0.5 + 1.0, [(names[i], float(row[i])) for i in order]))
+    return FilePrediction(
+        path="/data/long.wav", duration=3.0, labels=[("yes", 0.44), ("no", 0.4)], windows=windows,
+        probabilities=probabilities if with_probabilities else None, label_names=names if with_probabilities else [],
+    )
 
 
-def test_classification_figure_bars_and_window_heat_map():
-    figure = plot_classification(long_file_prediction())
+@pytest.mark.parametrize("with_probabilities", [True, False], ids=["all-probabilities", "top-k-only"])
+def test_classification_figure_bars_and_window_heat_map(with_probabilities):
+    figure = plot_classification(long_file_prediction(with_probabilities))
     axes = named_axes(figure)
     assert list(axes) == ["probabilities", "top-k"]
     assert figure.get_suptitle() == "long.wav"
@@ -145,7 +149,10 @@ def test_classification_figure_bars_and_window_heat_map():
     assert tick_labels(heat) == ["yes", "no"] and heat.get_xlabel() == "time (s)"
     (mesh,) = [artist for artist in heat.collections if isinstance(artist, QuadMesh)]
     values = np.ma.filled(np.ma.asarray(mesh.get_array()).reshape(2, 5).astype(float), np.nan)
-    np.testing.assert_allclose(values, [[0.7, 0.6, 0.5, 0.3, 0.1], [0.2, 0.3, np.nan, 0.6, 0.8]])
+    # every window's probability when the classifier kept them; else only what each window's top-k says
+    third_no = 0.1 if with_probabilities else np.nan
+    np.testing.assert_allclose(values, [[0.7, 0.6, 0.5, 0.3, 0.1], [0.2, 0.3, third_no, 0.6, 0.8]])
+    assert ("grey" in heat.get_title(loc="left")) != with_probabilities
     # columns centred on the windows (0.5, 1.0, ... 2.5 s), reaching halfway to the neighbours, over the whole file
     np.testing.assert_allclose(mesh.get_coordinates()[0, :, 0], [0.0, 0.75, 1.25, 1.75, 2.25, 3.0])
 
@@ -210,6 +217,20 @@ def test_detect_plot(models, tmp_path, capsys):
     printed_events = [line.split("\t") for line in captured.out.splitlines() if not line.startswith("#")]
     assert printed_events and all(label in svg for _, _, label, _ in printed_events)
     assert "time (s)" in svg
+
+
+def test_plot_file_for_notebooks(models):
+    """One call from a model directory and a file to a figure: events for HTS-AT, bars and windows otherwise."""
+    clip = fixture_path("audio/mix_3s_16k.wav")
+    htsat = plot_file(models["htsat"], clip, threshold=0.5)
+    assert list(named_axes(htsat)) == ["spectrogram", "probabilities", "events"]
+    assert htsat.get_suptitle() == "mix_3s_16k.wav"
+    assert named_axes(htsat)["events"].get_xlim() == pytest.approx((0.0, 3.0))
+    ast = plot_file(models["ast"], clip, top_k=3)
+    assert list(named_axes(ast)) == ["spectrogram", "probabilities", "top-k"]
+    assert len(tick_labels(named_axes(ast)["top-k"])) == 3
+    ast_events = plot_file(models["ast"], clip, events=True, threshold=0.2)
+    assert list(named_axes(ast_events)) == ["spectrogram", "probabilities", "events"]
 
 
 def test_plot_errors_are_one_line_before_the_model_runs(models, tmp_path):

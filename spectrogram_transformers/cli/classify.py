@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if args.plot and predictions:
             from ..plotting import save_classification_plots
 
-            for path in save_classification_plots(predictions, args.plot):
+            for path in save_classification_plots(predictions, args.plot, classifier.sampling_rate):
                 print(f"plot: {path}", file=sys.stderr)
         if args.json:
             json.dump([result.to_dict() for result in results], sys.stdout, indent=2)

@@ -9,16 +9,17 @@ Needs the `[demo]` extra (gradio, matplotlib). The page is `spectrogram_transfor
 import argparse
 import sys
 
+from ._inference import add_model_arguments
+
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model directory or Hub id")
+    add_model_arguments(parser, default_batch_size=16)  # --model, --batch-size, --device, --dtype, --backend: as classify
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5, help="labels shown (default 5)")
     parser.add_argument("--threshold", type=float, default=0.5, help="event threshold of frame-level models (HTS-AT)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--title", default=None, help="page title (default: family and model name)")
     gradio = parser.add_argument_group("passed to Gradio's launch()")
     gradio.add_argument("--share", action="store_true", help="also serve on a public *.gradio.live link (needs the internet)")
@@ -41,13 +42,14 @@ def launch_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..demo import build_demo  # imports gradio only when the page is built
+
     options = launch_options(args)
     try:
-        from ..demo import build_demo
-    except ImportError as error:
-        raise SystemExit(f"demo: {error}") from None
-    try:
-        demo = build_demo(args.model, title=args.title, device=args.device, top_k=args.top_k, threshold=args.threshold)
+        demo = build_demo(
+            args.model, title=args.title, top_k=args.top_k, threshold=args.threshold,
+            device=args.device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend,
+        )
     except ImportError as error:
         raise SystemExit(f"demo: {error}") from None
     except (OSError, ValueError) as error:  # no such model directory or Hub id, a bad option

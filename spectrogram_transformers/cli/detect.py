@@ -49,24 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _save_plots(detections, output: str, sampling_rate: int) -> list:
-    """One `plot_detection` figure per file from the timeline and events already computed (no second run)."""
-    from pathlib import Path
-
-    from ..inference import decode_audio
-    from ..plotting import plot_detection, plot_paths, save_figure
-
-    paths = plot_paths(output, [detection.path for detection in detections])
-    for detection, path in zip(detections, paths):
-        waveform = decode_audio(detection.path, sampling_rate)
-        figure = plot_detection(
-            detection.frame_probabilities, detection.frame_s, detection.events, detection.label_names, waveform,
-            sampling_rate, title=Path(detection.path).name,
-        )
-        save_figure(figure, path)
-    return paths
-
-
 def run(args: argparse.Namespace) -> int:
     def body() -> int:
         from ..detection import detect_files
@@ -114,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{len(unreadable)} of {len(args.files)} file(s) could not be read", file=sys.stderr)
         print(speed_summary, file=sys.stderr)
         if args.plot and detections:
-            for path in _save_plots(detections, args.plot, classifier.sampling_rate):
+            from ..plotting import save_detection_plots
+
+            for path in save_detection_plots(detections, args.plot, classifier.sampling_rate):
                 print(f"plot: {path}", file=sys.stderr)
         if args.json:
             json.dump(results, sys.stdout, indent=2)
