@@ -229,13 +229,21 @@ def _load_audio_folder(data_dir: Path, streaming: bool) -> dict:
     return loaded
 
 
+# the branch where the Hub keeps its parquet conversion of every public dataset (script datasets included)
+PARQUET_CONVERSION_REVISION = "refs/convert/parquet"
+
+
 def _load_hub(spec: DatasetSpec, streaming: bool, dataset_id: str | None, dataset_config: str | None) -> dict:
     import datasets
 
     hub_id = dataset_id or spec.hub_id
     config = dataset_config if dataset_config is not None else spec.hub_config
     try:
-        loaded = datasets.load_dataset(hub_id, config, revision=spec.revision, streaming=streaming)
+        if spec.revision == PARQUET_CONVERSION_REVISION:
+            # the Hub's parquet conversion of a (script) dataset: <config>/<split>/NNNN.parquet, no script to run
+            loaded = datasets.load_dataset(hub_id, revision=spec.revision, data_dir=config, streaming=streaming)
+        else:
+            loaded = datasets.load_dataset(hub_id, config, revision=spec.revision, streaming=streaming)
     except Exception as error:  # the datasets library raises many types (connection, script, missing config)
         raise RuntimeError(
             f"could not load {hub_id!r} (config {config!r}) from the Hub: {error}. Offline, or for script-based "
