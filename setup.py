@@ -39,10 +39,12 @@ TRAIN_REQUIRES = [
 ]
 # matplotlib for `classify --plot`, `detect --plot` and the figures of `spectrogram_transformers.plotting`
 PLOT_REQUIRES = ["matplotlib>=3.7"]
+# ONNX export (torch.onnx needs `onnx`) and the ONNX Runtime runner with its int8 quantiser
+ONNX_REQUIRES = ["onnx>=1.15", "onnxruntime>=1.17"]
 # the Gradio app of `spectrogram-transformers demo` (it shows the same plots)
 DEMO_REQUIRES = ["gradio>=5.0", *PLOT_REQUIRES]
 # the browser test drives Debian's chromium (apt) through Playwright; Playwright's own browser download is not used
-TEST_REQUIRES = ["pytest>=8.0", *TRAIN_REQUIRES, *DEMO_REQUIRES, "playwright>=1.40"]
+TEST_REQUIRES = ["pytest>=8.0", *TRAIN_REQUIRES, *DEMO_REQUIRES, *ONNX_REQUIRES, "playwright>=1.40"]
 
 setup(
     name="spectrogram-transformers",
@@ -68,7 +70,7 @@ setup(
         "soundfile>=0.12",
         "soxr>=0.3",
     ],
-    extras_require={"train": TRAIN_REQUIRES, "plot": PLOT_REQUIRES, "demo": DEMO_REQUIRES, "test": TEST_REQUIRES},
+    extras_require={"train": TRAIN_REQUIRES, "plot": PLOT_REQUIRES, "demo": DEMO_REQUIRES, "onnx": ONNX_REQUIRES, "test": TEST_REQUIRES},
     entry_points={"console_scripts": ["spectrogram-transformers = spectrogram_transformers.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -42,12 +42,14 @@ def _export_transformers(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
+    from ..onnx_export import export_onnx
+
     try:
-        from ..onnx_export import export_onnx
-    except ImportError:
-        print("error: the onnx format is not available yet", file=sys.stderr)
+        report = export_onnx(args.model, Path(args.output), quantize=args.quantize, overwrite=args.overwrite)
+    except (ImportError, FileExistsError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    export_onnx(args.model, Path(args.output), quantize=args.quantize)
+    print(report.summary())
     return 0
 
 

@@ -1,0 +1,262 @@
+"""ONNX export of this package's audio-classification models, and an ONNX Runtime runner standing in for them.
+
+`export_onnx(model_dir, output)` writes `output/model.onnx` with the model's `config.json` and
+`preprocessor_config.json` beside it, so the directory is self-contained: `OnnxAudioModel(output)` runs it
+and returns the same `logits` (and HTS-AT's `framewise_logits`) as the PyTorch model. The batch axis is
+dynamic; the time axis is the one the feature extractor produces (AST/SSAST learn one positional embedding
+per patch of `max_length` frames, HTS-AT folds a fixed `num_frames` into its image), so it is fixed.
+`quantize="int8"` applies ONNX Runtime's dynamic int8 quantisation to the weights of the linear layers.
+
+Needs the `[onnx]` extra (`onnx`, `onnxruntime`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers.utils import ModelOutput
+
+__all__ = ["EXPORT_FILE", "METADATA_FILE", "OnnxAudioModel", "OnnxClassifierOutput", "OnnxExportReport", "export_onnx"]
+
+EXPORT_FILE = "model.onnx"
+METADATA_FILE = "onnx_export.json"
+QUANTIZATIONS = ("int8",)
+OPSET = 17
+
+
+def _require_onnx():
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError(
+            "ONNX export and inference need the onnx extra: pip install 'spectrogram-transformers[onnx]'"
+        ) from error
+    return onnx, onnxruntime
+
+
+class _ClassifierOutputs(nn.Module):
+    """The model as a function of its features alone, returning plain tensors (what the ONNX graph holds)."""
+
+    def __init__(self, model: nn.Module, output_names: tuple[str, ...]):
+        super().__init__()
+        self.model = model
+        self.output_names = output_names
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.model(features, return_dict=True)
+        return tuple(outputs[name] for name in self.output_names)
+
+
+@dataclass
+class OnnxClassifierOutput(ModelOutput):
+    """`OnnxAudioModel`'s outputs: a dict that also reads as attributes (`.logits`), as transformers' outputs."""
+
+    logits: torch.FloatTensor | None = None
+    framewise_logits: torch.FloatTensor | None = None
+
+
+@dataclass
+class OnnxExportReport:
+    """What `export_onnx` wrote and how closely ONNX Runtime reproduces PyTorch on an example batch."""
+
+    path: Path
+    quantize: str | None
+    input_name: str
+    input_shape: tuple[int, ...]
+    output_names: tuple[str, ...]
+    max_abs_difference: dict[str, float]
+    same_top1: bool
+
+    def summary(self) -> str:
+        differences = ", ".join(f"{name} {value:.2e}" for name, value in self.max_abs_difference.items())
+        kind = f"{self.quantize}-quantised " if self.quantize else ""
+        shape = "(batch, " + ", ".join(map(str, self.input_shape[1:])) + ")"
+        return (
+            f"wrote {kind}ONNX model {self.path} (input {self.input_name} {shape}, outputs {', '.join(self.output_names)}); "
+            f"max |ONNX Runtime - PyTorch| on the example batch: {differences}; top-1 {'unchanged' if self.same_top1 else 'CHANGED'}"
+        )
+
+
+def _load_model_and_extractor(model_dir: str | Path):
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    import spectrogram_transformers  # noqa: F401  (registers this package's models with the Auto classes)
+
+    model = AutoModelForAudioClassification.from_pretrained(str(model_dir)).float().eval()
+    try:
+        feature_extractor = AutoFeatureExtractor.from_pretrained(str(model_dir))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{model_dir} has no feature extractor (preprocessor_config.json) to export with: {error}") from error
+    return model, feature_extractor
+
+
+def _example_features(feature_extractor, batch_size: int = 2) -> tuple[str, torch.Tensor]:
+    """A batch of the extractor's own output shape: noise through the real front end, so padding is included."""
+    rate = int(feature_extractor.sampling_rate)
+    generator = np.random.default_rng(0)
+    audio = [0.1 * generator.standard_normal(rate * 10).astype(np.float32) for _ in range(batch_size)]
+    features = feature_extractor(audio, sampling_rate=rate, return_tensors="pt")
+    input_name = feature_extractor.model_input_names[0]
+    return input_name, features[input_name].float()
+
+
+def export_onnx(
+    model_dir: str | Path,
+    output: str | Path,
+    quantize: str | None = None,
+    *,
+    overwrite: bool = False,
+    opset: int = OPSET,
+) -> OnnxExportReport:
+    """Export the classification model saved in `model_dir` to the directory `output` (see the module doc).
+
+    Args:
+        model_dir: a directory saved by this package (AST, SSAST or HTS-AT classification model with its
+            feature extractor), or a Hub id.
+        output: directory to write `model.onnx`, `config.json`, `preprocessor_config.json` and
+            `onnx_export.json` into.
+        quantize: None for fp32, "int8" for ONNX Runtime's dynamic int8 quantisation of the weights.
+        overwrite: replace the files of an existing non-empty `output`.
+    """
+    _require_onnx()
+    if quantize not in (None, *QUANTIZATIONS):
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
+    output = Path(output)
+    if output.suffix == ".onnx":
+        raise ValueError(f"output {output} must be a directory (the model's config and feature extractor go beside model.onnx)")
+    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
+        raise FileExistsError(f"{output} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+
+    model, feature_extractor = _load_model_and_extractor(model_dir)
+    input_name, example = _example_features(feature_extractor)
+    output_names = ("logits", "framewise_logits") if model.config.model_type == "htsat" else ("logits",)
+    wrapper = _ClassifierOutputs(model, output_names).eval()
+    with torch.no_grad():
+        expected = wrapper(example)
+
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32_path = Path(scratch) / EXPORT_FILE
+        # the tracer warns at every shape check of the forward; the export is verified below instead
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter: no onnxscript needed
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                str(fp32_path),
+                input_names=[input_name],
+                output_names=list(output_names),
+                dynamic_axes={name: {0: "batch"} for name in (input_name, *output_names)},
+                opset_version=opset,
+                dynamo=False,
+            )
+        if quantize == "int8":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(fp32_path), str(output / EXPORT_FILE), weight_type=QuantType.QInt8)
+        else:
+            shutil.copyfile(fp32_path, output / EXPORT_FILE)
+
+    model.config.save_pretrained(output)
+    feature_extractor.save_pretrained(output)
+    metadata = {
+        "format": "onnx",
+        "opset": opset,
+        "quantize": quantize,
+        "input_name": input_name,
+        "input_shape": ["batch", *example.shape[1:]],
+        "output_names": list(output_names),
+        "source": str(model_dir),
+    }
+    (output / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+
+    runner = OnnxAudioModel(output)
+    produced = runner(example)
+    differences = {name: (produced[name] - value).abs().max().item() for name, value in zip(output_names, expected)}
+    same_top1 = bool(torch.equal(produced["logits"].argmax(-1), expected[0].argmax(-1)))
+    return OnnxExportReport(
+        path=output / EXPORT_FILE,
+        quantize=quantize,
+        input_name=input_name,
+        input_shape=tuple(example.shape),
+        output_names=output_names,
+        max_abs_difference=differences,
+        same_top1=same_top1,
+    )
+
+
+class OnnxAudioModel:
+    """An exported model run by ONNX Runtime, called like the PyTorch classifier it came from.
+
+    `OnnxAudioModel(path)(features)` returns float32 torch tensors in a dict that also reads as attributes:
+    `logits` (B, labels), and for HTS-AT `framewise_logits` (B, frames, labels). `path` is the directory `export_onnx` wrote (or its
+    `model.onnx`). `config` is the model's config (labels in `config.id2label`).
+
+    Args:
+        path: export directory or its `model.onnx`.
+        threads: ONNX Runtime intra-op threads (default: ONNX Runtime's choice, one per physical core).
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        from transformers import AutoConfig
+
+        import spectrogram_transformers  # noqa: F401  (registers this package's configs)
+
+        _, onnxruntime = _require_onnx()
+        path = Path(path)
+        directory = path.parent if path.suffix == ".onnx" else path
+        model_file = path if path.suffix == ".onnx" else path / EXPORT_FILE
+        if not model_file.is_file():
+            raise FileNotFoundError(f"no ONNX model at {model_file}; write one with `spectrogram-transformers export --format onnx`")
+        metadata_file = directory / METADATA_FILE
+        self.metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
+        self.config = AutoConfig.from_pretrained(str(directory))
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        model_input = self.session.get_inputs()[0]
+        self.input_name: str = model_input.name
+        self.input_shape: tuple = tuple(model_input.shape)  # ("batch", frames, mel)
+        self.output_names: tuple[str, ...] = tuple(output.name for output in self.session.get_outputs())
+
+    @property
+    def main_input_name(self) -> str:
+        return self.input_name
+
+    def _check(self, features: np.ndarray) -> np.ndarray:
+        expected = self.input_shape[1:]
+        if features.ndim != 3 or tuple(features.shape[1:]) != tuple(expected):
+            raise ValueError(
+                f"{self.input_name} must have shape (batch, {', '.join(map(str, expected))}); got {tuple(features.shape)}. "
+                "Use the model's feature extractor (saved beside the ONNX model) to turn audio into features."
+            )
+        if features.shape[0] == 0:
+            raise ValueError(f"{self.input_name} is an empty batch")
+        if not np.issubdtype(features.dtype, np.floating):
+            raise TypeError(f"{self.input_name} must be floating point, got {features.dtype}")
+        return np.ascontiguousarray(features, dtype=np.float32)
+
+    def __call__(self, features: np.ndarray | torch.Tensor | None = None, **inputs) -> OnnxClassifierOutput:
+        """Features (B, frames, mel) positionally or by the model's input name -> {output name: tensor}."""
+        if features is None:
+            if self.input_name not in inputs:
+                raise TypeError(f"pass the features positionally or as {self.input_name}=...")
+            features = inputs.pop(self.input_name)
+        inputs.pop("attention_mask", None)  # the feature extractor's, not a model input
+        if inputs:
+            raise TypeError(f"unexpected inputs {sorted(inputs)}; the ONNX model takes {self.input_name} only")
+        if isinstance(features, torch.Tensor):
+            features = features.detach().to("cpu", torch.float32).numpy()
+        outputs = self.session.run(list(self.output_names), {self.input_name: self._check(np.asarray(features))})
+        return OnnxClassifierOutput(**{name: torch.from_numpy(value).float() for name, value in zip(self.output_names, outputs)})
