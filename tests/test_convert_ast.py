@@ -105,8 +105,8 @@ def test_timm_imagenet_initialisation_is_bit_exact(target):
     with torch.no_grad():
         output = model(reference[f"{target}.input_values"])
         base = model.ast(reference[f"{target}.input_values"])
-    torch.testing.assert_close(base.last_hidden_state, reference[f"{target}.last_hidden_state"], atol=1e-5, rtol=0)
-    torch.testing.assert_close(base.pooler_output, reference[f"{target}.pooled"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(base.last_hidden_state, reference[f"{target}.last_hidden_state"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
+    torch.testing.assert_close(base.pooler_output, reference[f"{target}.pooled"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
     torch.testing.assert_close(output.logits, reference[f"{target}.logits"], atol=2e-6, rtol=0)
 
 

@@ -42,8 +42,8 @@ def reference():
 def assert_matches_reference(model, reference):
     with torch.no_grad():
         output = model(reference["logmel"][:, 0])
-    torch.testing.assert_close(output.logits.sigmoid(), reference["clipwise_output"], atol=1e-5, rtol=0)
-    torch.testing.assert_close(output.framewise_logits.sigmoid(), reference["framewise_output"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(output.logits.sigmoid(), reference["clipwise_output"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(output.framewise_logits.sigmoid(), reference["framewise_output"], atol=1e-6, rtol=0)
 
 
 def test_infer_config_from_shapes(original_state_dict):

@@ -25,7 +25,7 @@ from spectrogram_transformers import (
 )
 
 FIXTURE = "htsat_e12_d2222"
-ATOL = 1e-5  # README §10: HTS-AT fed the stored log-mel or image
+ATOL = 5e-6  # HTS-AT fed the stored log-mel or image: measured <= 2.4e-6 (README §10 of the fixtures asks 1e-5)
 
 
 def tiny_config(**overrides) -> HTSATConfig:
@@ -137,23 +137,23 @@ def test_infer_mode_from_config_matches_the_call_argument(original_model, refere
 
 
 def test_end_to_end_from_waveform(original_model, reference):
-    """HTSATFeatureExtractor + model from the int16 scenes and the 3 s clip (README §10: 1e-4 on outputs)."""
+    """HTSATFeatureExtractor + model from the int16 scenes and the 3 s clip (measured <= 5e-7; the fixtures README §10 asks 1e-4)."""
     extractor = HTSATFeatureExtractor()
     waveforms = reference["input_waveform_int16"].float() / 32768
     features = extractor(waveforms.numpy(), sampling_rate=32000, return_tensors="pt").input_features
     assert features.shape == (2, 1001, 64)
     with torch.no_grad():
         output = original_model(features)
-    assert max_diff(output.logits.sigmoid(), reference["clipwise_output"]) <= 1e-4
-    assert max_diff(output.framewise_logits.sigmoid(), reference["framewise_output"]) <= 1e-4
-    assert max_diff(output.latent_output, reference["latent_output"]) <= 1e-4
+    assert max_diff(output.logits.sigmoid(), reference["clipwise_output"]) <= 2e-6
+    assert max_diff(output.framewise_logits.sigmoid(), reference["framewise_output"]) <= 2e-6
+    assert max_diff(output.latent_output, reference["latent_output"]) <= 2e-6
 
     short = HTSATFeatureExtractor(clip_samples=None)
     features = short(reference["clip3s.input_waveform"][0].numpy(), sampling_rate=32000, return_tensors="pt").input_features
     assert features.shape == (1, 301, 64)
     with torch.no_grad():
         output = original_model(features, infer_mode=True)
-    assert max_diff(output.framewise_logits.sigmoid(), reference["infer3s.framewise_output"]) <= 1e-4
+    assert max_diff(output.framewise_logits.sigmoid(), reference["infer3s.framewise_output"]) <= 2e-6
 
 
 def test_framewise_logits_repeat_each_step_32_times(original_model, reference):
