@@ -193,5 +193,8 @@ def test_transformers_in_memory_state_dict_converts(tmp_path):
         torch.testing.assert_close(model(features).logits, reference_model(features).logits, atol=2e-6, rtol=0)
 
 
-def test_fixture_files_are_safetensors_readable():
-    assert load_file(str(fixture_path("ast_tiny224_f10t10_tdim100.state_dict.safetensors")))
+def test_fixture_state_dict_has_the_original_ast_layout():
+    state = load_file(str(fixture_path("ast_tiny224_f10t10_tdim100.state_dict.safetensors")))
+    assert len(state) == 27 and {"v.cls_token", "v.dist_token", "v.pos_embed", "v.patch_embed.proj.weight", "mlp_head.1.weight"} <= set(state)
+    assert all(value.dtype == torch.float32 and torch.isfinite(value).all() for value in state.values())
+    assert state["v.patch_embed.proj.weight"].shape[-2:] == (16, 16)  # 16x16 patches

@@ -75,16 +75,20 @@ def test_loss_follows_problem_type(problem_type):
     torch.testing.assert_close(output.loss, expected)
 
 
-def test_run_time_interpolation_of_positions():
+def test_run_time_interpolation_of_positions(tmp_path):
     model = ASTForAudioClassification(tiny_config()).eval()
     with pytest.raises(ValueError, match="interpolate_pos_encoding"):
         model(torch.randn(1, 100, 32))
-    longer = model(torch.randn(1, 100, 32), interpolate_pos_encoding=True).logits
-    shorter = model(torch.randn(1, 40, 32), interpolate_pos_encoding=True).logits
-    assert longer.shape == shorter.shape == (1, 4)
-    # the native length through the interpolation path is the plain path
-    features = torch.randn(1, 64, 32)
-    torch.testing.assert_close(model(features, interpolate_pos_encoding=True).logits, model(features).logits)
+    model.save_pretrained(tmp_path)
+    # resizing at run time gives the model that from_pretrained(max_length=...) adapts when loading (the
+    # original's cut / bilinear rule), for a longer and a shorter input
+    for frames in (100, 40):
+        features = torch.randn(2, frames, 32)
+        adapted = ASTForAudioClassification.from_pretrained(tmp_path, max_length=frames).eval()
+        with torch.no_grad():
+            resized = model(features, interpolate_pos_encoding=True).logits
+            torch.testing.assert_close(resized, adapted(features).logits, atol=1e-6, rtol=0)
+        assert resized.shape == (2, 4)
 
 
 @pytest.mark.parametrize(

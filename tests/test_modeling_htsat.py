@@ -45,7 +45,6 @@ def tiny_config(**overrides) -> HTSATConfig:
 
 @pytest.fixture(scope="module")
 def reference():
-    torch.set_num_threads(2)
     return {**load_fixture(f"{FIXTURE}.intermediates"), **load_fixture(f"{FIXTURE}.io")}
 
 

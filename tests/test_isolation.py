@@ -1,0 +1,22 @@
+"""conftest's autouse fixture gives every test the same thread count and RNG state, and undoes what a test
+changes in torch's global settings and the environment (these two tests run in this order)."""
+
+import os
+
+import torch
+from conftest import TEST_THREADS
+
+
+def test_a_test_that_changes_global_state():
+    assert torch.get_num_threads() == TEST_THREADS
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    torch.set_grad_enabled(False)
+    os.environ["SPECTROGRAM_TRANSFORMERS_ISOLATION_PROBE"] = "1"
+
+
+def test_the_next_test_finds_it_restored():
+    assert torch.get_num_threads() == TEST_THREADS
+    assert torch.get_default_dtype() == torch.float32 and torch.is_grad_enabled()
+    assert "SPECTROGRAM_TRANSFORMERS_ISOLATION_PROBE" not in os.environ
+    assert torch.initial_seed() == 0
