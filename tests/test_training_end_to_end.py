@@ -149,7 +149,7 @@ def test_average_command(esc_run):
     for key in final:
         torch.testing.assert_close(averaged[key], final[key])
     assert (output / "preprocessor_config.json").is_file()
-    with pytest.raises(ValueError, match="no checkpoint"):
+    with pytest.raises(SystemExit, match="no checkpoint"):
         main(["average", str(esc_run["output_dir"]), "--start_epoch", "5", "--end_epoch", "6", "--output", str(output)])
 
 

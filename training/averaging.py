@@ -7,45 +7,92 @@
   class probabilities are averaged (sigmoid for multi-label models, softmax for single-label ones).
 
 Checkpoints are `Trainer` checkpoint folders (`checkpoint-<step>`, whose `trainer_state.json` says the epoch)
-or any folders `from_pretrained` loads.
+or any folders `from_pretrained` loads. From a run directory only complete checkpoints of that one run are
+averaged (see `checkpoints.py`).
 """
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from transformers.utils import logging
 
-__all__ = ["average_checkpoints", "average_state_dicts", "checkpoint_epoch", "find_checkpoints", "select_checkpoints"]
+from .checkpoints import (
+    checkpoint_folders,
+    incomplete_reason,
+    read_trainer_state,
+    same_run,
+)
 
-_CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+__all__ = [
+    "average_checkpoints",
+    "average_state_dicts",
+    "checkpoint_epoch",
+    "checkpoints_of_run",
+    "find_checkpoints",
+    "select_checkpoints",
+]
+
+logger = logging.get_logger(__name__)
 
 
 def find_checkpoints(run_dir: str | Path) -> list[Path]:
-    """`checkpoint-<step>` folders of a `Trainer` output directory, by increasing step."""
-    run_dir = Path(run_dir)
-    found = [(int(match.group(1)), path) for path in run_dir.iterdir() if path.is_dir() and (match := _CHECKPOINT_PATTERN.match(path.name))]
-    return [path for _, path in sorted(found)]
+    """The complete `checkpoint-<step>` folders of a `Trainer` output directory, by increasing step (folders of
+    an interrupted save are passed over with a warning)."""
+    complete = []
+    for path in checkpoint_folders(run_dir):
+        reason = incomplete_reason(path)
+        if reason is None:
+            complete.append(path)
+        else:
+            logger.warning(f"skipping incomplete checkpoint {path}: {reason}")
+    return complete
 
 
 def checkpoint_epoch(checkpoint: str | Path) -> float | None:
     """The epoch a Trainer checkpoint was written at (from its trainer_state.json), or None."""
-    state_file = Path(checkpoint) / "trainer_state.json"
-    if not state_file.is_file():
-        return None
-    with open(state_file, encoding="utf-8") as handle:
-        return json.load(handle).get("epoch")
+    state = read_trainer_state(checkpoint)
+    return None if state is None else state.get("epoch")
+
+
+def checkpoints_of_run(run_dir: str | Path, run_id: str | None = None) -> tuple[list[Path], dict[str, str]]:
+    """(complete checkpoints of ONE run, {skipped folder: why}) in `run_dir`.
+
+    The run is `run_id` when given (a run in progress), else the run that finished in `run_dir` (its own
+    trainer_state.json), else the run of the newest complete checkpoint. A checkpoint left by another run in
+    the same directory (another run id, or without ids another schedule or log) is skipped.
+    """
+    run_dir = Path(run_dir)
+    checkpoints = find_checkpoints(run_dir)
+    skipped = {path.name: incomplete_reason(path) for path in checkpoint_folders(run_dir) if path not in checkpoints}
+    if run_id is not None:
+        reference = {"stateful_callbacks": {"RunIdentity": {"args": {"run_id": run_id}}}}
+    else:
+        reference = read_trainer_state(run_dir) or (read_trainer_state(checkpoints[-1]) if checkpoints else None)
+    chosen = []
+    for checkpoint in checkpoints:
+        if same_run(read_trainer_state(checkpoint), reference):
+            chosen.append(checkpoint)
+        else:
+            skipped[checkpoint.name] = "written by another run in this directory"
+    for name, reason in skipped.items():
+        logger.warning(f"not using {run_dir / name}: {reason}")
+    return chosen, skipped
 
 
 def select_checkpoints(
-    run_dir: str | Path, last: int | None = None, start_epoch: int | None = None, end_epoch: int | None = None
+    run_dir: str | Path,
+    last: int | None = None,
+    start_epoch: int | None = None,
+    end_epoch: int | None = None,
+    run_id: str | None = None,
 ) -> list[Path]:
-    """The checkpoints to average: the `last` N, or those whose (1-based, rounded) epoch is in
-    [start_epoch, end_epoch], the original's `wa_start`/`wa_end`."""
-    checkpoints = find_checkpoints(run_dir)
+    """The checkpoints to average, all of one run (see `checkpoints_of_run`): the `last` N, or those whose
+    (1-based, rounded) epoch is in [start_epoch, end_epoch], the original's `wa_start`/`wa_end`."""
+    checkpoints, _ = checkpoints_of_run(run_dir, run_id)
     if not checkpoints:
-        raise ValueError(f"no checkpoint-<step> folders in {run_dir}")
+        raise ValueError(f"no complete checkpoint-<step> folder of the run in {run_dir}")
     if last is not None:
         if last < 1:
             raise ValueError(f"last must be >= 1, got {last}")
@@ -64,7 +111,9 @@ def select_checkpoints(
     return chosen
 
 
-def average_state_dicts(state_dicts: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+def average_state_dicts(
+    state_dicts: Sequence[dict[str, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
     """Element-wise mean of floating-point tensors (in float64, cast back); integer buffers (e.g. BatchNorm's
     `num_batches_tracked`) are taken from the last state dict. All state dicts must have the same keys and shapes."""
     if not state_dicts:
@@ -76,7 +125,9 @@ def average_state_dicts(state_dicts: Sequence[dict[str, torch.Tensor]]) -> dict[
             raise ValueError(f"state dict {index} has other keys than the last one: {difference[:10]}")
         for key, value in state.items():
             if value.shape != reference[key].shape:
-                raise ValueError(f"{key}: shape {tuple(value.shape)} in state dict {index}, {tuple(reference[key].shape)} in the last")
+                raise ValueError(
+                    f"{key}: shape {tuple(value.shape)} in state dict {index}, {tuple(reference[key].shape)} in the last"
+                )
     averaged = {}
     for key, value in reference.items():
         if value.is_floating_point():

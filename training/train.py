@@ -30,6 +30,15 @@ import torch
 from transformers import PreTrainedModel, TrainingArguments
 from transformers.utils import logging
 
+from .checkpoints import (
+    RunIdentity,
+    check_output_dir,
+    checkpoint_step,
+    read_trainer_state,
+    remove_incomplete_checkpoints_after,
+    resolve_resume_checkpoint,
+    run_id_of,
+)
 from .datasets import (
     AudioClassificationCollator,
     AugmentedFeaturizer,
@@ -219,7 +228,10 @@ class _FineTuningModel:
 
 
 def _load_data(recipe: Recipe, fold, data_dir, streaming, dataset_id, dataset_config, seed: int) -> RecipeData:
-    return load_recipe_datasets(
+    """The recipe's splits, with every split's labels checked against the label map before any training step."""
+    from .label_check import check_split_labels
+
+    data = load_recipe_datasets(
         recipe.dataset,
         fold=fold,
         data_dir=data_dir,
@@ -228,6 +240,8 @@ def _load_data(recipe: Recipe, fold, data_dir, streaming, dataset_id, dataset_co
         dataset_config=dataset_config,
         seed=seed,
     )
+    check_split_labels(data, recipe.dataset)
+    return data
 
 
 def _load_model(model: str, recipe: Recipe, data: RecipeData, seed: int) -> _FineTuningModel:
@@ -360,6 +374,7 @@ def run_training(
     sampler: str | None = None,
     training_overrides: dict[str, Any] | None = None,
     callbacks: list | None = None,
+    overwrite_output_dir: bool = False,
 ) -> dict[str, float]:
     """Fine-tune `model` with `recipe`; returns the final metrics (also written to `output_dir`).
 
@@ -376,13 +391,18 @@ def run_training(
         sampler: override the recipe's sampler ("random" / "balanced").
         training_overrides: TrainingArguments fields (command-line overrides).
         callbacks: extra `TrainerCallback`s.
+        overwrite_output_dir: replace a previous run in `output_dir` (its checkpoints are removed first); without
+            it such a directory is refused unless the run resumes it. `training_overrides["resume_from_checkpoint"]`
+            is a checkpoint folder or "last" (the newest COMPLETE checkpoint of `output_dir`).
     """
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     overrides = dict(training_overrides or {})
     if output_dir is None:
         output_dir = overrides.pop("output_dir", None) or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}" / (f"fold{fold}" if fold is not None else "")
     overrides.pop("output_dir", None)
-    resume = overrides.pop("resume_from_checkpoint", None)
+    overwrite_output_dir = bool(overrides.pop("overwrite_output_dir", False)) or overwrite_output_dir
+    resume = resolve_resume_checkpoint(overrides.pop("resume_from_checkpoint", None), output_dir)
+    check_output_dir(output_dir, resuming=resume is not None, overwrite=overwrite_output_dir)
     seed = int(overrides.get("seed", 42))
 
     data = _load_data(recipe, fold, data_dir, streaming, dataset_id, dataset_config, seed)
@@ -390,8 +410,15 @@ def run_training(
     arguments, steps_per_epoch = build_training_arguments(
         loaded.family, overrides, output_dir, streaming=streaming, num_train_examples=data.num_train_examples
     )
-    trainer = _build_trainer(recipe, data, loaded, arguments, steps_per_epoch, sampler, callbacks)
-    train_result = trainer.train(resume_from_checkpoint=resume)
+    # one id for the run, kept across resumptions: averaging uses only this run's checkpoints
+    identity = RunIdentity(run_id_of(read_trainer_state(resume)) if resume is not None else None)
+    trainer = _build_trainer(recipe, data, loaded, arguments, steps_per_epoch, sampler, [identity, *(callbacks or [])])
+    if resume is not None:
+        logger.warning(f"resuming from {resume}")
+        if trainer.is_world_process_zero() and Path(resume).parent.resolve() == Path(output_dir).resolve():
+            remove_incomplete_checkpoints_after(output_dir, checkpoint_step(resume) or 0)
+    train_result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
+    trainer.run_id = identity.run_id
     return _finalise(trainer, train_result.metrics, recipe, data, loaded, arguments, output_dir, model, dataset_id)
 
 
@@ -404,15 +431,17 @@ def _weight_average(trainer: AudioClassificationTrainer, family: FamilySpec, out
     window = family.weight_averaging
     trainer.accelerator.wait_for_everyone()
     try:
-        checkpoints = select_checkpoints(output_dir, start_epoch=window["start_epoch"], end_epoch=window["end_epoch"])
+        checkpoints = select_checkpoints(
+            output_dir, start_epoch=window["start_epoch"], end_epoch=window["end_epoch"], run_id=getattr(trainer, "run_id", None)
+        )
     except ValueError as error:
         logger.warning(f"weight averaging skipped: {error}")
         return {}
     states = [AutoModelForAudioClassification.from_pretrained(str(path)).state_dict() for path in checkpoints]
     model = trainer.accelerator.unwrap_model(trainer.model)
     model.load_state_dict(average_state_dicts(states))
-    logger.warning(f"weight-averaged {len(checkpoints)} checkpoints: {[path.name for path in checkpoints]}")
-    return {"weight_averaged_checkpoints": len(checkpoints)}
+    logger.warning(f"weight-averaged {len(checkpoints)} checkpoints of this run: {[path.name for path in checkpoints]}")
+    return {"weight_averaged_checkpoints": len(checkpoints), "weight_averaged_from": [path.name for path in checkpoints]}
 
 
 def run_cross_validation(recipe: str | Recipe, model: str, *, output_dir: str | Path | None = None, **kwargs) -> dict[str, Any]:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from ..training.averaging import (
     average_checkpoints,
-    find_checkpoints,
+    checkpoints_of_run,
     select_checkpoints,
 )
+from ..training.checkpoints import checkpoint_folders, incomplete_reason
 
 __all__ = ["add_arguments", "run"]
 
@@ -27,13 +28,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     sources = [Path(path) for path in args.checkpoints]
-    single_run = len(sources) == 1 and sources[0].is_dir() and bool(find_checkpoints(sources[0]))
+    single_run = len(sources) == 1 and sources[0].is_dir() and bool(checkpoint_folders(sources[0]))
+    skipped: dict[str, str] = {}
     if single_run:
-        chosen = select_checkpoints(sources[0], last=args.last, start_epoch=args.start_epoch, end_epoch=args.end_epoch)
+        try:
+            chosen = select_checkpoints(sources[0], last=args.last, start_epoch=args.start_epoch, end_epoch=args.end_epoch)
+        except ValueError as error:
+            raise SystemExit(f"average: {error}") from None
+        _, skipped = checkpoints_of_run(sources[0])
     else:
         if args.last is not None or args.start_epoch is not None or args.end_epoch is not None:
             raise SystemExit("--last/--start_epoch/--end_epoch select among the checkpoints of ONE run directory")
+        for source in sources:
+            reason = incomplete_reason(source) if source.name.startswith("checkpoint-") else None
+            if reason is not None:
+                raise SystemExit(f"average: {source} is not a complete checkpoint: {reason}")
         chosen = sources
     average_checkpoints(chosen, args.output)
-    print(json.dumps({"output": str(args.output), "checkpoints": [str(path) for path in chosen]}, indent=2))
+    summary = {"output": str(args.output), "checkpoints": [str(path) for path in chosen]}
+    if skipped:
+        summary["skipped"] = skipped  # folders of the run directory that were not averaged, and why
+    print(json.dumps(summary, indent=2))
     return 0

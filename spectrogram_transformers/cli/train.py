@@ -22,7 +22,7 @@ from ._training_arguments import (
 __all__ = ["add_arguments", "run", "training_overrides_from_args"]
 
 # flags of this subcommand that are not TrainingArguments fields
-_OWN_FLAGS = ("recipe", "model", "fold", "data_dir", "streaming", "dataset_id", "dataset_config", "sampler", "labels")
+_OWN_FLAGS = ("recipe", "model", "fold", "data_dir", "streaming", "dataset_id", "dataset_config", "sampler", "labels", "overwrite_output_dir")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="label CSV (index,mid,display_name) overriding the recipe's label map; AudioSet needs the ontology's "
         "class_labels_indices.csv, which this package does not ship",
     )
-    add_training_argument_overrides(parser, "TrainingArguments overrides (any field; defaults come from the recipe)")
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace a previous run in --output_dir (its checkpoints are deleted first); without it such a "
+        "directory is refused unless --resume_from_checkpoint continues it",
+    )
+    add_training_argument_overrides(
+        parser,
+        "TrainingArguments overrides (any field; defaults come from the recipe). --resume_from_checkpoint takes a "
+        "checkpoint folder or 'last' (the newest complete checkpoint of --output_dir)",
+    )
     _add_offline_arguments(parser)
 
 
@@ -83,22 +93,30 @@ def _run_offline(args: argparse.Namespace) -> int:
             "a dataset it generated before"
         )
     overrides = training_overrides_from_args(args)
+    if args.overwrite_output_dir:
+        overrides["overwrite_output_dir"] = True  # run_training reads it with the TrainingArguments overrides
     data_config = SyntheticKeywordsConfig(
         train_size=args.synthetic_train_size,
         validation_size=args.synthetic_validation_size,
         test_size=args.synthetic_test_size,
         seed=args.synthetic_seed,
     )
-    run_offline_main_job(
-        data_config,
-        model=args.model or OFFLINE_MODEL,
-        output_dir=overrides.pop("output_dir", None),
-        cache_dir=args.synthetic_cache_dir,
-        data_dir=args.data_dir,
-        training_overrides=overrides,
-        num_demo_clips=args.num_demo_clips,
-        torch_threads=args.torch_threads,
-    )
+    from ..training.checkpoints import OutputDirectoryInUse, ResumeError
+    from ..training.label_check import LabelMismatch
+
+    try:
+        run_offline_main_job(
+            data_config,
+            model=args.model or OFFLINE_MODEL,
+            output_dir=overrides.pop("output_dir", None),
+            cache_dir=args.synthetic_cache_dir,
+            data_dir=args.data_dir,
+            training_overrides=overrides,
+            num_demo_clips=args.num_demo_clips,
+            torch_threads=args.torch_threads,
+        )
+    except (OutputDirectoryInUse, ResumeError, LabelMismatch) as error:
+        raise SystemExit(f"train: {error}") from None
     return 0
 
 
@@ -119,17 +137,24 @@ def run(args: argparse.Namespace) -> int:
         "dataset_config": args.dataset_config,
         "sampler": args.sampler,
         "training_overrides": overrides,
+        "overwrite_output_dir": args.overwrite_output_dir,
     }
     output_dir = overrides.pop("output_dir", None)
     recipe = load_recipe(args.recipe)
     if args.labels is not None:
         recipe.dataset.labels = args.labels
-    if args.fold == "all":
-        summary = run_cross_validation(recipe, args.model, output_dir=output_dir, **common)
-        result = {key: value for key, value in summary.items() if key != "folds"}
-    else:
-        fold = int(args.fold) if args.fold is not None else None
-        result = run_training(recipe, args.model, output_dir=output_dir, fold=fold, **common)
+    from ..training.checkpoints import OutputDirectoryInUse, ResumeError
+    from ..training.label_check import LabelMismatch
+
+    try:
+        if args.fold == "all":
+            summary = run_cross_validation(recipe, args.model, output_dir=output_dir, **common)
+            result = {key: value for key, value in summary.items() if key != "folds"}
+        else:
+            fold = int(args.fold) if args.fold is not None else None
+            result = run_training(recipe, args.model, output_dir=output_dir, fold=fold, **common)
+    except (OutputDirectoryInUse, ResumeError, LabelMismatch) as error:
+        raise SystemExit(f"train: {error}") from None
     if int(os.environ.get("RANK", "0")) == 0:
         json.dump(result, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
