@@ -161,6 +161,10 @@ def test_ensemble_averages_probabilities(esc_run):
     results = ensemble_evaluate(checkpoints, str(esc_run["recipe"]), fold=1, data_dir=esc_run["data_dir"], batch_size=4)
     assert results["num_models"] == 2 and results["skipped_clips"] == 1
     assert set(results["models"]) == {str(path) for path in checkpoints}
+    # it says what it used: the epoch-1 checkpoint and the final model, both of the esc_run run
+    provenance = [results["provenance"][str(path)] for path in checkpoints]
+    assert [entry["global_step"] for entry in provenance] == [ESC_TRAIN_BATCHES, ESC_TRAIN_BATCHES * ESC_EPOCHS]
+    assert provenance[0]["run_id"] == provenance[1]["run_id"] is not None
     assert 0.0 <= results["ensemble"]["accuracy"] <= 1.0
     # the final model evaluated alone agrees with the train command's evaluation
     assert results["models"][str(esc_run["output_dir"])]["accuracy"] == pytest.approx(esc_run["metrics"]["eval_accuracy"])

@@ -4,7 +4,8 @@
 
 Each model uses its own feature extractor (so models trained with different settings can be combined); their
 label sets must be the recipe's. Probabilities are sigmoids for multi-label models and softmaxes otherwise, as
-the AST and HTS-AT ensembles average model outputs. Prints every model's metrics and the ensemble's.
+the AST and HTS-AT ensembles average model outputs. Prints every model's metrics and the ensemble's, and where
+each model comes from (`provenance`: the run id and step of its trainer_state.json).
 """
 
 from collections.abc import Sequence
@@ -13,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoints import checkpoint_step, incomplete_reason, read_trainer_state, run_id_of
 from .datasets import AudioClassificationCollator, load_recipe_datasets
 from .metrics import multi_label_metrics, single_label_metrics
 from .recipe import Recipe, load_recipe
 
-__all__ = ["ensemble_evaluate", "predict_probabilities"]
+__all__ = ["ensemble_evaluate", "model_provenance", "predict_probabilities"]
 
 
 def predict_probabilities(model, feature_extractor, dataset, collator_kwargs: dict, batch_size: int = 16, device: str = "cpu"):
@@ -35,6 +37,18 @@ def predict_probabilities(model, feature_extractor, dataset, collator_kwargs: di
             scores.append((torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)).cpu().numpy())
             labels.append(batch["labels"].numpy())
     return np.concatenate(scores), np.concatenate(labels), collator.num_skipped
+
+
+def model_provenance(path: str | Path) -> dict:
+    """Which run and step a model folder comes from (its trainer_state.json), so an ensemble says what it used.
+    A `checkpoint-<step>` folder of an interrupted save is refused."""
+    path = Path(path)
+    if checkpoint_step(path) is not None and (reason := incomplete_reason(path)) is not None:
+        raise ValueError(f"{path} is not a complete checkpoint: {reason}")
+    state = read_trainer_state(path) if path.is_dir() else None
+    if state is None:
+        return {}
+    return {"run_id": run_id_of(state), "global_step": state.get("global_step"), "epoch": state.get("epoch")}
 
 
 def ensemble_evaluate(
@@ -65,8 +79,9 @@ def ensemble_evaluate(
         "audio_column": recipe.dataset.audio_column,
         "label_column": recipe.dataset.label_column,
     }
-    results, all_scores, labels, skipped = {"models": {}}, [], None, 0
+    results, all_scores, labels, skipped = {"models": {}, "provenance": {}}, [], None, 0
     for path in models:
+        results["provenance"][str(path)] = model_provenance(path)
         model = AutoModelForAudioClassification.from_pretrained(str(path))
         names = [model.config.id2label[index] for index in range(model.config.num_labels)]
         if names != data.label_map.names:
