@@ -8,7 +8,10 @@ The slow test at the end runs the offline main job's recipe at reduced size with
 import numpy as np
 import pytest
 import torch
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor
+from spectrogram_transformers.feature_extraction import (
+    ASTFeatureExtractor,
+    HTSATFeatureExtractor,
+)
 
 import spectrogram_transformers as package
 

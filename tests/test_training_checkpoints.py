@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from spectrogram_transformers.training.averaging import checkpoints_of_run, select_checkpoints
+from spectrogram_transformers.training.averaging import (
+    checkpoints_of_run,
+    select_checkpoints,
+)
 from spectrogram_transformers.training.checkpoints import (
     OutputDirectoryInUse,
     ResumeError,

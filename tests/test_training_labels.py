@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 from spectrogram_transformers.training.datasets import load_recipe_datasets
-from spectrogram_transformers.training.label_check import LabelMismatch, check_split_labels
+from spectrogram_transformers.training.label_check import (
+    LabelMismatch,
+    check_split_labels,
+)
 from spectrogram_transformers.training.recipe import load_recipe
 from training_helpers import tiny_ast_dir, tone_wav_bytes
 

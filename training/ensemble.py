@@ -14,7 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoints import checkpoint_step, incomplete_reason, read_trainer_state, run_id_of
+from .checkpoints import (
+    checkpoint_step,
+    incomplete_reason,
+    read_trainer_state,
+    run_id_of,
+)
 from .datasets import AudioClassificationCollator, load_recipe_datasets
 from .metrics import multi_label_metrics, single_label_metrics
 from .recipe import Recipe, load_recipe
