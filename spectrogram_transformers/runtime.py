@@ -1,0 +1,41 @@
+"""What the machine running inference can do fast: the facts a default dtype is chosen from."""
+
+from __future__ import annotations
+
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["BF16_CPU_FLAGS", "cpu_bf16_flags", "cpu_supports_bf16"]
+
+# CPU feature flags (as /proc/cpuinfo spells them) of instructions that compute in bfloat16: x86's AVX512-BF16
+# and AMX-BF16, Arm's BF16 extension. oneDNN also "supports" bf16 on plain AVX512 CPUs by emulation, which is
+# slower than float32, so `torch.ops.mkldnn._is_mkldnn_bf16_supported()` is not the test to use.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def cpu_bf16_flags(cpuinfo: str | None = None) -> tuple[str, ...]:
+    """The bf16 flags the CPU reports (first processor of `/proc/cpuinfo`, or the given text), in BF16_CPU_FLAGS order."""
+    if cpuinfo is None:
+        path = Path("/proc/cpuinfo")
+        if not path.is_file():
+            return ()
+        cpuinfo = path.read_text(errors="replace")
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() in ("flags", "features"):  # x86 "flags", Arm "Features"
+            present = set(value.split())
+            return tuple(flag for flag in BF16_CPU_FLAGS if flag in present)
+    return ()
+
+
+@lru_cache(maxsize=1)
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16, AMX-BF16 or Arm BF16).
+
+    Reads /proc/cpuinfo on Linux; on Apple silicon (M2 and later have BF16) and elsewhere without that file it
+    answers False, so float32 stays the default there.
+    """
+    if platform.system() != "Linux":
+        return False
+    return bool(cpu_bf16_flags())
