@@ -188,6 +188,14 @@ def test_offline_main_job_end_to_end(tiny_dir, tmp_path, capsys):
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor(test["label"])).item()
     assert loss == pytest.approx(metrics["test_loss"], abs=1e-4), STALE_WEIGHTS
 
+    # one held-out clip drawn next to the saved model, its path printed
+    (plot_line,) = [line for line in out.splitlines() if line.startswith("example plot (one held-out clip): ")]
+    plot_path = output_dir / "example_prediction.png"
+    assert plot_line.endswith(str(plot_path)) and plot_path.stat().st_size > 10_000
+    from matplotlib.image import imread
+
+    assert imread(plot_path).shape[1] >= 600
+
     top5_lines = [line for line in out.splitlines() if re.match(r"\s+\[(ok |ERR)\]", line)]
     assert len(top5_lines) == 3
     for line in top5_lines:

@@ -8,7 +8,9 @@ A new user without Hub access gets the whole life of a model in one command, on 
    evaluate on the held-out voices, save the model, feature extractor and model card;
 3. reload the saved directory with `transformers.pipeline("audio-classification", model=DIR)` (as anyone
    would after `push_to_hub`), classify the held-out test clips and print the accuracy and the top-5
-   predictions of a few clips.
+   predictions of a few clips;
+4. draw one held-out clip's prediction (spectrogram and top-5, `plotting`) next to the saved model and print
+   its path (skipped, with a one-line note, without the `[plot]` extra).
 
 The real-world path is the same command with a recipe and a model: `spectrogram-transformers train --recipe
 esc50 --model <hub id>`.
@@ -31,16 +33,20 @@ from .synthetic_keywords import (
 )
 
 __all__ = [
+    "EXAMPLE_PLOT_NAME",
     "OFFLINE_MODEL",
     "OFFLINE_RECIPE",
     "classify_held_out",
     "job_torch_threads",
+    "plot_held_out_clip",
     "run_offline_main_job",
 ]
 
 OFFLINE_RECIPE = "keywords-offline"
 # hub_configs variant trained from scratch by the offline recipe
 OFFLINE_MODEL = "ast-d128-l4-frame4-98-keywords"
+# the picture of one held-out clip's prediction, written next to the saved model
+EXAMPLE_PLOT_NAME = "example_prediction.png"
 
 
 def job_torch_threads(requested: int | None = None) -> int:
@@ -101,6 +107,30 @@ def classify_held_out(
         for index in shown
     ]
     return {"accuracy": correct / max(1, len(dataset)), "num_clips": len(dataset), "examples": examples}
+
+
+def plot_held_out_clip(model_dir: str | Path, data_dir: str | Path, split: str = "test", index: int = 0) -> Path:
+    """Draw the saved model's prediction on one held-out clip (log-mel spectrogram and top-5 bars, as
+    `classify --plot` draws it) into `model_dir/example_prediction.png`; returns the path.
+
+    Raises ImportError naming the `[plot]` extra when matplotlib is missing.
+    """
+    from datasets import Audio, load_from_disk
+
+    from ..feature_extraction import resample
+    from ..inference import AudioClassifier
+    from ..plotting import check_plot_path, plot_classification, save_figure
+
+    path = check_plot_path(Path(model_dir) / EXAMPLE_PLOT_NAME)
+    dataset = load_from_disk(str(data_dir))[split].cast_column("audio", Audio(decode=False))
+    row = dataset[index]
+    keyword = dataset.features["label"].names[row["label"]]
+    classifier = AudioClassifier(model_dir)
+    waveform, sampling_rate = _decode(row["audio"])
+    waveform = resample(waveform, sampling_rate, classifier.sampling_rate)
+    prediction = classifier.classify(waveform, name=row["file"], top_k=5, progress=False)
+    title = f"held-out {split} clip: \"{keyword}\" spoken by {row['speaker_id']}"
+    return save_figure(plot_classification(prediction, waveform, classifier.sampling_rate, title=title), path)
 
 
 def _print_report(report: dict[str, Any], metrics: dict[str, float], model_dir: Path, seconds: dict[str, float]) -> None:
@@ -175,4 +205,16 @@ def _run_offline_main_job(
     report = classify_held_out(output_dir, data_dir, num_demo_clips=num_demo_clips)
     seconds["pipeline reload + classification"] = time.perf_counter() - started
     _print_report(report, metrics, output_dir, seconds)
-    return {**metrics, "pipeline_test_accuracy": report["accuracy"], "demo_examples": report["examples"]}
+    try:
+        example_plot = plot_held_out_clip(output_dir, data_dir)
+    except ImportError as error:  # a [train] install without the [plot] extra
+        example_plot = None
+        print(f"example plot skipped: {error}")
+    else:
+        print(f"example plot (one held-out clip): {example_plot}")
+    return {
+        **metrics,
+        "pipeline_test_accuracy": report["accuracy"],
+        "demo_examples": report["examples"],
+        "example_plot": None if example_plot is None else str(example_plot),
+    }
