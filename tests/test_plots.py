@@ -72,6 +72,7 @@ def test_detection_figure_shows_the_scene_on_one_time_axis():
     # heat map: classes with events first (best score first), then the most probable other class; top_k = 3
     heat = axes["probabilities"]
     assert tick_labels(heat) == ["siren", "dog", "rain"]
+    assert heat.yaxis_inverted() and axes["events"].yaxis_inverted()  # the first class is the top row
     (mesh,) = [artist for artist in heat.collections if isinstance(artist, QuadMesh)]
     expected = scene_probabilities()[:, [NAMES.index(name) for name in ("siren", "dog", "rain")]].T
     np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(expected.shape), expected)
@@ -142,6 +143,7 @@ def test_classification_figure_bars_and_window_heat_map(with_probabilities):
     assert figure.get_suptitle() == "long.wav"
     bars = axes["top-k"]
     assert tick_labels(bars) == ["yes", "no"]
+    assert bars.yaxis_inverted() and axes["probabilities"].yaxis_inverted()  # best on top
     assert [patch.get_width() for patch in bars.patches] == pytest.approx([0.44, 0.4])
     assert bars.get_xlim() == (0.0, 1.0) and bars.get_xlabel().startswith("probability")
 
