@@ -19,6 +19,7 @@ import torch
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
+from ..modeling.remote_code import add_remote_code
 from .base import RawAudio, SpectrogramFeatureExtractor, frames_mask
 from .mel import log_mel_spectrogram
 
@@ -157,6 +158,16 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
     def input_samples(self) -> int | None:
         """Samples of a clip the features read: `clip_samples` (the rest is cut); None when it is None."""
         return None if self.clip_samples is None else int(self.clip_samples)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`FeatureExtractionMixin.save_pretrained`, plus `auto_map` and the HTS-AT custom code (`remote_code`).
+
+        The saved `feature_extractor_type` ("HTSATFeatureExtractor", a name transformers does not have) makes
+        `AutoFeatureExtractor` pick this package's registered class when it is installed, and the remote code
+        (with `trust_remote_code=True`) when it is not.
+        """
+        add_remote_code(self, save_directory, "htsat")
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     def __call__(
         self,

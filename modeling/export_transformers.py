@@ -166,7 +166,9 @@ def export_to_transformers(
     base model) without this package. Raises `NotExpressibleError` naming the field where the architecture does
     not fit, and `FileExistsError` for a non-empty `output` unless `overwrite=True`.
     """
-    from transformers import ASTForAudioClassification as TransformersASTForAudioClassification
+    from transformers import (
+        ASTForAudioClassification as TransformersASTForAudioClassification,
+    )
     from transformers import ASTModel as TransformersASTModel
 
     output = Path(output)

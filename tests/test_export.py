@@ -7,9 +7,19 @@ import sys
 import pytest
 import torch
 import transformers
-from spectrogram_transformers.modeling.export_transformers import NotExpressibleError, export_to_transformers
+from spectrogram_transformers.modeling.export_transformers import (
+    NotExpressibleError,
+    export_to_transformers,
+)
 
-from spectrogram_transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification, ASTModel, SSASTConfig, SSASTForAudioClassification
+from spectrogram_transformers import (
+    ASTConfig,
+    ASTFeatureExtractor,
+    ASTForAudioClassification,
+    ASTModel,
+    SSASTConfig,
+    SSASTForAudioClassification,
+)
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=100, num_labels=3)
 

@@ -30,6 +30,7 @@ from transformers.modeling_outputs import (
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from ..pos_embed import resize_position_embeddings
+from ..remote_code import RemoteCodeMixin
 from .configuration_ast import ASTConfig
 
 __all__ = [
@@ -413,8 +414,9 @@ class SeparateQKVCheckpointsMixin:
         return loaded
 
 
-class ASTPreTrainedModel(SeparateQKVCheckpointsMixin, PreTrainedModel):
-    """Weight initialisation, attention-implementation support and geometry-aware `from_pretrained`."""
+class ASTPreTrainedModel(RemoteCodeMixin, SeparateQKVCheckpointsMixin, PreTrainedModel):
+    """Weight initialisation, attention-implementation support, geometry-aware `from_pretrained`, and
+    `save_pretrained` that writes the custom code `trust_remote_code=True` loads (`RemoteCodeMixin`)."""
 
     config_class = ASTConfig
     config: ASTConfig

@@ -24,7 +24,13 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
-from ..ast.modeling_ast import ASTDropPath, check_input_values, check_labels, eager_attention_forward
+from ..ast.modeling_ast import (
+    ASTDropPath,
+    check_input_values,
+    check_labels,
+    eager_attention_forward,
+)
+from ..remote_code import RemoteCodeMixin
 from .configuration_htsat import HTSATConfig
 
 __all__ = [
@@ -532,8 +538,9 @@ class HTSATAudioClassifierOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-class HTSATPreTrainedModel(PreTrainedModel):
-    """Weight initialisation (including the derived buffers) and attention-implementation support."""
+class HTSATPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+    """Weight initialisation (including the derived buffers), attention-implementation support, and
+    `save_pretrained` that writes the custom code `trust_remote_code=True` loads (`RemoteCodeMixin`)."""
 
     config_class = HTSATConfig
     config: HTSATConfig

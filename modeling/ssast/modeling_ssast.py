@@ -14,12 +14,11 @@ InfoNCE), everything here is batched (`torch.where`, `gather`, `bmm`); the masks
 `masking.py` (seedable `torch.Generator` instead of Python's global `random`).
 """
 
-import logging
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, logging
 
 from ..ast.modeling_ast import (
     ASTClassificationHead,
@@ -52,7 +51,7 @@ __all__ = [
     "masked_patch_info_nce",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 # The original fine-tuning constructor resizes the time axis of the positional grid to (8, t) whatever the
 # pre-training frequency rows were (8 for 16×16 patches on 128 mel bins). Kept for bit-exact parity.
@@ -85,7 +84,7 @@ def masked_patch_info_nce(predictions: torch.Tensor, targets: torch.Tensor) -> t
 # geometry adaptation (pre-training -> fine-tuning)
 
 
-def _geometry(config: SSASTConfig) -> tuple:
+def _ssast_geometry(config: SSASTConfig) -> tuple:
     return (config.patch_grid, config.frequency_patch_size, config.time_patch_size)
 
 
@@ -151,7 +150,7 @@ class SSASTPreTrainedModel(ASTPreTrainedModel):
         output_loading_info = kwargs.pop("output_loading_info", False)
         config, saved_config, kwargs = cls._requested_and_saved_configs(pretrained_model_name_or_path, kwargs)
         plain_from_pretrained = super(ASTPreTrainedModel, cls).from_pretrained
-        if _geometry(saved_config) == _geometry(config):
+        if _ssast_geometry(saved_config) == _ssast_geometry(config):
             return plain_from_pretrained(
                 pretrained_model_name_or_path, *model_args, config=config, output_loading_info=output_loading_info, **kwargs
             )

@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _export_transformers(args: argparse.Namespace) -> int:
-    from ..modeling.export_transformers import NotExpressibleError, export_to_transformers
+    from ..modeling.export_transformers import (
+        NotExpressibleError,
+        export_to_transformers,
+    )
 
     if args.quantize:
         print("error: --quantize applies to --format onnx only", file=sys.stderr)

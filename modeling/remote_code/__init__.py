@@ -1,0 +1,104 @@
+"""Custom code that travels with every saved model, so plain `transformers` loads it with `trust_remote_code=True`.
+
+`transformers` copies the module an `auto_map` entry names, and that module's relative imports, into one flat
+folder; this package's nested subpackages (`..pos_embed`, `..checkpoint`) do not survive that. So each family
+has ONE self-contained module in this folder (`spectrogram_transformers_<family>.py`), generated from the package
+source by `python -m spectrogram_transformers.modeling.remote_code.generate` (never edited by hand; a test fails
+when it is stale). `save_pretrained` of every model class (and of the HTS-AT feature extractor) calls
+`add_remote_code`: it writes `auto_map` and copies the family's module next to the weights.
+
+The same functions run inside the generated modules, where `__file__` is the generated module itself: the code
+copied is then the module that is running, so a model loaded with remote code saves a loadable directory too.
+
+With this package installed, the Auto classes keep using the package's registered classes for these directories
+(a registered `model_type` counts as local code: no remote code runs and nothing asks to trust it).
+"""
+
+import shutil
+from pathlib import Path
+
+__all__ = [
+    "FEATURE_EXTRACTOR_AUTO_MAP",
+    "REMOTE_CODE_CLASSES",
+    "RemoteCodeMixin",
+    "add_remote_code",
+    "remote_code_auto_map",
+    "remote_code_file",
+]
+
+# model_type -> {Auto class: class name in the family's generated module}
+REMOTE_CODE_CLASSES: dict[str, dict[str, str]] = {
+    "ast": {
+        "AutoConfig": "ASTConfig",
+        "AutoModel": "ASTModel",
+        "AutoModelForAudioClassification": "ASTForAudioClassification",
+        "AutoFeatureExtractor": "ASTFeatureExtractor",
+    },
+    "ssast": {
+        "AutoConfig": "SSASTConfig",
+        "AutoModel": "SSASTModel",
+        "AutoModelForAudioClassification": "SSASTForAudioClassification",
+        "AutoModelForPreTraining": "SSASTForPreTraining",
+        "AutoFeatureExtractor": "ASTFeatureExtractor",
+    },
+    "htsat": {
+        "AutoConfig": "HTSATConfig",
+        "AutoModel": "HTSATModel",
+        "AutoModelForAudioClassification": "HTSATForAudioClassification",
+        "AutoFeatureExtractor": "HTSATFeatureExtractor",
+    },
+}
+# feature extractor class -> model_type whose module carries it, for `preprocessor_config.json`'s own auto_map.
+# Only HTS-AT's: transformers resolves a `feature_extractor_type` of "ASTFeatureExtractor" to ITS class, and an
+# auto_map without a type would make AutoFeatureExtractor treat the directory as remote-only (a trust prompt even
+# with this package installed). AST/SSAST directories carry AutoFeatureExtractor in config.json's auto_map, which
+# AutoFeatureExtractor reads when preprocessor_config.json names no class.
+FEATURE_EXTRACTOR_AUTO_MAP: dict[str, str] = {"HTSATFeatureExtractor": "htsat"}
+
+
+def module_name(model_type: str) -> str:
+    return f"spectrogram_transformers_{model_type}"
+
+
+def remote_code_file(model_type: str) -> Path:
+    """The generated self-contained module of a family (beside this file, or this very file when generated)."""
+    if model_type not in REMOTE_CODE_CLASSES:
+        raise ValueError(f"no remote code for model_type {model_type!r}; known: {sorted(REMOTE_CODE_CLASSES)}")
+    path = Path(__file__).with_name(f"{module_name(model_type)}.py")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: regenerate it with `python -m spectrogram_transformers.modeling.remote_code.generate`"
+        )
+    return path
+
+
+def remote_code_auto_map(model_type: str) -> dict[str, str]:
+    """`auto_map` for config.json: Auto class -> "module.Class" in the family's generated module."""
+    return {auto: f"{module_name(model_type)}.{name}" for auto, name in REMOTE_CODE_CLASSES[model_type].items()}
+
+
+def add_remote_code(target, save_directory, model_type: str, copy_file: bool = True) -> None:
+    """Set `target.auto_map` (a config or a feature extractor) and copy the family's module into `save_directory`.
+
+    A feature extractor gets only its own `AutoFeatureExtractor` entry.
+    """
+    auto_map = remote_code_auto_map(model_type)
+    if not hasattr(target, "model_type"):  # a feature extractor
+        auto_map = {"AutoFeatureExtractor": auto_map["AutoFeatureExtractor"]}
+    target.auto_map = {**(getattr(target, "auto_map", None) or {}), **auto_map}
+    if copy_file:
+        source = remote_code_file(model_type)
+        destination = Path(save_directory) / source.name
+        Path(save_directory).mkdir(parents=True, exist_ok=True)
+        if not (destination.exists() and destination.samefile(source)):
+            shutil.copyfile(source, destination)
+
+
+class RemoteCodeMixin:
+    """`save_pretrained` (and so `push_to_hub`, which saves through it) also writes the family's custom code."""
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        add_remote_code(
+            self.config, save_directory, self.config.model_type, copy_file=kwargs.get("is_main_process", True)
+        )
+        return super().save_pretrained(save_directory, *args, **kwargs)
