@@ -1897,6 +1897,11 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
         add_remote_code(self, save_directory, "htsat")
         return super().save_pretrained(save_directory, *args, **kwargs)
 
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        output["feature_extractor_type"] = type(self).__name__  # unique name: see save_pretrained
+        return output
+
     def __call__(
         self,
         raw_speech: RawAudio,
