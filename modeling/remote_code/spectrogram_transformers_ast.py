@@ -200,6 +200,23 @@ def resize_patch_position_embeddings(
     return grid.reshape(1, dim, new_f * new_t).transpose(1, 2)  # (1, F·T, D)
 
 
+def resize_position_embeddings(
+    position_embeddings: torch.Tensor,
+    old_grid: tuple[int, int],
+    new_grid: tuple[int, int],
+    num_prefix_tokens: int,
+    **resize_options,
+) -> torch.Tensor:
+    """(1, prefix + old_F·old_T, D) -> (1, prefix + new_F·new_T, D): prefix tokens kept, patch part adapted.
+
+    The one split -> resize -> concat used by the model at run time, geometry-aware loading (AST and SSAST) and
+    the converters; `resize_options` are `resize_patch_position_embeddings`'s keyword arguments.
+    """
+    prefix, patches = split_prefix(position_embeddings, num_prefix_tokens)
+    patches = resize_patch_position_embeddings(patches, old_grid, new_grid, **resize_options)
+    return torch.cat([prefix, patches], dim=1)
+
+
 # ---- from spectrogram_transformers.modeling.remote_code ------------------------------------------
 
 
@@ -425,9 +442,7 @@ class ASTEmbeddings(nn.Module):
                 "pad or cut the features to max_length (the feature extractor does), or pass "
                 "interpolate_pos_encoding=True to resize the positional embedding at run time"
             )
-        prefix, patches = split_prefix(self.position_embeddings, self.num_prefix_tokens)
-        patches = resize_patch_position_embeddings(patches, self.config.patch_grid, grid)
-        return torch.cat([prefix, patches], dim=1)
+        return resize_position_embeddings(self.position_embeddings, self.config.patch_grid, grid, self.num_prefix_tokens)
 
     def embed_patches(self, input_values: torch.Tensor) -> torch.Tensor:
         """Patch tokens before prefix tokens and positions are added (SSAST masks them here)."""
@@ -705,7 +720,7 @@ class ASTPreTrainedModel(RemoteCodeMixin, SeparateQKVCheckpointsMixin, PreTraine
 
         When the requested config (`config=...` or overrides such as `max_length=512`, `time_stride=12`)
         gives another patch grid than the saved one, the weights are loaded as saved and the positional
-        embedding is cut or bilinearly resized as the original AST does (`resize_patch_position_embeddings`);
+        embedding is cut or bilinearly resized as the original AST does (`resize_position_embeddings`);
         the patch projection is re-used with the new stride. Everything else loads strictly.
         """
         config, saved_config, kwargs = cls._requested_and_saved_configs(pretrained_model_name_or_path, kwargs)
@@ -736,23 +751,25 @@ def _geometry(config: ASTConfig) -> tuple:
 
 
 def adapt_state_dict_geometry(
-    state_dict: dict[str, torch.Tensor], source_config: ASTConfig, target_config: ASTConfig
+    state_dict: dict[str, torch.Tensor], source_config: ASTConfig, target_config: ASTConfig, **resize_options
 ) -> dict[str, torch.Tensor]:
-    """Resize every `position_embeddings` of a state dict from the source patch grid to the target one."""
-    if (source_config.frequency_patch_size, source_config.time_patch_size) != (
-        target_config.frequency_patch_size,
-        target_config.time_patch_size,
-    ):
+    """Resize every `position_embeddings` of a state dict from the source patch grid to the target one.
+
+    AST's rule by default; `resize_options` (see `resize_patch_position_embeddings`) give SSAST's.
+    """
+    source_patch = (source_config.frequency_patch_size, source_config.time_patch_size)
+    target_patch = (target_config.frequency_patch_size, target_config.time_patch_size)
+    if source_patch != target_patch:
         raise ValueError(
-            f"cannot change patch_size from {source_config.patch_size} to {target_config.patch_size} when loading; "
-            "strides, max_length and num_mel_bins can change"
+            f"cannot change the patch shape from {source_patch} to {target_patch} when loading (the patch projection "
+            "is re-used as it is); strides, max_length and num_mel_bins can change"
         )
     adapted = dict(state_dict)
     for key, value in state_dict.items():
         if key.endswith("embeddings.position_embeddings"):
-            prefix, patches = split_prefix(value, source_config.num_prefix_tokens)
-            patches = resize_patch_position_embeddings(patches, source_config.patch_grid, target_config.patch_grid)
-            adapted[key] = torch.cat([prefix, patches], dim=1)
+            adapted[key] = resize_position_embeddings(
+                value, source_config.patch_grid, target_config.patch_grid, source_config.num_prefix_tokens, **resize_options
+            )
     return adapted
 
 

@@ -32,6 +32,7 @@ from transformers.utils import ModelOutput
 from transformers.utils import TensorType
 from transformers.utils import logging
 from typing import Any
+from typing import ClassVar
 from typing import Literal
 
 
@@ -92,7 +93,7 @@ class HTSATConfig(PreTrainedConfig):
     # `Trainer` evaluation/prediction hands `compute_metrics` the clip logits alone and never gathers the frame
     # outputs (B × 1024 × labels per batch, ~2 MB per AudioSet clip); `trainer.predict(data, ignore_keys=[])`
     # returns them as well, as a tuple (logits, framewise_logits, latent_output).
-    keys_to_ignore_at_inference = ["framewise_logits", "latent_output"]
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["framewise_logits", "latent_output"]
 
     spec_size: int = 256
     num_mel_bins: int = 64
