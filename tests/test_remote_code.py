@@ -113,7 +113,8 @@ def test_package_free_process_loads_every_family_bit_exactly(tmp_path):
         save_tiny_ssast(tmp_path / "ssast"),
         save_tiny_ssast(tmp_path / "ssast_pretraining", pretraining=True),
     ]
-    waveform = torch.sin(torch.arange(32000) * 0.05) * 0.3 + 0.05 * torch.randn(32000)
+    # one second: within every tiny model's input, so the package's pipeline runs one window as transformers' does
+    waveform = torch.sin(torch.arange(16000) * 0.05) * 0.3 + 0.05 * torch.randn(16000)
     save_file({"waveform": waveform.float()}, tmp_path / "inputs.safetensors")
     environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     threads = torch.get_num_threads()
