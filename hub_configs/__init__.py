@@ -45,10 +45,17 @@ def build_model(name: str, **overrides):
 def load_labels(path: str | Path) -> dict[int, str]:
     """id -> name from a label CSV in the original repos' `class_labels_indices.csv` layout (index,mid,display_name).
 
-    A bare name looks in this package's `labels/` folder (`audioset`, `esc50`, `speech_commands`).
+    A bare name looks in this package's `labels/` folder (`esc50`, `speech_commands`). AudioSet's 527-class
+    map is not shipped: pass the path of the original repos' `class_labels_indices.csv`.
     """
     path = Path(path)
     if not path.suffix and not path.exists():
+        shipped = sorted(label_file.stem for label_file in LABELS_DIR.glob("*.csv"))
+        if path.name not in shipped:
+            raise FileNotFoundError(
+                f"no label file {str(path)!r}: give a CSV path, or one of the shipped label maps {shipped} "
+                "(AudioSet's is not shipped: use the original repos' class_labels_indices.csv)"
+            )
         path = LABELS_DIR / f"{path.name}.csv"
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))

@@ -251,6 +251,11 @@ def test_label_map_from_hub_configs_csv():
     assert len(speech) == 35 and speech.names[:3] == ["yes", "no", "up"] and "_silence_" not in speech.names
     with pytest.raises(ValueError, match="neither a CSV"):
         load_label_map("not-a-label-map")
+    from spectrogram_transformers.hub_configs import load_labels
+
+    assert len(load_labels("esc50")) == 50
+    with pytest.raises(FileNotFoundError, match=r"class_labels_indices.csv"):
+        load_labels("audioset")  # not shipped: the error says what to pass instead
 
 
 def test_trainer_evaluation_drops_undecodable_clips_and_scores_each_decodable_clip_once(tmp_path):

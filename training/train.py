@@ -61,7 +61,7 @@ __all__ = [
 
 logger = logging.get_logger(__name__)
 
-# Our own flags; everything else on the command line is a TrainingArguments field.
+# where a run goes without --output_dir: outputs/<recipe>-<model>[/fold<k>]
 _DEFAULT_OUTPUT_ROOT = Path("outputs")
 
 
