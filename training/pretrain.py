@@ -26,8 +26,6 @@ max_length=...)` or the `train` command. nce, mse and the masked-patch accuracy 
 
 import json
 import logging
-import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +37,12 @@ from transformers import Trainer, TrainingArguments
 from ..feature_extraction import ASTFeatureExtractor
 from ..modeling.ssast import SSASTConfig, SSASTForPreTraining
 from .augment import AugmentationConfig, random_crop
-from .datasets import AugmentedFeaturizer, decode_example_audio, pad_waveforms
-from .trainer import AudioBatchMixin, EvalCollatorMixin
+from .datasets import (
+    SKIPPED_CLIPS_KEY,
+    AudioClassificationCollator,
+    AugmentedFeaturizer,
+)
+from .trainer import AudioBatchMixin, EvalCollatorMixin, StreamSplitByNodeMixin
 
 __all__ = [
     "PRETRAINING_DEFAULTS",
@@ -127,25 +129,24 @@ class UnlabeledAudioCollator:
     generator: torch.Generator | None = None
     return_waveforms: bool = False
 
+    def __post_init__(self):
+        # decoding, skipping and counting undecodable clips, and the one padding: the classification collator's
+        self._decoder = AudioClassificationCollator(self.feature_extractor, None, self.audio_column, return_waveforms=True)
+
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        rate = self.feature_extractor.sampling_rate
-        waveforms = []
-        for row in rows:
-            try:
-                waveforms.append(decode_example_audio(row[self.audio_column], rate))
-            except (ValueError, FileNotFoundError) as error:  # one bad file must not stop a long run
-                warnings.warn(f"skipping a clip that cannot be decoded: {error}", stacklevel=2)
-        if not waveforms:
+        decoded = self._decoder(rows)
+        batch, lengths = decoded["waveforms"], decoded["waveform_lengths"]  # (B, S), (B,)
+        if batch.shape[0] == 0:
             raise ValueError("no clip of this batch could be decoded; check the data (see the warnings above)")
-        batch, lengths = pad_waveforms(waveforms)  # (B, S), (B,): the batch's only padding
+        skipped = {SKIPPED_CLIPS_KEY: decoded[SKIPPED_CLIPS_KEY]}
         if self.return_waveforms:
-            return {"waveforms": batch, "waveform_lengths": lengths}
+            return {"waveforms": batch, "waveform_lengths": lengths, **skipped}
         crop = self.feature_extractor.input_samples
         if self.random_crop:
             batch, lengths = random_crop(batch, lengths, crop, self.generator)
         else:
             batch, lengths = batch[:, :crop], lengths.clamp_max(crop)
-        return {"input_values": self.feature_extractor.extract(batch, lengths)["input_values"]}
+        return {"input_values": self.feature_extractor.extract(batch, lengths)["input_values"], **skipped}
 
 
 def _load_data(source: str, split: str, streaming: bool, audio_column: str, dataset_config: str | None, seed: int, buffer: int):
@@ -159,11 +160,7 @@ def _load_data(source: str, split: str, streaming: bool, audio_column: str, data
         raise ValueError(f"dataset {source} has no column {audio_column!r} (columns: {dataset.column_names}); pass --audio_column")
     dataset = dataset.cast_column(audio_column, Audio(decode=False)).select_columns([audio_column])
     if streaming:
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        if world_size > 1:
-            from datasets.distributed import split_dataset_by_node
-
-            dataset = split_dataset_by_node(dataset, rank=int(os.environ.get("RANK", "0")), world_size=world_size)
+        # each process reads its own share of the stream: `StreamSplitByNodeMixin` in the trainer
         dataset = dataset.shuffle(seed=seed, buffer_size=buffer)
     return dataset
 
@@ -212,7 +209,7 @@ def _load_feature_extractor(source: str | None, model: str, config: SSASTConfig,
 # -- trainer -----------------------------------------------------------------------------------------------------
 
 
-class SSASTPreTrainer(AudioBatchMixin, EvalCollatorMixin, Trainer):
+class SSASTPreTrainer(AudioBatchMixin, EvalCollatorMixin, StreamSplitByNodeMixin, Trainer):
     """`Trainer` that also logs the two objectives and the masked-patch accuracy (means since the last log).
 
     Evaluation draws its masks from a generator re-seeded with `args.seed` at every evaluation, so evaluation

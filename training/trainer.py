@@ -1,6 +1,7 @@
-"""The `Trainer` subclasses' shared parts and the fine-tuning trainer (`AudioClassificationTrainer`): the recipes'
-loss, optimiser, per-epoch schedules, balanced sampler, streaming data split by node, and the count of
-undecodable clips. `train.run_training` builds one; `pretrain.SSASTPreTrainer` shares `EvalCollatorMixin`.
+"""The fine-tuning trainer (`AudioClassificationTrainer`: the recipes' loss, optimiser, per-epoch schedules and
+balanced sampler) and what it shares with `pretrain.SSASTPreTrainer`, written once as mixins: package batches
+featurized on the device with undecodable clips counted (`AudioBatchMixin`), evaluation batches from their own
+collator (`EvalCollatorMixin`), a streamed training set split between processes (`StreamSplitByNodeMixin`).
 """
 
 import math
@@ -16,7 +17,7 @@ from transformers.utils import logging
 from .augment import BalancedSampler
 from .datasets import SKIPPED_CLIPS_KEY, AugmentedFeaturizer
 
-__all__ = ["AudioBatchMixin", "AudioClassificationTrainer", "EvalCollatorMixin", "classification_loss", "epoch_schedule_factor"]
+__all__ = ["AudioBatchMixin", "AudioClassificationTrainer", "EvalCollatorMixin", "StreamSplitByNodeMixin", "classification_loss", "epoch_schedule_factor"]
 
 logger = logging.get_logger(__name__)
 
@@ -83,6 +84,38 @@ def epoch_schedule_factor(schedule: dict, epoch: int) -> float:
     raise ValueError(f"not an epoch schedule: {name!r}")
 
 
+class StreamSplitByNodeMixin:
+    """A streamed (`IterableDataset`) training set read in shares by the processes of a distributed run (mixed
+    into a `Trainer` subclass before `Trainer`)."""
+
+    def get_train_dataloader(self):
+        import datasets
+
+        dataset = self.train_dataset
+        if self.args.world_size > 1 and isinstance(dataset, datasets.IterableDataset):
+            # Each process reads only its share of the stream (whole shards when they divide evenly, else every
+            # world_size-th example), instead of accelerate's default of reading everything on rank 0 and
+            # dispatching batches. The loader is then wrapped for device placement only (no second sharding).
+            from accelerate.data_loader import prepare_data_loader
+            from datasets.distributed import split_dataset_by_node
+            from torch.utils.data import DataLoader
+
+            shard = split_dataset_by_node(dataset, rank=self.args.process_index, world_size=self.args.world_size)
+            loader = DataLoader(
+                shard,
+                batch_size=self._train_batch_size,
+                collate_fn=self.data_collator,
+                num_workers=self.args.dataloader_num_workers,
+                pin_memory=self.args.dataloader_pin_memory,
+                persistent_workers=self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0,
+                drop_last=self.args.dataloader_drop_last,
+            )
+            return prepare_data_loader(
+                loader, device=self.args.device, num_processes=1, process_index=0, put_on_device=True, dispatch_batches=False
+            )
+        return super().get_train_dataloader()
+
+
 class AudioBatchMixin:
     """Batches as the package's collators build them, in a `Trainer` subclass (mixed in before `Trainer`): the
     count of undecodable clips (`num_skipped_clips`) is taken out and added to the phase's total, and padded
@@ -141,7 +174,7 @@ class AudioBatchMixin:
         return output
 
 
-class AudioClassificationTrainer(AudioBatchMixin, EvalCollatorMixin, Trainer):
+class AudioClassificationTrainer(AudioBatchMixin, EvalCollatorMixin, StreamSplitByNodeMixin, Trainer):
     """`Trainer` with the recipes' loss, optimiser, per-epoch schedules, balanced sampler, streaming data split
     by node, and a count of undecodable clips.
 
@@ -248,29 +281,3 @@ class AudioClassificationTrainer(AudioBatchMixin, EvalCollatorMixin, Trainer):
             return BalancedSampler(self.sample_weights, num_samples=len(dataset), seed=seed)
         return super()._get_train_sampler(train_dataset)
 
-    def get_train_dataloader(self):
-        import datasets
-
-        dataset = self.train_dataset
-        if self.args.world_size > 1 and isinstance(dataset, datasets.IterableDataset):
-            # Each process reads only its share of the stream (whole shards when they divide evenly, else every
-            # world_size-th example), instead of accelerate's default of reading everything on rank 0 and
-            # dispatching batches. The loader is then wrapped for device placement only (no second sharding).
-            from accelerate.data_loader import prepare_data_loader
-            from datasets.distributed import split_dataset_by_node
-            from torch.utils.data import DataLoader
-
-            shard = split_dataset_by_node(dataset, rank=self.args.process_index, world_size=self.args.world_size)
-            loader = DataLoader(
-                shard,
-                batch_size=self._train_batch_size,
-                collate_fn=self.data_collator,
-                num_workers=self.args.dataloader_num_workers,
-                pin_memory=self.args.dataloader_pin_memory,
-                persistent_workers=self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0,
-                drop_last=self.args.dataloader_drop_last,
-            )
-            return prepare_data_loader(
-                loader, device=self.args.device, num_processes=1, process_index=0, put_on_device=True, dispatch_batches=False
-            )
-        return super().get_train_dataloader()
