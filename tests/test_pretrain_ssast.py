@@ -54,6 +54,7 @@ def test_pretrain_command_runs_and_saves_a_loadable_checkpoint(audio_folder, tmp
     for name in ("last_loss", "last_nce_loss", "last_mse_loss", "last_accuracy", "eval_loss", "eval_nce_loss", "eval_accuracy"):
         assert math.isfinite(metrics[name]), name
     assert 0.0 <= metrics["last_accuracy"] <= 1.0
+    assert metrics["train_skipped_clips"] >= 1 and metrics["eval_skipped_clips"] == 1  # corrupt.wav, counted
     # the logged loss is the paper's joint objective (logging_steps=1: one step's values)
     assert metrics["last_loss"] == pytest.approx(metrics["last_nce_loss"] + 10 * metrics["last_mse_loss"], rel=1e-4)
 

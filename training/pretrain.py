@@ -311,6 +311,7 @@ def run_pretraining(
     )
     result = trainer.train(resume_from_checkpoint=arguments.get("resume_from_checkpoint"))
     metrics = dict(result.metrics)
+    metrics["train_skipped_clips"] = trainer.skipped_clips("train")
     trained = [entry for entry in trainer.state.log_history if "loss" in entry]
     if trained:
         metrics.update({f"last_{name}": trained[-1][name] for name in ("loss", *_OBJECTIVES) if name in trained[-1]})
