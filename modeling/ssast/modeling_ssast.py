@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers import initialization as init
 from transformers.utils import ModelOutput, logging
 
 from ..ast.modeling_ast import (
@@ -133,7 +134,7 @@ class SSASTPreTrainedModel(ASTPreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, SSASTForPreTraining):
             # the original draws its mask embedding with Xavier-normal (BEiT-style learned mask token)
-            nn.init.xavier_normal_(module.mask_embedding)
+            init.xavier_normal_(module.mask_embedding)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
