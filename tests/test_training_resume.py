@@ -145,6 +145,12 @@ def _assert_resumed_equals_uninterrupted(setup, output_dir: Path, resume_step: i
     losses = [(entry["step"], entry["loss"]) for entry in reference_log if "loss" in entry]
     assert [(entry["step"], entry["loss"]) for entry in resumed_log if "loss" in entry] == losses
     assert len({loss for _, loss in losses}) == TOTAL_STEPS  # the steps did train
+    # the resumed run kept the run's id: every checkpoint, before and after the kill, is one run's (averaging
+    # would use them all), and no interrupted folder is left behind
+    from spectrogram_transformers.training.averaging import checkpoints_of_run
+
+    used, skipped = checkpoints_of_run(output_dir)
+    assert [path.name for path in used] == [f"checkpoint-{step}" for step in range(2, TOTAL_STEPS + 1, 2)] and not skipped
 
 
 def test_sigkill_while_a_checkpoint_is_written_resumes_from_the_last_complete_one(setup, tmp_path):
