@@ -7,6 +7,8 @@ The encoder modules here (patch embedding of any patch shape and stride, prefix 
 positional embedding with resizing, pre-norm blocks on the attention interface) are re-used by SSAST.
 """
 
+import copy
+import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
 
+from ..loading import HUB_KWARGS, CheckedLoadingMixin
 from ..pos_embed import resize_position_embeddings
 from ..remote_code import RemoteCodeMixin
 from .configuration_ast import ASTConfig
@@ -53,8 +56,10 @@ __all__ = [
     "separate_qkv_checkpoints_load",
 ]
 
-# keyword arguments of `from_pretrained` that locate files rather than configure the model
-_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+# model_type of transformers' own AST port (`MIT/ast-finetuned-audioset-10-10-0.4593`), converted on load
+TRANSFORMERS_AST_MODEL_TYPE = "audio-spectrogram-transformer"
+# `from_pretrained` keywords that look like config fields but configure the loading
+_LOADING_KWARGS = ("dtype", "torch_dtype", "attn_implementation", "device_map")
 
 
 def check_input_values(
@@ -417,7 +422,7 @@ class SeparateQKVCheckpointsMixin:
         return loaded
 
 
-class ASTPreTrainedModel(RemoteCodeMixin, SeparateQKVCheckpointsMixin, PreTrainedModel):
+class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, SeparateQKVCheckpointsMixin, PreTrainedModel):
     """Weight initialisation, attention-implementation support, geometry-aware `from_pretrained`, and
     `save_pretrained` that writes the custom code `trust_remote_code=True` loads (`RemoteCodeMixin`)."""
 
@@ -462,50 +467,61 @@ class ASTPreTrainedModel(RemoteCodeMixin, SeparateQKVCheckpointsMixin, PreTraine
         self.base_model.embeddings.patch_embeddings.requires_grad_(False)
 
     @classmethod
-    def _requested_and_saved_configs(cls, pretrained_model_name_or_path, kwargs: dict) -> tuple:
-        """(config asked for: `config=` or the saved one with overrides applied, config as saved, remaining kwargs)."""
-        config = kwargs.pop("config", None)
-        hub_kwargs = {name: kwargs[name] for name in _HUB_KWARGS if name in kwargs}
-        if config is None:
-            config, kwargs = cls.config_class.from_pretrained(
-                pretrained_model_name_or_path, return_unused_kwargs=True, **kwargs
+    def _loading_configs(cls, pretrained_model_name_or_path, kwargs: dict) -> tuple:
+        """(config to build, config as saved, remaining kwargs); a transformers-native AST config is translated."""
+        hub_kwargs = {name: kwargs[name] for name in HUB_KWARGS if name in kwargs}
+        saved_dict, _ = PreTrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+        if saved_dict.get("model_type") != TRANSFORMERS_AST_MODEL_TYPE:
+            return super()._loading_configs(pretrained_model_name_or_path, kwargs)
+        if cls.config_class.model_type != "ast":
+            raise ValueError(
+                f"{pretrained_model_name_or_path} is a transformers Audio Spectrogram Transformer checkpoint; load it "
+                "with spectrogram_transformers.ASTForAudioClassification (or ASTModel), not an SSAST class"
             )
-            kwargs.update(hub_kwargs)
-        elif not isinstance(config, PreTrainedConfig):
-            config = cls.config_class.from_pretrained(config, **hub_kwargs)
-        saved_config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        from .convert_ast import ast_config_from_transformers
+
+        saved_config = ast_config_from_transformers(saved_dict)
+        config = kwargs.pop("config", None)
+        if config is None:
+            config = copy.deepcopy(saved_config)
+            fields = {field.name for field in dataclasses.fields(config)} | {"num_labels", "id2label", "label2id"}
+            for name in [name for name in kwargs if name in fields and name not in _LOADING_KWARGS]:
+                setattr(config, name, kwargs.pop(name))
         return config, saved_config, kwargs
 
     @classmethod
+    def _adapt_checkpoint(cls, state_dict: dict[str, torch.Tensor], saved_config: ASTConfig, config: ASTConfig):
+        """A transformers-native AST state dict converted to this package's names (exactly: the same tensors),
+        separate q/k/v of older saves fused, and the positional embedding resized when the geometry changes."""
+        if any(key.startswith(("audio_spectrogram_transformer.", "encoder.layer.", "layers.")) for key in state_dict):
+            from .convert_ast import convert_hf_ast_state_dict
+
+            if not any(key.startswith("audio_spectrogram_transformer.") for key in state_dict):  # a saved ASTModel
+                state_dict = {f"audio_spectrogram_transformer.{key}": value for key, value in state_dict.items()}
+            state_dict, _ = convert_hf_ast_state_dict(state_dict, saved_config)
+        state_dict = fuse_qkv_projections(dict(state_dict))
+        if _geometry(saved_config) != _geometry(config):
+            state_dict = cls._adapt_geometry(state_dict, saved_config, config)
+        return state_dict
+
+    @classmethod
+    def _adapt_geometry(cls, state_dict: dict[str, torch.Tensor], saved_config: ASTConfig, config: ASTConfig):
+        """AST's rule: the positional embedding cut or bilinearly resized, the patch projection re-used with the
+        new stride (`adapt_state_dict_geometry`)."""
+        return adapt_state_dict_geometry(state_dict, saved_config, config)
+
+    @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, which also adapts a checkpoint to another input geometry.
+        """`PreTrainedModel.from_pretrained` that reads the checkpoint once and adapts it (`CheckedLoadingMixin`).
 
-        When the requested config (`config=...` or overrides such as `max_length=512`, `time_stride=12`)
-        gives another patch grid than the saved one, the weights are loaded as saved and the positional
-        embedding is cut or bilinearly resized as the original AST does (`resize_position_embeddings`);
-        the patch projection is re-used with the new stride. Everything else loads strictly.
+        - Another input geometry (`config=...` or overrides such as `max_length=512`, `time_stride=12`): the
+          positional embedding is cut or bilinearly resized as the original AST does.
+        - A directory or Hub id in transformers' own AST format (`model_type: "audio-spectrogram-transformer"`,
+          e.g. `MIT/ast-finetuned-audioset-10-10-0.4593`) is converted exactly in memory, labels kept.
+        - A missing, unexpected or mis-shaped encoder weight raises `CheckpointKeyError` naming it; only heads are
+          ever initialised fresh (another `num_labels` needs `ignore_mismatched_sizes=True`).
         """
-        config, saved_config, kwargs = cls._requested_and_saved_configs(pretrained_model_name_or_path, kwargs)
-        if _geometry(saved_config) == _geometry(config):
-            return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
-
-        source = super().from_pretrained(pretrained_model_name_or_path, *model_args, config=saved_config, **kwargs)
-        target = cls(config)
-        state_dict = adapt_state_dict_geometry(source.state_dict(), saved_config, config)
-        ignore_mismatched_sizes = kwargs.get("ignore_mismatched_sizes", False)
-        target_state = target.state_dict()
-        mismatched = [key for key, value in state_dict.items() if key in target_state and value.shape != target_state[key].shape]
-        if mismatched and not ignore_mismatched_sizes:
-            raise ValueError(
-                f"checkpoint tensors {mismatched} do not fit the requested config; pass ignore_mismatched_sizes=True "
-                "to initialise them afresh (e.g. a new classification head)"
-            )
-        for key in mismatched:
-            state_dict.pop(key)
-        missing, unexpected = target.load_state_dict(state_dict, strict=False)
-        if unexpected or (set(missing) - set(mismatched)):
-            raise ValueError(f"checkpoint does not fit {cls.__name__}: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-        return target.to(next(source.parameters()).dtype).eval()
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
 
 def _geometry(config: ASTConfig) -> tuple:

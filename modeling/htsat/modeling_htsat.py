@@ -31,6 +31,7 @@ from ..ast.modeling_ast import (
     check_labels,
     eager_attention_forward,
 )
+from ..loading import CheckedLoadingMixin
 from ..remote_code import RemoteCodeMixin
 from .configuration_htsat import HTSATConfig
 
@@ -539,9 +540,10 @@ class HTSATAudioClassifierOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-class HTSATPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class HTSATPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, PreTrainedModel):
     """Weight initialisation (including the derived buffers), attention-implementation support, and
-    `save_pretrained` that writes the custom code `trust_remote_code=True` loads (`RemoteCodeMixin`)."""
+    `save_pretrained` that writes the custom code `trust_remote_code=True` loads (`RemoteCodeMixin`), and a
+    `from_pretrained` that never leaves encoder weights random (`CheckedLoadingMixin`)."""
 
     config_class = HTSATConfig
     config: HTSATConfig

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import initialization as init
-from transformers.utils import ModelOutput, logging
+from transformers.utils import ModelOutput
 
 from ..ast.modeling_ast import (
     ASTClassificationHead,
@@ -52,8 +52,6 @@ __all__ = [
     "masked_patch_info_nce",
 ]
 
-logger = logging.get_logger(__name__)
-
 # The original fine-tuning constructor resizes the time axis of the positional grid to (8, t) whatever the
 # pre-training frequency rows were (8 for 16×16 patches on 128 mel bins). Kept for bit-exact parity.
 ORIGINAL_TIME_INTERPOLATION_ROWS = 8
@@ -83,10 +81,6 @@ def masked_patch_info_nce(predictions: torch.Tensor, targets: torch.Tensor) -> t
 
 # ----------------------------------------------------------------------------------------------------------------
 # geometry adaptation (pre-training -> fine-tuning)
-
-
-def _ssast_geometry(config: SSASTConfig) -> tuple:
-    return (config.patch_grid, config.frequency_patch_size, config.time_patch_size)
 
 
 def _is_pretraining_geometry(config: SSASTConfig) -> bool:
@@ -137,54 +131,13 @@ class SSASTPreTrainedModel(ASTPreTrainedModel):
             init.xavier_normal_(module.mask_embedding)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, which also adapts the checkpoint to another input geometry.
-
-        Overrides such as `frequency_stride=10, time_stride=10, max_length=512, num_labels=50, pooling="cls"`
-        (or a `config=`) that change the patch grid load the saved weights as saved, then resize the positional
-        embedding with SSAST's rules (`adapt_ssast_state_dict_geometry`) and re-use the patch projection with the
-        new stride, exactly as the original fine-tuning constructor does from a pre-training checkpoint. When
-        the checkpoint is a pre-training geometry, its input size is recorded in `pretraining_num_mel_bins` /
-        `pretraining_max_length`. Heads the checkpoint lacks are initialised afresh; heads of another task are
-        dropped; both are logged.
-        """
-        output_loading_info = kwargs.pop("output_loading_info", False)
-        config, saved_config, kwargs = cls._requested_and_saved_configs(pretrained_model_name_or_path, kwargs)
-        plain_from_pretrained = super(ASTPreTrainedModel, cls).from_pretrained
-        if _ssast_geometry(saved_config) == _ssast_geometry(config):
-            return plain_from_pretrained(
-                pretrained_model_name_or_path, *model_args, config=config, output_loading_info=output_loading_info, **kwargs
-            )
-
-        source, info = plain_from_pretrained(
-            pretrained_model_name_or_path, *model_args, config=saved_config, output_loading_info=True, **kwargs
-        )
-        freshly_initialised = set(info["missing_keys"])
-        state_dict = {key: value for key, value in source.state_dict().items() if key not in freshly_initialised}
-        state_dict = adapt_ssast_state_dict_geometry(state_dict, saved_config, config)
+    def _adapt_geometry(cls, state_dict: dict[str, torch.Tensor], saved_config: SSASTConfig, config: SSASTConfig):
+        """SSAST's rules (`adapt_ssast_state_dict_geometry`), exactly as the original fine-tuning constructor from a
+        pre-training checkpoint; the pre-training input size is recorded in `pretraining_num_mel_bins` /
+        `pretraining_max_length` of the new config."""
         if _is_pretraining_geometry(saved_config) and config.pretraining_max_length is None:
             config.pretraining_num_mel_bins, config.pretraining_max_length = saved_config.pretraining_input_size
-        model = cls(config)
-        expected = model.state_dict()
-        mismatched = sorted(key for key, value in state_dict.items() if key in expected and value.shape != expected[key].shape)
-        if mismatched and not kwargs.get("ignore_mismatched_sizes", False):
-            raise ValueError(
-                f"checkpoint tensors {mismatched} do not fit the requested config; pass ignore_mismatched_sizes=True "
-                "to initialise them afresh (e.g. a classification head with another number of labels)"
-            )
-        for key in mismatched:
-            state_dict.pop(key)
-        missing, unexpected = model.load_state_dict(state_dict, strict=False)
-        if unexpected:
-            raise ValueError(f"checkpoint keys {sorted(unexpected)} do not fit {cls.__name__}")
-        logger.info(
-            "adapted %s from patch grid %s to %s; newly initialised: %s",
-            pretrained_model_name_or_path, saved_config.patch_grid, config.patch_grid, sorted(missing) or "nothing",
-        )
-        model = model.to(next(source.parameters()).dtype).eval()
-        if output_loading_info:
-            return model, {"missing_keys": missing, "unexpected_keys": info["unexpected_keys"], "mismatched_keys": mismatched, "error_msgs": []}
-        return model
+        return adapt_ssast_state_dict_geometry(state_dict, saved_config, config)
 
 
 class SSASTModel(SSASTPreTrainedModel, ASTModel):
