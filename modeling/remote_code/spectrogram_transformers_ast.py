@@ -44,7 +44,9 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.processing_utils import Unpack
 from transformers.utils import TensorType
+from transformers.utils import TransformersKwargs
 from transformers.utils import logging
 from typing import Any
 from typing import Literal
@@ -941,19 +943,23 @@ class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, SeparateQKVCheckp
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """timm ViT initialisation: truncated normal for weights and tokens, zero bias, unit LayerNorm."""
+        """timm ViT initialisation: truncated normal for weights and tokens, zero bias, unit LayerNorm.
+
+        Through `transformers.initialization`, whose functions leave tensors alone that `from_pretrained` has
+        already loaded (they carry `_is_hf_initialized`), so only missing weights are drawn.
+        """
         std = self.config.initializer_range
         if isinstance(module, (nn.Linear, nn.Conv2d)):
-            nn.init.trunc_normal_(module.weight, std=std)
+            init.trunc_normal_(module.weight, std=std)
             if module.bias is not None:
-                nn.init.zeros_(module.bias)
+                init.zeros_(module.bias)
         elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
         elif isinstance(module, ASTEmbeddings):
             for token in (module.cls_token, module.distillation_token, module.position_embeddings):
                 if token is not None:
-                    nn.init.trunc_normal_(token, std=std)
+                    init.trunc_normal_(token, std=std)
 
     def freeze_feature_encoder(self) -> None:
         """Freeze the spectrogram front end, the patch embedding (its projection gets no gradient).
@@ -1107,7 +1113,7 @@ class ASTModel(ASTPreTrainedModel):
         output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool = False,
         return_dict: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling | tuple:
         input_values = check_input_values(
             input_values, self.config.num_mel_bins, dtype=self.dtype, min_frames=self.config.time_patch_size
@@ -1144,7 +1150,7 @@ class AudioClassificationMixin:
         output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool = False,
         return_dict: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> SequenceClassifierOutput | tuple:
         return_dict = self.config.return_dict if return_dict is None else return_dict
         outputs = self.base_model(

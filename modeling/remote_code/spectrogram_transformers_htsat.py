@@ -31,8 +31,10 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput
 from transformers.utils import TensorType
+from transformers.utils import TransformersKwargs
 from transformers.utils import logging
 from typing import Any
 from typing import ClassVar
@@ -1292,7 +1294,7 @@ class HTSATModel(HTSATPreTrainedModel):
         output_hidden_states: bool | None = None,
         infer_mode: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling | tuple:
         spectrogram = self.prepare_spectrogram(input_features, infer_mode)
         return self.encode_spectrogram(
@@ -1332,7 +1334,7 @@ class HTSATForAudioClassification(HTSATPreTrainedModel):
         output_hidden_states: bool | None = None,
         infer_mode: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> HTSATAudioClassifierOutput | tuple:
         return_dict = self.config.return_dict if return_dict is None else return_dict
         encode_kwargs = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
