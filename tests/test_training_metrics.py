@@ -78,3 +78,11 @@ def test_metric_errors_are_clear():
         accuracy(np.zeros(3), np.zeros(3))
     with pytest.raises(ValueError, match="problem_type"):
         build_compute_metrics("regression")
+
+
+def test_d_prime_at_the_limits_of_the_normal_quantile():
+    """d' = sqrt(2)·Φ⁻¹(AUC) from the standard library: infinite at AUC 1 and 0, as scipy's ppf gives."""
+    assert d_prime(1.0) == math.inf
+    assert d_prime(0.0) == -math.inf
+    assert d_prime(0.9) == pytest.approx(math.sqrt(2) * 1.2815515655446004, abs=1e-12)
+    assert d_prime(0.1) == pytest.approx(-d_prime(0.9), abs=1e-12)
