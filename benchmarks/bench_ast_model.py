@@ -1,98 +1,158 @@
-"""AST inference speed: spectrogram_transformers vs transformers' ASTForAudioClassification, same weights.
+"""AST inference speed: spectrogram_transformers (PyTorch fp32/bf16, ONNX Runtime fp32/int8) vs transformers' AST.
 
-Prints, in one run on one machine: fp32 SDPA forward time of both at the base size (768 wide, 12 layers,
-1024 frames, 527 labels), their ratio, and bf16 autocast on CPU against the fp32 reference, with the
-top-1 agreement of bf16 and fp32 on the fixture audio clips.
+Same weights everywhere (transformers' ASTForAudioClassification at the base size, converted), AST-base on
+1024 frames with 527 labels. In ONE run it times, interleaved round by round (one call of each variant per
+round, so a load spike on a shared machine hits all alike) and reports the MEDIAN of the rounds:
 
-    python benchmarks/bench_ast_model.py [--batch 2] [--repeats 3] [--threads N]
+  transformers AST fp32 (sdpa)   the reference, 1.00x
+  transformers AST bf16 weights  `model.to(torch.bfloat16)`
+  ours fp32 / bf16 weights / bf16 autocast
+  ours ONNX Runtime fp32 / dynamic int8   (`export_onnx`, skipped without the [onnx] extra)
+
+and, on the fixture clips, the top-1 agreement and max |Δ sigmoid| of every variant against ours fp32.
+It prints the CPU's bf16 flags (lscpu): bf16 is only fast with AVX512-BF16 or AMX.
+
+    python benchmarks/bench_ast_model.py [--batch 1] [--rounds 5] [--threads N] [--layers 12] [--skip onnx,...]
 """
 
+from __future__ import annotations
+
 import argparse
+import statistics
+import subprocess
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import soundfile
 import torch
+from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 from transformers import ASTConfig as TransformersASTConfig
 from transformers import ASTForAudioClassification as TransformersAST
 
 from spectrogram_transformers import convert
+from spectrogram_transformers.runtime import cpu_bf16_flags
 
 FIXTURE_AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
 
 
-def best_times(functions: list, repeats: int) -> list[float]:
-    """Best wall time of each function over `repeats` rounds after one warm-up each.
+def lscpu_bf16_flags() -> str:
+    """The bf16-related flags lscpu reports (or /proc/cpuinfo's when lscpu is missing)."""
+    try:
+        flags = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        line = next((line for line in flags.splitlines() if line.startswith("Flags:")), "")
+        model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("Model name:")), "?")
+        found = [flag for flag in line.split() if "bf16" in flag or flag.startswith("amx")]
+        return f"{model}; lscpu bf16 flags: {' '.join(found) or 'none'}"
+    except (OSError, subprocess.CalledProcessError):
+        return f"/proc/cpuinfo bf16 flags: {' '.join(cpu_bf16_flags()) or 'none'}"
 
-    The functions run interleaved (one call of each per round), so a load spike on a shared machine
-    hits all of them alike; the minimum is the least noisy statistic.
-    """
-    for function in functions:
+
+def median_times(functions: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Wall times of each function over `rounds` interleaved rounds, after one warm-up call each."""
+    for function in functions.values():
         function()
-    times = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, measured in zip(functions, times):
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
             start = time.perf_counter()
             function()
-            measured.append(time.perf_counter() - start)
-    return [min(measured) for measured in times]
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
-def fixture_features(feature_extractor, max_length: int) -> torch.Tensor:
+def fixture_features(max_length: int) -> torch.Tensor:
     clips = sorted(FIXTURE_AUDIO.glob("*_16k.wav"))
     audio = [soundfile.read(path, dtype="float32")[0] for path in clips]
-    return feature_extractor(audio, sampling_rate=16000, return_tensors="pt")["input_values"][:, :max_length]
+    return ASTFeatureExtractor(max_length=max_length)(audio, sampling_rate=16000, return_tensors="pt").input_values
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 autocast timing")
+    parser.add_argument("--skip", default="", help="comma-separated variants to leave out: onnx, autocast, hf_bf16")
     args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     reference = TransformersAST(
         TransformersASTConfig(num_labels=527, num_hidden_layers=args.layers, attn_implementation="sdpa")
     ).eval()
-    ours = convert(reference.state_dict(), "hf-ast", None)
+    ours = convert(reference.state_dict(), "hf-ast", None).eval()
     ours.set_attn_implementation("sdpa")
+    ours_bf16 = convert(reference.state_dict(), "hf-ast", None).eval().to(torch.bfloat16)
+    ours_bf16.set_attn_implementation("sdpa")
     features = torch.randn(args.batch, 1024, 128)
 
-    with torch.inference_mode():
-        difference = (ours(features).logits - reference(features).logits).abs().max().item()
-
-        def ours_bf16():
+    def autocast(model):
+        def run():
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                return ours(features)
+                return model(features)
 
-        functions = [lambda: reference(features), lambda: ours(features)] + ([ours_bf16] if args.bf16 else [])
-        reference_fp32, ours_fp32, *rest = best_times(functions, args.repeats)
-        ours_autocast = rest[0] if rest else None
+        return run
 
-        from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
+    variants: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "transformers AST fp32": lambda x: reference(x).logits,
+        "ours fp32": lambda x: ours(x).logits,
+        "ours bf16 weights": lambda x: ours_bf16(x).logits,
+    }
+    if "hf_bf16" not in skip:
+        reference_bf16 = TransformersAST(reference.config).eval()
+        reference_bf16.load_state_dict(reference.state_dict())
+        reference_bf16.to(torch.bfloat16)
+        variants["transformers AST bf16 weights"] = lambda x: reference_bf16(x.to(torch.bfloat16)).logits
+    if "autocast" not in skip:
 
-        clip_features = fixture_features(ASTFeatureExtractor(), 1024)
-        top1_fp32 = ours(clip_features).logits.argmax(-1)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            top1_bf16 = ours(clip_features).logits.argmax(-1)
+        def ours_autocast(x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return ours(x).logits
 
-    print(f"AST base, {args.layers} layers, batch {args.batch} x 1024 frames, {args.threads} threads")
-    print(f"max |logit difference| ours vs transformers (fp32): {difference:.2e}")
-    print(f"transformers ASTForAudioClassification fp32 sdpa : {reference_fp32 * 1000:8.1f} ms")
-    print(f"spectrogram_transformers AST fp32 sdpa           : {ours_fp32 * 1000:8.1f} ms   ratio {reference_fp32 / ours_fp32:.2f}x (target >= 1.0x)")
-    if ours_autocast is not None:
-        print(f"spectrogram_transformers AST bf16 autocast (CPU) : {ours_autocast * 1000:8.1f} ms   ratio {reference_fp32 / ours_autocast:.2f}x vs fp32 reference (target >= 3x)")
-    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
-    print(f"CPU bf16 support: avx512_bf16={'avx512_bf16' in flags}, amx_bf16={'amx_bf16' in flags}")
-    agree = (top1_fp32 == top1_bf16).float().mean().item()
-    print(f"top-1 agreement bf16 vs fp32 on {len(top1_fp32)} fixture clips: {agree:.0%}")
+        variants["ours bf16 autocast"] = ours_autocast
+    scratch = tempfile.TemporaryDirectory()
+    if "onnx" not in skip:
+        try:
+            from spectrogram_transformers.onnx_export import OnnxAudioModel, export_onnx
+        except ImportError:
+            print("ONNX variants skipped: pip install 'spectrogram-transformers[onnx]'")
+        else:
+            ours.save_pretrained(Path(scratch.name) / "model")
+            ASTFeatureExtractor().save_pretrained(Path(scratch.name) / "model")
+            for quantize in (None, "int8"):
+                output = Path(scratch.name) / f"onnx_{quantize or 'fp32'}"
+                export_onnx(Path(scratch.name) / "model", output, quantize=quantize)
+                runner = OnnxAudioModel(output, threads=args.threads)
+                variants[f"ours ONNX Runtime {quantize or 'fp32'}"] = lambda x, runner=runner: runner(x).logits
+
+    with torch.inference_mode():
+        times = median_times({name: (lambda f=f: f(features)) for name, f in variants.items()}, args.rounds)
+        clips = fixture_features(1024)
+        outputs = {name: f(clips).float() for name, f in variants.items()}
+    scratch.cleanup()
+
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    fp32_reference = medians["transformers AST fp32"]
+    bf16_reference = medians.get("transformers AST bf16 weights")
+    baseline = outputs["ours fp32"]
+    print(f"AST base, {args.layers} layers, batch {args.batch} x 1024 frames, 527 labels, {args.threads} threads, "
+          f"median of {args.rounds} interleaved rounds (shared machine: ratios within this run are what count)")
+    print(lscpu_bf16_flags())
+    print(f"{'variant':32s} {'ms/batch':>9s} {'vs hf fp32':>10s} {'vs hf bf16':>10s} {'top-1 vs ours fp32':>19s} {'max|d sigmoid|':>15s}")
+    for name, median in medians.items():
+        agreement = (outputs[name].argmax(-1) == baseline.argmax(-1)).float().mean().item()
+        change = (torch.sigmoid(outputs[name]) - torch.sigmoid(baseline)).abs().max().item()
+        versus_bf16 = f"{bf16_reference / median:9.2f}x" if bf16_reference else "      n/a"
+        print(f"{name:32s} {median * 1000:9.1f} {fp32_reference / median:9.2f}x {versus_bf16} "
+              f"{agreement:18.0%} {change:15.2e}")
+    print(f"(top-1 and sigmoid changes over the {len(baseline)} fixture clips; per-round ratios to transformers fp32:)")
+    for name, values in times.items():
+        print(f"  {name:32s} " + " ".join(f"{a / b:.2f}" for a, b in zip(times["transformers AST fp32"], values)))
+    print("targets: ours fp32 >= 1.05x, ours bf16 >= 2.2x, ONNX fp32 >= 1.15x, ONNX int8 >= 2.5x (vs transformers fp32)")
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()

@@ -16,14 +16,17 @@ other work, one thread is faster: every multi-threaded torch op then waits for d
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import transformers
-
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor
+from spectrogram_transformers.feature_extraction import (
+    ASTFeatureExtractor,
+    HTSATFeatureExtractor,
+)
 
 
 def best_of(function: Callable[[], object], repeats: int) -> float:
@@ -37,6 +40,20 @@ def best_of(function: Callable[[], object], repeats: int) -> float:
             torch.cuda.synchronize()  # GPU work is asynchronous
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def interleaved_times(functions: list[Callable[[], object]], rounds: int) -> list[list[float]]:
+    """Wall times of each function over `rounds` rounds of one call each, interleaved, after one warm-up each:
+    a load spike on a shared machine hits every function alike, and the median of the rounds is reported."""
+    for function in functions:
+        function()
+    times: list[list[float]] = [[] for _ in functions]
+    for _ in range(rounds):
+        for function, measured in zip(functions, times):
+            start = time.perf_counter()
+            function()
+            measured.append(time.perf_counter() - start)
+    return times
 
 
 def main() -> None:
@@ -55,7 +72,8 @@ def main() -> None:
     htsat_clips = [rng.normal(0.0, 0.1, int(32000 * args.seconds)).astype(np.float32) for _ in range(args.batch)]
     print(
         f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} threads, "
-        f"device {args.device}; {args.batch} x {args.seconds:g} s clips, best of {args.repeats}"
+        f"device {args.device}; {args.batch} x {args.seconds:g} s clips; AST: median of {args.repeats} interleaved "
+        f"rounds, HTS-AT: best of {args.repeats}"
     )
 
     ours = ASTFeatureExtractor(max_length=1024)
@@ -68,8 +86,9 @@ def main() -> None:
         return reference(ast_clips, sampling_rate=16000, return_tensors="pt")["input_values"]
 
     difference = float((run_ours().cpu() - run_reference()).abs().max())
-    ours_time = best_of(run_ours, args.repeats)
-    reference_time = best_of(run_reference, args.repeats)
+    ours_times, reference_times = interleaved_times([run_ours, run_reference], args.repeats)
+    ours_time, reference_time = statistics.median(ours_times), statistics.median(reference_times)
+    print("per-round ratios: " + " ".join(f"{r / o:.1f}" for o, r in zip(ours_times, reference_times)))
     print(f"AST   ours (torch, batched)               : {ours_time * 1000:9.1f} ms")
     print(f"AST   transformers.ASTFeatureExtractor    : {reference_time * 1000:9.1f} ms")
     print(f"AST   speed ratio (transformers / ours)   : {reference_time / ours_time:9.1f} x")

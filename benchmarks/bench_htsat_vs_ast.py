@@ -3,7 +3,8 @@
 HTS-AT (Chen et al., ICASSP 2022) claims a fraction of AST's parameters and compute: its Swin stages attend in
 8×8 windows and merge tokens (64² -> 8²), where AST attends globally over 1212 patches at width 768.
 This prints both models' parameter counts, fp32 SDPA inference throughput (clips/s, best of N after a warm-up,
-`torch.inference_mode`) and the speed ratio (target >= 4x).
+`torch.inference_mode`) and the speed ratio (target >= 4x); then each model in bf16 (`model.to(torch.bfloat16)`)
+against its own fp32, with the CPU's bf16 flags (bf16 is fast only with AVX512-BF16 or AMX).
 
     python benchmarks/bench_htsat_vs_ast.py [--batch 4] [--repeats 3] [--threads N] [--device cpu|cuda]
 
@@ -16,7 +17,13 @@ import time
 
 import torch
 
-from spectrogram_transformers import ASTConfig, ASTForAudioClassification, HTSATConfig, HTSATForAudioClassification
+from spectrogram_transformers import (
+    ASTConfig,
+    ASTForAudioClassification,
+    HTSATConfig,
+    HTSATForAudioClassification,
+)
+from spectrogram_transformers.runtime import cpu_bf16_flags
 
 HTSAT_FRAMES_10S = 1001  # 1 + 320000 // 320
 
@@ -62,8 +69,22 @@ def main() -> None:
     htsat_input = torch.randn(args.batch, HTSAT_FRAMES_10S, htsat.config.num_mel_bins, device=device) * 20 - 40
     ast_input = torch.randn(args.batch, ast.config.max_length, ast.config.num_mel_bins, device=device)
 
+    htsat_bf16 = HTSATForAudioClassification(htsat.config).to(device).eval()
+    htsat_bf16.load_state_dict(htsat.state_dict())
+    htsat_bf16.to(torch.bfloat16)
+    ast_bf16 = ASTForAudioClassification(ast.config).to(device).eval()
+    ast_bf16.load_state_dict(ast.state_dict())
+    ast_bf16.to(torch.bfloat16)
+    functions = {
+        "htsat": lambda: htsat(htsat_input),
+        "ast": lambda: ast(ast_input),
+        "htsat_bf16": lambda: htsat_bf16(htsat_input),
+        "ast_bf16": lambda: ast_bf16(ast_input),
+    }
     with torch.inference_mode():
-        times = best_times({"htsat": lambda: htsat(htsat_input), "ast": lambda: ast(ast_input)}, args.repeats, synchronize)
+        times = best_times(functions, args.repeats, synchronize)
+        # bf16 against fp32 on the same inputs: clip probabilities, frame probabilities, top-1
+        fp32_out, bf16_out = htsat(htsat_input), htsat_bf16(htsat_input)
     htsat_time, ast_time = times["htsat"], times["ast"]
 
     where = f"{args.device}, {args.threads} threads" if device.type == "cpu" else args.device
@@ -74,6 +95,13 @@ def main() -> None:
           f"{ast_time * 1000:8.1f} ms/batch, {args.batch / ast_time:7.2f} clips/s")
     print(f"HTS-AT speed-up over AST: {ast_time / htsat_time:.2f}x (target >= 4x); "
           f"parameter ratio AST/HTS-AT {parameter_count(ast) / parameter_count(htsat):.2f}x")
+    print(f"CPU: {' '.join(cpu_bf16_flags()) or 'no bf16 flags'} (avx512_bf16/amx_bf16: native bf16)")
+    clip_change = (torch.sigmoid(bf16_out.logits.float()) - torch.sigmoid(fp32_out.logits)).abs().max().item()
+    frame_change = (torch.sigmoid(bf16_out.framewise_logits.float()) - torch.sigmoid(fp32_out.framewise_logits)).abs().max().item()
+    same_top1 = (bf16_out.logits.float().argmax(-1) == fp32_out.logits.argmax(-1)).float().mean().item()
+    print(f"HTS-AT bf16 weights: {times['htsat_bf16'] * 1000:8.1f} ms/batch, {htsat_time / times['htsat_bf16']:.2f}x its fp32; "
+          f"max |d sigmoid| clip {clip_change:.2e}, frame {frame_change:.2e}; top-1 agreement {same_top1:.0%} (random weights)")
+    print(f"AST bf16 weights   : {times['ast_bf16'] * 1000:8.1f} ms/batch, {ast_time / times['ast_bf16']:.2f}x its fp32")
 
 
 if __name__ == "__main__":
