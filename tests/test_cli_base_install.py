@@ -1,5 +1,5 @@
 """The command line on a base install (no `[train]` extra): `--help` of every subcommand, `convert`,
-`classify` and `detect` work; `train`, `pretrain` and `ensemble` say in one line which extra to install.
+`classify`, `detect` and `export` work; `train`, `pretrain` and `ensemble` say in one line which extra to install.
 
 Each command runs in a subprocess whose import system cannot see the training stack: every meta-path finder
 is wrapped so that `datasets`, `accelerate`, scikit-learn, scipy, ... are not found (`importlib.util.find_spec`
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import fixture_path
 from safetensors.torch import load_file, save_file
-from training_helpers import tone_wav_bytes
+from training_helpers import tiny_ast_dir, tone_wav_bytes
 
 from spectrogram_transformers.cli import SUBCOMMANDS
 
@@ -116,6 +116,14 @@ def test_convert_classify_detect_on_a_base_install(tmp_path):
     assert str(audio) in classified["stdout"]
     assert detected["status"] == 0, detected["stderr"]
     assert detected["stdout"].strip()
+
+
+@pytest.mark.slow
+def test_export_to_transformers_format_on_a_base_install(tmp_path):
+    model_dir = tiny_ast_dir(tmp_path / "tiny", max_length=100)
+    (exported,) = run_base_cli(["export", str(model_dir), "--format", "transformers", "--output", str(tmp_path / "native")], cwd=tmp_path)
+    assert exported["status"] == 0, exported["stderr"]
+    assert '"audio-spectrogram-transformer"' in (tmp_path / "native" / "config.json").read_text()
 
 
 @pytest.mark.slow
