@@ -6,10 +6,12 @@ is the code that runs."""
 
 import datasets
 import pytest
-from training_helpers import SPEECH_WORDS, write_speech_commands_parquet
-
-from spectrogram_transformers.training.datasets import PARQUET_CONVERSION_REVISION, load_recipe_datasets
+from spectrogram_transformers.training.datasets import (
+    PARQUET_CONVERSION_REVISION,
+    load_recipe_datasets,
+)
 from spectrogram_transformers.training.recipe import load_recipe
+from training_helpers import SPEECH_WORDS, write_speech_commands_parquet
 
 
 def test_recipe_points_at_the_parquet_conversion():
