@@ -61,29 +61,10 @@ class InferenceError(ValueError):
 
 
 def model_input_samples(feature_extractor) -> int | None:
-    """Samples of audio the model sees at once (what the feature extractor keeps of a clip), or None if unbounded.
-
-    HTS-AT: `clip_samples`. AST / SSAST: `max_length` Kaldi frames = (max_length - 1) shifts plus one window, in
-    the integer frame sizes the extractor itself uses (`kaldi_frame_sizes`).
-    """
-    defined = getattr(feature_extractor, "input_samples", None)  # the extractor's own definition, where it has one
-    if isinstance(defined, int):
-        return defined
-    if hasattr(feature_extractor, "clip_samples"):
-        clip_samples = feature_extractor.clip_samples
-        return None if clip_samples is None else int(clip_samples)
-    max_length = getattr(feature_extractor, "max_length", None)
-    if max_length and hasattr(feature_extractor, "frame_shift_ms"):
-        from .feature_extraction.kaldi import kaldi_frame_sizes
-
-        window, hop, _ = kaldi_frame_sizes(
-            feature_extractor.sampling_rate,
-            feature_extractor.frame_length_ms,
-            feature_extractor.frame_shift_ms,
-            feature_extractor.round_to_power_of_two,
-        )
-        return (int(max_length) - 1) * hop + window
-    return None
+    """Samples of audio the model sees at once, or None if unbounded: the feature extractor's own definition
+    (`SpectrogramFeatureExtractor.input_samples`: HTS-AT's `clip_samples`, AST's `max_length` Kaldi frames)."""
+    samples = getattr(feature_extractor, "input_samples", None)
+    return None if samples is None else int(samples)
 
 
 def window_starts(num_samples: int, window: int, hop: int, *, pad_end: bool = False) -> list[int]:
@@ -434,9 +415,14 @@ class AudioClassifier:
         return window_samples, hop_samples  # None, None: unbounded model and no window asked: the whole clip
 
     def features(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
-        """Features [B, frames, bins] of waveforms at `self.sampling_rate`."""
-        extracted = self.feature_extractor(list(windows), sampling_rate=self.sampling_rate, return_tensors="pt")
-        return extracted[self.input_name]
+        """Features [B, frames, bins] of mono waveforms at `self.sampling_rate`: one zero-padded batch through the
+        extractor's tensor entry point (`extract`), computed on the model's device."""
+        lengths = torch.tensor([len(window) for window in windows], dtype=torch.long)
+        batch = torch.zeros(len(windows), int(lengths.max()), dtype=torch.float32)
+        for row, window in enumerate(windows):
+            batch[row, : len(window)] = torch.from_numpy(np.asarray(window, dtype=np.float32))
+        device = self.device if self.backend == "torch" else torch.device("cpu")
+        return self.feature_extractor.extract(batch.to(device), lengths)[self.input_name]
 
     def run(self, windows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """(logits [B, labels], framewise_logits [B, frames, labels] or None), float32 numpy, of B waveforms."""
