@@ -313,8 +313,8 @@ class AudioClassifier:
             with the `preprocessor_config.json` saved beside it.
         device: torch device.
         batch_size: windows per forward pass.
-        dtype: "float32", "bfloat16", or "auto" (bfloat16 where the device runs it natively, else float32);
-            also a torch dtype. The ONNX backend runs in float32.
+        dtype: "float32", "bfloat16", or "auto" (bfloat16 where the device runs it natively, else float32; an
+            in-memory model keeps its own dtype); also a torch dtype. The ONNX backend runs in float32.
         backend: "torch" or "onnx" (ONNX Runtime, `pip install 'spectrogram-transformers[onnx]'`).
         feature_extractor: the extractor of an in-memory `model`.
     """
@@ -342,6 +342,8 @@ class AudioClassifier:
             self.dtype = torch.float32
             self.model, self.feature_extractor = _load_onnx_model(model)
         else:
+            if isinstance(model, torch.nn.Module) and dtype in (None, "auto"):
+                dtype = next(model.parameters()).dtype  # an in-memory model is never converted unasked
             self.dtype = resolve_dtype(dtype, self.device)
             if isinstance(model, torch.nn.Module):
                 if feature_extractor is None:
@@ -363,8 +365,7 @@ class AudioClassifier:
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, feature_extractor, **kwargs) -> AudioClassifier:
-        """Wrap an in-memory model; its dtype is kept unless `dtype` is given."""
-        kwargs.setdefault("dtype", next(model.parameters()).dtype)
+        """Wrap an in-memory model; its device and dtype are kept unless given."""
         kwargs.setdefault("device", next(model.parameters()).device)
         return cls(model, feature_extractor=feature_extractor, **kwargs)
 
