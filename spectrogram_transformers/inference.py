@@ -226,21 +226,20 @@ def _load_torch_model(model: str | Path, device: torch.device, dtype: torch.dtyp
 
 
 def _load_onnx_model(path: str | Path):
-    """The exported ONNX model (`export --format onnx`) and the feature extractor saved beside it."""
-    try:
-        from .onnx_export import OnnxAudioModel  # type: ignore[import-not-found]
-    except ImportError as error:
-        raise InferenceError(
-            f"the ONNX backend needs onnxruntime and the package's ONNX runner ({error}); "
-            "pip install 'spectrogram-transformers[onnx]'"
-        ) from None
+    """The exported ONNX model (`export --format onnx`: a directory with model.onnx, or the file) and the feature
+    extractor saved beside it."""
     from transformers import AutoFeatureExtractor
+
+    from .onnx_export import OnnxAudioModel
 
     path = Path(path)
     directory = path.parent if path.suffix == ".onnx" else path
-    if not path.exists():
-        raise InferenceError(f"no ONNX model at {path} (export one with `spectrogram-transformers export --format onnx`)")
-    model = OnnxAudioModel(str(path))
+    try:
+        model = OnnxAudioModel(str(path))
+    except ImportError as error:  # the [onnx] extra is missing
+        raise InferenceError(str(error)) from None
+    except (FileNotFoundError, OSError, ValueError) as error:
+        raise InferenceError(f"cannot load an ONNX model from {path}: {str(error).splitlines()[0]}") from None
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(str(directory))
     except (OSError, ValueError) as error:
@@ -429,8 +428,8 @@ class AudioClassifier:
         """(logits [B, labels], framewise_logits [B, frames, labels] or None), float32 numpy, of B waveforms."""
         features = self.features(windows)
         if self.backend == "onnx":
-            outputs = self.model(features)
-            logits, framewise = outputs["logits"], outputs.get("framewise_logits")
+            output = self.model(features)
+            logits, framewise = output.logits, getattr(output, "framewise_logits", None)
         else:
             with torch.inference_mode():
                 output = self.model(**{self.input_name: features.to(device=self.device, dtype=self.dtype)})

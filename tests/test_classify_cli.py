@@ -90,7 +90,8 @@ def test_user_mistakes_are_one_line_errors(ast_dir, files, tmp_path, capsys):
         (["detect", str(files / "good.wav"), "--model", str(tmp_path / "pretraining")], "SSASTForPreTraining"),
         (["detect", str(files / "good.wav"), "--model", str(tmp_path / "no_such_model")], "cannot load a model"),
         (["detect", str(files / "good.wav"), "--model", str(ast_dir), "--class-threshold", "cat=0.2"], "unknown label"),
-        (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx"], "onnx"),
+        (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx"], "cannot load an ONNX model"),
+        (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx", "--dtype", "bfloat16"], "float32"),
         (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--hop", "-1"], "positive"),
     ]
     for arguments, message in cases:
@@ -158,3 +159,28 @@ def test_htsat_classify_uses_its_clip_as_the_window(tmp_path, files):
     directory = tiny_htsat_dir(tmp_path / "htsat")
     prediction = AudioClassifier(directory, dtype="float32").classify_file(files / "good.wav", top_k=1)
     assert prediction.window_s == 2.0 and prediction.hop_s == 1.0 and len(prediction.windows) == 2
+
+
+@pytest.mark.slow  # two ONNX exports: ~15 s on 2 shared cores
+def test_onnx_backend_matches_pytorch_for_classify_and_detect(ast_dir, files, tmp_path, capsys):
+    from spectrogram_transformers.detection import detect
+    from spectrogram_transformers.onnx_export import export_onnx
+
+    htsat_dir = tiny_htsat_dir(tmp_path / "htsat")
+    path = str(files / "good.wav")
+    for model_dir, name in ((ast_dir, "ast"), (htsat_dir, "htsat")):
+        export_onnx(model_dir, tmp_path / f"{name}-onnx")
+        torch_run = AudioClassifier(model_dir, dtype="float32", batch_size=2)
+        onnx_run = AudioClassifier(tmp_path / f"{name}-onnx", backend="onnx", batch_size=3)
+        assert onnx_run.description.endswith("ONNX Runtime float32") and onnx_run.input_samples == torch_run.input_samples
+        expected, got = torch_run.classify_file(path), onnx_run.classify_file(path)
+        assert [label for label, _ in got.labels] == [label for label, _ in expected.labels]
+        np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-4)
+        waveform = torch_run.decode(path)
+        expected_events, got_events = detect(torch_run, waveform, threshold=0.5), detect(onnx_run, waveform, threshold=0.5)
+        assert got_events.source == expected_events.source == ("frames" if name == "htsat" else "windows")
+        np.testing.assert_allclose(got_events.frame_probabilities, expected_events.frame_probabilities, atol=1e-4)
+    capsys.readouterr()
+    assert cli_main(["detect", path, "--model", str(tmp_path / "htsat-onnx"), "--backend", "onnx", "--threshold", "0", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[path]["source"] == "frames" and "ONNX Runtime float32" in captured.err

@@ -12,7 +12,7 @@ __all__ = ["add_model_arguments", "load_classifier", "run_reporting_errors", "Sp
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_batch_size: int) -> None:
-    parser.add_argument("--model", required=True, help="model directory or Hub id (with --backend onnx: the .onnx file or its directory)")
+    parser.add_argument("--model", required=True, help="model directory or Hub id (with --backend onnx: the directory export --format onnx wrote)")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=default_batch_size, help=f"windows per forward pass (default {default_batch_size})")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument(
