@@ -99,7 +99,19 @@ def _ffmpeg_decode(path: str, sampling_rate: int) -> np.ndarray:
     if result.returncode != 0 or not result.stdout:
         reason = result.stderr.decode(errors="replace").strip().splitlines()
         raise InferenceError(f"could not decode audio {path}: ffmpeg: {reason[-1] if reason else 'no audio in the file'}")
-    return np.frombuffer(result.stdout, dtype=np.float32).copy()
+    from .feature_extraction import to_mono_float32
+
+    return to_mono_float32(np.frombuffer(result.stdout, dtype=np.float32), name=path)  # NaN / empty checks
+
+
+def _soundfile_reads_format(path: str) -> bool:
+    import soundfile
+
+    try:
+        soundfile.info(path)
+        return True
+    except Exception:  # libsndfile's errors for unknown or broken formats
+        return False
 
 
 def decode_audio(path: str | os.PathLike, sampling_rate: int) -> np.ndarray:
@@ -120,6 +132,8 @@ def decode_audio(path: str | os.PathLike, sampling_rate: int) -> np.ndarray:
         waveform, _ = load_audio(path, target_sr=sampling_rate)
         return waveform
     except ValueError as soundfile_error:
+        if _soundfile_reads_format(path):  # decoded, but the audio itself is unusable (empty, NaN): no second try
+            raise InferenceError(str(soundfile_error)) from None
         if shutil.which("ffmpeg") is None:
             raise InferenceError(
                 f"{soundfile_error}; formats libsndfile does not read (AAC/M4A, WMA, video) need ffmpeg, which is "
