@@ -123,8 +123,9 @@ def test_detection_figure_without_events_or_waveform():
 
 def long_file_prediction(with_probabilities: bool) -> FilePrediction:
     """A 3 s file in five 1 s windows every 0.5 s over the labels yes/no/up; "no" is not in the third window's top-2."""
-    probabilities = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.5, 0.1, 0.4], [0.3, 0.6, 0.1], [0.1, 0.8, 0.1]])
-    names = ["yes", "no", "up"]
+    # the model's label order differs from the file's ranking, so a heat map row must be found by name
+    probabilities = np.array([[0.1, 0.7, 0.2], [0.1, 0.6, 0.3], [0.4, 0.5, 0.1], [0.1, 0.3, 0.6], [0.05, 0.1, 0.8]])
+    names = ["up", "yes", "no"]
     windows = []
     for index, row in enumerate(probabilities):
         order = np.argsort(-row)[:2]
