@@ -119,9 +119,13 @@ def test_upload_shows_the_classify_label_and_the_timeline_and_a_bad_file_shows_a
             route.abort()
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_executable(), headless=True, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh profile: no state from earlier runs
+            executable_path=chromium_executable(), headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1100},
+        )
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page = browser.new_page()
             page.route("**/*", local_only)
             page.goto(demo_url)
             page.wait_for_selector("#model-info", timeout=RESULT_WAIT_MS)
