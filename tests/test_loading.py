@@ -137,3 +137,22 @@ def test_corrupt_weights_name_the_file(tmp_path):
     (directory / "model.safetensors").write_bytes(b"not a safetensors file at all")
     with pytest.raises(ValueError, match=r"model\.safetensors.*truncated, corrupt"):
         ASTForAudioClassification.from_pretrained(directory)
+
+
+def test_convert_of_a_truncated_safetensors_file_names_it(tmp_path):
+    from spectrogram_transformers import convert
+
+    path = tmp_path / "audioset.safetensors"
+    save_file(load_file(save_tiny_ast(tmp_path / "ast") / "model.safetensors"), path)
+    path.write_bytes(path.read_bytes()[:100])  # truncated download
+    with pytest.raises(ValueError, match=r"audioset\.safetensors.*truncated"):
+        convert(path, "original-ast")
+
+
+def test_pipeline_on_a_corrupt_file_path_names_the_file(tmp_path):
+    directory = save_tiny_ast(tmp_path / "ast")
+    corrupt = tmp_path / "broken_clip.wav"
+    corrupt.write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunk")
+    classify = transformers.pipeline("audio-classification", model=str(directory))
+    with pytest.raises(ValueError, match="broken_clip.wav"):
+        classify(str(corrupt))
