@@ -115,6 +115,7 @@ def test_model_card_parses(esc_run):
     assert result.metric_type == "accuracy" and result.metric_value == pytest.approx(esc_run["metrics"]["eval_accuracy"])
     assert "fold 1" in result.dataset_split
     assert "spectrogram-transformers classify" in card.text
+    assert "trust_remote_code=True" in card.text and "import spectrogram_transformers" in card.text
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_model_card"]
+__all__ = ["usage_section", "write_conversion_model_card", "write_model_card"]
 
 # metric key (without the eval_/test_ prefix) -> (model-index metric type, display name)
 _REPORTED_METRICS = {
@@ -19,6 +19,73 @@ _REPORTED_METRICS = {
     "mAUC": ("roc_auc", "mean ROC AUC"),
     "d_prime": ("d_prime", "d-prime"),
 }
+
+
+def usage_section(model_name: str) -> str:
+    """How to load the model: with plain transformers (the directory carries its code) and with the package."""
+    return f"""## Use
+
+With only `transformers` installed, the model's own code (saved beside the weights, see `auto_map` in
+`config.json`) runs when you allow it:
+
+```python
+from transformers import pipeline
+
+classifier = pipeline("audio-classification", model="{model_name}", trust_remote_code=True)
+classifier("clip.wav")
+```
+
+With `pip install spectrogram-transformers`, the package's classes load it (no remote code runs):
+
+```python
+import spectrogram_transformers  # registers the model types with transformers' Auto classes
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+
+classifier = pipeline("audio-classification", model="{model_name}")
+model = AutoModelForAudioClassification.from_pretrained("{model_name}")
+feature_extractor = AutoFeatureExtractor.from_pretrained("{model_name}")
+```
+
+or `spectrogram-transformers classify clip.wav --model {model_name}` (sliding windows for long files).
+"""
+
+
+def write_conversion_model_card(
+    output_dir: str | Path,
+    *,
+    model,
+    source_format: str,
+    checkpoint: str,
+    base_model: str | None = None,
+    datasets: list[str] | None = None,
+) -> Path:
+    """`README.md` of a converted checkpoint: metadata for the Hub, where it came from, and how to load it."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    model_name = Path(output_dir).name or "model"
+    is_classifier = type(model).__name__.endswith("ForAudioClassification")
+    card_data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="audio-classification" if is_classifier else None,
+        tags=["audio-classification", "spectrogram-transformers", model.config.model_type, f"converted-{source_format}"],
+        datasets=datasets or None,
+        base_model=base_model if base_model and _is_hub_id(base_model) else None,
+        model_name=model_name,
+    )
+    labels = getattr(model.config, "id2label", None) or {}
+    body = f"""
+# {model_name}
+
+`{type(model).__name__}` converted by `spectrogram-transformers convert --source {source_format}` from
+`{Path(checkpoint).name if Path(checkpoint).exists() else checkpoint}`: the same weights in this package's layout
+({sum(p.numel() for p in model.parameters()):,} parameters, {len(labels)} labels).
+
+{usage_section(model_name)}"""
+    card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
+    path = Path(output_dir) / "README.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card.save(path)
+    return path
 
 
 def _is_hub_id(source: str) -> bool:
@@ -112,18 +179,7 @@ from `{model_source}`.
 
 {recipe.description}
 
-## Use
-
-```python
-import spectrogram_transformers  # registers the model types with transformers' Auto classes
-from transformers import pipeline
-
-classifier = pipeline("audio-classification", model="{model_name}")
-classifier("clip.wav")
-```
-
-or `spectrogram-transformers classify clip.wav --model {model_name}` (sliding windows for long files).
-
+{usage_section(model_name)}
 ## Results
 
 | metric | value |

@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["single_label_classification", "multi_label_classification"],
         help="multi_label_classification for AudioSet models (sigmoid scores in pipelines)",
     )
+    parser.add_argument("--base-model", help="Hub id of the original checkpoint, for the model card's base_model")
+    parser.add_argument("--dataset", help="Hub id of the training dataset, for the model card's datasets")
     parser.add_argument("--max-length", type=int, help="input frames to adapt the model to (positional embedding resized)")
 
 
@@ -64,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
     if args.problem_type:
         model.config.problem_type = args.problem_type
     save_converted(model, output, preprocessor_dir)
+    from ..training.model_card import write_conversion_model_card
+
+    write_conversion_model_card(
+        output, model=model, source_format=args.source, checkpoint=str(args.checkpoint),
+        base_model=args.base_model, datasets=[args.dataset] if args.dataset else None,
+    )
     summary = {
         "output": str(output),
         "model_type": model.config.model_type,
