@@ -299,3 +299,13 @@ def test_trainer_evaluation_drops_undecodable_clips_and_scores_each_decodable_cl
     assert result.metrics["eval_loss"] == pytest.approx(reference.metrics["eval_loss"], rel=1e-6)
     with pytest.warns(UserWarning):
         assert trainer.evaluate()["eval_skipped_clips"] == 2
+
+    # evaluation batches of padded waveforms featurized on the device (the training step's path) score the same:
+    # no augmentation outside training, even with a featurizer that augments
+    from spectrogram_transformers.training.datasets import AugmentedFeaturizer
+
+    on_device = trainer_for(datasets.Dataset.from_list(good_rows))
+    on_device.data_collator = AudioClassificationCollator(extractor, encoder, return_waveforms=True)
+    on_device.featurizer = AugmentedFeaturizer(extractor, AugmentationConfig(mixup_prob=1.0, freq_mask=10, time_mask=10, noise_max_scale=0.5))
+    waveform_result = on_device.predict(datasets.Dataset.from_list(good_rows), metric_key_prefix="eval")
+    np.testing.assert_allclose(waveform_result.predictions, reference.predictions, rtol=0, atol=1e-6)
