@@ -21,7 +21,7 @@ from tiny_models import save_tiny_htsat
 
 from spectrogram_transformers.cli import main as cli_main
 
-pytestmark = pytest.mark.slow  # starts a server and a browser: ~20-40 s
+pytestmark = pytest.mark.slow  # starts a server and a browser: ~60-90 s for the module on the shared 2-core VM
 
 # Chromium flags for a closed network (no background connections, no QUIC, no GPU) in a container (no sandbox)
 CHROMIUM_FLAGS = [
@@ -34,6 +34,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Chromium's fake microphone (a beep every half second) for the recording test, allowed without a prompt
+FAKE_MICROPHONE_FLAGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 SERVER_START_S = 180
 RESULT_WAIT_MS = 120_000
 
@@ -122,7 +124,7 @@ def test_upload_shows_the_classify_label_and_the_timeline_and_a_bad_file_shows_a
         browser = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),  # a fresh profile: no state from earlier runs
             executable_path=chromium_executable(), headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1100},
+            viewport={"width": 1400, "height": 1100}, locale="en-US",
         )
         try:
             page = browser.new_page()
@@ -166,3 +168,32 @@ def test_upload_shows_the_classify_label_and_the_timeline_and_a_bad_file_shows_a
     for name in ("demo_result.png", "demo_error.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     print(f"screenshots: {tmp_path}")
+
+
+def test_recording_from_the_microphone_is_analysed(demo_url, tmp_path):
+    """Record 2.5 s from Chromium's fake microphone in the page: the recording is analysed like an upload."""
+    from tiny_models import KEYWORDS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=chromium_executable(), headless=True,
+            args=CHROMIUM_FLAGS + FAKE_MICROPHONE_FLAGS, viewport={"width": 1400, "height": 1100}, locale="en-US", permissions=["microphone"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(demo_url)
+            page.click("#audio-input button[aria-label='Record audio']")
+            page.locator("#audio-input button", has_text="Record").first.click()
+            page.wait_for_timeout(2500)
+            page.locator("#audio-input button", has_text="Stop").first.click()
+            page.wait_for_function(
+                "document.querySelector('#status').innerText.match(/Analysed|Error/)", timeout=RESULT_WAIT_MS
+            )
+            status = page.inner_text("#status")
+            page.screenshot(path=str(tmp_path / "demo_recording.png"), full_page=True)
+            assert status.startswith("Analysed"), status
+            assert 1.0 < float(status.split()[1]) < 30.0  # "Analysed 2.58 s of audio."
+            assert page.inner_text("#top-labels [data-testid=label-output-value]").strip() in KEYWORDS
+            assert page.locator("#timeline img").evaluate("image => image.naturalWidth") >= 600
+        finally:
+            browser.close()
