@@ -56,6 +56,7 @@ def test_a_window_longer_than_the_model_input_is_capped_so_it_is_seen_whole(ast_
         assert cli_main(["classify", *paths, "--model", str(ast_dir), "--window", "10", "--hop", "10", "--json", "--dtype", "float32"]) == 0
     assert "window of 10 s is longer than the model's input (1.015 s)" in caplog.text
     first, second = json.loads(capsys.readouterr().out)
+    assert [first["path"], second["path"]] == paths  # each result under its own file, in order
     assert first["window_s"] == pytest.approx(1.015) and first["hop_s"] == pytest.approx(1.015)  # hop capped to the window
     assert [window["start"] for window in first["windows"]] == pytest.approx([0.0, 1.015, 1.985])  # the whole file is seen
     assert first["windows"][0]["labels"] == second["windows"][0]["labels"]  # the shared first second
@@ -147,8 +148,14 @@ def test_auto_dtype_is_bfloat16_only_where_the_cpu_runs_it(ast_dir):
 
 def test_library_results_carry_what_a_plot_needs(ast_dir, files, tmp_path):
     classifier = AudioClassifier(ast_dir, dtype="float32", batch_size=3)
-    results = list(classifier.classify_files([files / "good.wav", tmp_path / "missing.wav"], top_k=2))
-    prediction, failure = results
+    soundfile.write(tmp_path / "nan.wav", np.full(RATE, np.nan, dtype=np.float32), RATE, subtype="FLOAT")
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), RATE)
+    paths = [files / "good.wav", tmp_path / "missing.wav", tmp_path / "nan.wav", tmp_path / "empty.wav"]
+    results = list(classifier.classify_files(paths, top_k=2))
+    assert [result.path for result in results] == [str(path) for path in paths]
+    prediction, failure, not_a_number, empty = results
+    # files libsndfile decodes whose audio is unusable are refused for what they hold (not re-decoded by ffmpeg)
+    assert "NaN" in not_a_number.reason and "empty" in empty.reason and "ffmpeg" not in empty.reason
     assert prediction.probabilities.shape == (len(prediction.windows), 3) and prediction.label_names == ["dog", "siren", "speech"]
     assert np.allclose(prediction.probabilities.sum(axis=1), 1.0, atol=1e-5)  # softmax: single-label model
     assert failure.path.endswith("missing.wav") and "no such file" in failure.reason
