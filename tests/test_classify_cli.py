@@ -191,3 +191,15 @@ def test_onnx_backend_matches_pytorch_for_classify_and_detect(ast_dir, files, tm
     assert cli_main(["detect", path, "--model", str(tmp_path / "htsat-onnx"), "--backend", "onnx", "--threshold", "0", "--json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)[path]["source"] == "frames" and "ONNX Runtime float32" in captured.err
+
+
+@pytest.mark.slow  # a fresh interpreter, as above
+def test_inference_and_detection_never_import_training():
+    """Layers: classify, detect and the pipeline depend on feature extraction and modeling only."""
+    code = (
+        "import sys, spectrogram_transformers.detection, spectrogram_transformers.pipelines, "
+        "spectrogram_transformers.cli.classify, spectrogram_transformers.cli.detect; "
+        "print(sorted(name for name in sys.modules if name.startswith('spectrogram_transformers.training')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
