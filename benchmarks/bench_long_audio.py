@@ -4,7 +4,8 @@ The path measured is the one the command line runs: a file on disk decoded (soun
 cut into windows, features and model in batches (`AudioClassifier`), window scores averaged (classification,
 AST-base, AudioSet geometry: 10.24 s windows every 5 s) or frame outputs placed on one timeline (detection,
 HTS-AT tiny, 10 s clips every 5 s). Each model runs in float32 and bfloat16 (weights in bf16), and through ONNX
-Runtime when the package's ONNX export is available; all in one process, interleaved over the same file.
+Runtime when the `[onnx]` extra is installed; all in one process, one after the other over the same file (on a
+shared machine, load changes between the runs move the ratios: repeat the run).
 
 An hour of audio takes tens of minutes per setting on a 2-core CPU, so by default the file is shorter and the
 hour is extrapolated: the work is linear in the number of windows (decoding and resampling are a few percent
@@ -108,11 +109,11 @@ def main() -> None:
                 onnx_path = export_onnx(model_dir, temporary / f"{kind}-onnx")
                 if onnx_path is not None:
                     settings["onnx float32"] = AudioClassifier(onnx_path, batch_size=args.batch_size, backend="onnx")
-            # a short warm-up of each (one batch), then the timed runs interleaved in one pass
-            warm = classifier_warmup = temporary / "warmup.wav"
-            write_recording(warm, 20.0)
+            # a short warm-up of each setting, then one timed run of each over the same recording
+            warmup = temporary / "warmup.wav"
+            write_recording(warmup, 20.0)
             for classifier in settings.values():
-                time_run(kind, classifier, classifier_warmup)
+                time_run(kind, classifier, warmup)
             elapsed = {name: time_run(kind, classifier, recording) for name, classifier in settings.items()}
             title = {"ast": "AST-base (AudioSet, 10.24 s windows, 5 s hop) - classify", "htsat": "HTS-AT tiny (10 s clips, 5 s hop) - detect"}[kind]
             print(f"\n{title}")

@@ -224,7 +224,7 @@ def frame_probabilities(
             timeline_sum = np.zeros((length, window_probabilities.shape[2]))
             timeline_count = np.zeros((length, 1))
         for start, probabilities in zip(batch.starts, window_probabilities):
-            offset = int(round(start / rate / frame_s))
+            offset = round(start / rate / frame_s)
             stop = min(offset + frames_per_window, length)
             if stop > offset:
                 # HTS-AT: the window's first frames; AST: its one clip score broadcast over the frames it covers

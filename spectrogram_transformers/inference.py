@@ -110,7 +110,7 @@ def _soundfile_reads_format(path: str) -> bool:
     try:
         soundfile.info(path)
         return True
-    except Exception:  # libsndfile's errors for unknown or broken formats
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, EOFError):  # unknown or broken formats
         return False
 
 
@@ -211,7 +211,11 @@ def resolve_dtype(dtype: DTypeName | torch.dtype | None, device: str | torch.dev
 
 
 def _load_torch_model(model: str | Path, device: torch.device, dtype: torch.dtype):
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+    from transformers import (
+        AutoConfig,
+        AutoFeatureExtractor,
+        AutoModelForAudioClassification,
+    )
 
     name = str(model)
     try:

@@ -67,19 +67,22 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
 
             inputs = httpx.get(inputs, follow_redirects=True).content
         if isinstance(inputs, (str, os.PathLike, bytes, bytearray)):
-            name = os.fspath(inputs) if isinstance(inputs, (str, os.PathLike)) else f"<{len(inputs)} bytes of audio>"
             try:
                 return load_audio(inputs if isinstance(inputs, (str, os.PathLike)) else bytes(inputs))
             except ValueError as soundfile_error:  # a format libsndfile does not read: ffmpeg, as the parent does
-                payload = inputs if isinstance(inputs, (bytes, bytearray)) else open(inputs, "rb").read()
+                if isinstance(inputs, (bytes, bytearray)):
+                    payload = inputs
+                else:
+                    with open(inputs, "rb") as handle:
+                        payload = handle.read()
                 try:
                     return ffmpeg_read(bytes(payload), rate), rate
                 except ValueError as ffmpeg_error:
                     raise ValueError(f"{soundfile_error}; ffmpeg: {ffmpeg_error}") from None
-        if torchcodec := sys.modules.get("torchcodec"):
-            if isinstance(inputs, torchcodec.decoders.AudioDecoder):
-                samples = inputs.get_all_samples()
-                inputs = {"array": samples.data, "sampling_rate": samples.sample_rate}
+        torchcodec = sys.modules.get("torchcodec")  # an AudioDecoder input means torchcodec is imported already
+        if torchcodec is not None and isinstance(inputs, torchcodec.decoders.AudioDecoder):
+            samples = inputs.get_all_samples()
+            inputs = {"array": samples.data, "sampling_rate": samples.sample_rate}
         if isinstance(inputs, dict):
             if not ("sampling_rate" in inputs and ("raw" in inputs or "array" in inputs)):
                 raise ValueError(

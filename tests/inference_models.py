@@ -5,9 +5,15 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-
-from spectrogram_transformers import ASTConfig, ASTForAudioClassification, HTSATConfig, HTSATFeatureExtractor, HTSATForAudioClassification
 from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
+
+from spectrogram_transformers import (
+    ASTConfig,
+    ASTForAudioClassification,
+    HTSATConfig,
+    HTSATFeatureExtractor,
+    HTSATForAudioClassification,
+)
 
 LABELS = {0: "dog", 1: "siren", 2: "speech"}
 RATE = 16000

@@ -15,8 +15,12 @@ from inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
 
 from spectrogram_transformers import SSASTConfig, SSASTForPreTraining
 from spectrogram_transformers.cli import main as cli_main
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
-from spectrogram_transformers.inference import AudioClassifier, InferenceError, resolve_dtype, window_starts
+from spectrogram_transformers.inference import (
+    AudioClassifier,
+    InferenceError,
+    resolve_dtype,
+    window_starts,
+)
 
 RATE = 16000
 

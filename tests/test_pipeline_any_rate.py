@@ -10,9 +10,9 @@ import pytest
 import torch
 import transformers
 from inference_models import tiny_ast_dir, tiny_htsat_dir
+from spectrogram_transformers.feature_extraction import ASTFeatureExtractor, resample
 from transformers import AudioClassificationPipeline, pipeline
 
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor, resample
 from spectrogram_transformers.inference import AudioClassifier
 from spectrogram_transformers.pipelines import SpectrogramAudioClassificationPipeline
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_model_arguments", "load_classifier", "run_reporting_errors", "SpeedReport"]
+__all__ = ["SpeedReport", "add_model_arguments", "load_classifier", "run_reporting_errors"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_batch_size: int) -> None:

@@ -11,7 +11,12 @@ import argparse
 import json
 import sys
 
-from ._inference import SpeedReport, add_model_arguments, load_classifier, run_reporting_errors
+from ._inference import (
+    SpeedReport,
+    add_model_arguments,
+    load_classifier,
+    run_reporting_errors,
+)
 
 __all__ = ["add_arguments", "run"]
 
