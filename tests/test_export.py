@@ -76,6 +76,7 @@ def test_inexpressible_architecture_is_refused_naming_the_field(tmp_path, config
     assert not (tmp_path / "native").exists()
 
 
+@pytest.mark.slow
 def test_cli_prints_parity_and_refuses_one_line(tmp_path):
     source = _saved(tmp_path, ASTForAudioClassification(ASTConfig(**TINY)))
     command = [sys.executable, "-m", "spectrogram_transformers", "export", str(source), "--format", "transformers"]

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 import transformers
 from huggingface_hub import ModelCard
@@ -27,6 +28,7 @@ def test_training_card_metadata_and_loading(tmp_path):
     _assert_shows_both_ways_of_loading(card, "esc50-ast")
 
 
+@pytest.mark.slow
 def test_convert_writes_a_card_and_remote_code(tmp_path):
     native = tmp_path / "native"  # a checkpoint in transformers' own AST format
 
