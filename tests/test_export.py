@@ -88,3 +88,10 @@ def test_cli_prints_parity_and_refuses_one_line(tmp_path):
     frame = _saved(tmp_path, SSASTForAudioClassification(SSASTConfig(**{**TINY, "max_length": 128}, patch_size=(128, 2), frequency_stride=128, time_stride=2)), "frame")
     refused = subprocess.run([*command[:4], str(frame), *command[5:], "--output", str(tmp_path / "x")], capture_output=True, text=True)
     assert refused.returncode != 0 and "patch_size" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_htsat_has_no_transformers_format(tmp_path):
+    from tiny_models import save_tiny_htsat
+
+    with pytest.raises(NotExpressibleError, match="model_type 'htsat'"):
+        export_to_transformers(save_tiny_htsat(tmp_path / "htsat"), tmp_path / "native")
