@@ -156,3 +156,14 @@ def test_pipeline_on_a_corrupt_file_path_names_the_file(tmp_path):
     classify = transformers.pipeline("audio-classification", model=str(directory))
     with pytest.raises(ValueError, match="broken_clip.wav"):
         classify(str(corrupt))
+
+
+def test_geometry_change_reads_the_checkpoint_once(tmp_path, monkeypatch):
+    from spectrogram_transformers.modeling import loading
+
+    directory = save_tiny_ast(tmp_path / "ast")
+    reads = []
+    read = loading.load_checkpoint
+    monkeypatch.setattr(loading, "load_checkpoint", lambda path: reads.append(path) or read(path))
+    model = ASTForAudioClassification.from_pretrained(directory, max_length=200)
+    assert model.config.max_length == 200 and len(reads) == 1  # then handed to transformers as a state dict
