@@ -27,6 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .runtime import cpu_supports_bf16
+
 __all__ = [
     "AudioClassifier",
     "FilePrediction",
@@ -189,8 +191,8 @@ def bf16_supported(device: str | torch.device = "cpu") -> bool:
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        # oneDNN's own check: AVX512-BF16 or AMX (emulated bf16 on other CPUs is slower than float32)
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        # the CPU's own flags: oneDNN's check also says yes where bf16 is emulated (slower than float32)
+        return cpu_supports_bf16()
     return False
 
 

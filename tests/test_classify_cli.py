@@ -21,6 +21,7 @@ from spectrogram_transformers.inference import (
     resolve_dtype,
     window_starts,
 )
+from spectrogram_transformers.runtime import cpu_supports_bf16
 
 RATE = 16000
 
@@ -142,7 +143,7 @@ def _close(first: dict, second: dict, tolerance: float) -> bool:
 
 
 def test_auto_dtype_is_bfloat16_only_where_the_cpu_runs_it(ast_dir):
-    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    native = cpu_supports_bf16()
     assert resolve_dtype("auto") == (torch.bfloat16 if native else torch.float32)
     assert AudioClassifier(ast_dir).dtype == resolve_dtype("auto")
     assert next(AudioClassifier(ast_dir, dtype="bfloat16").model.parameters()).dtype == torch.bfloat16
