@@ -95,6 +95,7 @@ def test_same_run_by_id_else_by_schedule_and_log():
     first, later = json.loads(_dump(_state(2))), json.loads(_dump(_state(4)))
     assert same_run(first, later)
     assert not same_run(first, json.loads(_dump(_state(4, run_id="run-b"))))
+    assert not same_run(first, json.loads(_dump(_state(4, max_steps=12))))  # resumed with another schedule
     assert not same_run(json.loads(_dump(_state(2, run_id=None))), later)  # one with an id, one without
     plain = json.loads(_dump(_state(2, run_id=None)))
     assert same_run(plain, json.loads(_dump(_state(4, run_id=None))))  # no ids: same schedule and log prefix

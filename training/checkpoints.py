@@ -228,13 +228,17 @@ def run_id_of(state: dict[str, Any] | None) -> str | None:
 
 
 def same_run(state: dict[str, Any] | None, reference: dict[str, Any] | None) -> bool:
-    """Whether two trainer states belong to one run: the same run id where both have one, else the same
-    schedule (and the earlier one's log a prefix of the later one's)."""
+    """Whether two trainer states belong to one run with one schedule: the same run id where they have one
+    (schedule fields compared where the reference has them), else the same schedule and the earlier one's log a
+    prefix of the later one's."""
     if state is None or reference is None:
         return False
     ids = run_id_of(state), run_id_of(reference)
     if ids[0] is not None or ids[1] is not None:
-        return ids[0] == ids[1]
+        # one id, and the same schedule (a run resumed with other epochs or batch size is not averaged across)
+        return ids[0] == ids[1] and all(
+            state.get(field) == reference.get(field) for field in _SCHEDULE_FIELDS if field in reference
+        )
     if any(state.get(field) != reference.get(field) for field in _SCHEDULE_FIELDS):
         return False
     earlier, later = sorted((state, reference), key=lambda value: value.get("global_step", 0))
