@@ -125,3 +125,13 @@ def test_averaging_uses_only_the_checkpoints_of_its_run(tmp_path):
     assert select_checkpoints(tmp_path, run_id="old-run") == [tmp_path / "checkpoint-12"]
     with pytest.raises(ValueError, match="no complete checkpoint"):
         select_checkpoints(tmp_path, run_id="a-run-that-never-saved")
+
+
+def test_average_and_ensemble_refuse_a_half_written_checkpoint_in_one_line(tmp_path):
+    from spectrogram_transformers.cli import main
+
+    half_written = _write_checkpoint(tmp_path, 6, complete=False)
+    with pytest.raises(SystemExit, match=r"average: .*checkpoint-6 is not a complete checkpoint: no readable trainer_state"):
+        main(["average", str(half_written), str(_write_checkpoint(tmp_path, 4)), "--output", str(tmp_path / "avg")])
+    with pytest.raises(SystemExit, match=r"ensemble: .*checkpoint-6 is not a complete checkpoint"):
+        main(["ensemble", "--models", str(half_written), "--recipe", "esc50"])  # refused before any data is read

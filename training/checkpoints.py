@@ -26,6 +26,7 @@ from transformers.utils import logging
 
 __all__ = [
     "RUN_FILES",
+    "IncompleteCheckpointError",
     "OutputDirectoryInUse",
     "ResumeError",
     "RunIdentity",
@@ -69,6 +70,10 @@ _SCHEDULE_FIELDS = ("max_steps", "num_train_epochs", "train_batch_size", "save_s
 
 class OutputDirectoryInUse(ValueError):
     """The output directory holds a previous run, and the user neither resumes it nor asks to overwrite it."""
+
+
+class IncompleteCheckpointError(ValueError):
+    """A `checkpoint-<step>` folder given to average or ensemble is not complete."""
 
 
 class ResumeError(ValueError):

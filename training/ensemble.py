@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .checkpoints import (
+    IncompleteCheckpointError,
     checkpoint_step,
     incomplete_reason,
     read_trainer_state,
@@ -49,7 +50,7 @@ def model_provenance(path: str | Path) -> dict:
     A `checkpoint-<step>` folder of an interrupted save is refused."""
     path = Path(path)
     if checkpoint_step(path) is not None and (reason := incomplete_reason(path)) is not None:
-        raise ValueError(f"{path} is not a complete checkpoint: {reason}")
+        raise IncompleteCheckpointError(f"{path} is not a complete checkpoint: {reason}")
     state = read_trainer_state(path) if path.is_dir() else None
     if state is None:
         return {}
@@ -73,6 +74,7 @@ def ensemble_evaluate(
 
     if len(models) < 1:
         raise ValueError("give at least one model")
+    provenance = {str(path): model_provenance(path) for path in models}  # before any data is read
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     data = load_recipe_datasets(recipe.dataset, fold=fold, data_dir=data_dir, dataset_id=dataset_id, dataset_config=dataset_config)
     dataset = data.eval if split == "eval" else data.test
@@ -84,9 +86,8 @@ def ensemble_evaluate(
         "audio_column": recipe.dataset.audio_column,
         "label_column": recipe.dataset.label_column,
     }
-    results, all_scores, labels, skipped = {"models": {}, "provenance": {}}, [], None, 0
+    results, all_scores, labels, skipped = {"models": {}, "provenance": provenance}, [], None, 0
     for path in models:
-        results["provenance"][str(path)] = model_provenance(path)
         model = AutoModelForAudioClassification.from_pretrained(str(path))
         names = [model.config.id2label[index] for index in range(model.config.num_labels)]
         if names != data.label_map.names:

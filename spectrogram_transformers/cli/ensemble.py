@@ -23,19 +23,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_training_extra("ensemble", ("datasets", "sklearn"))
+    from ..training.checkpoints import IncompleteCheckpointError
     from ..training.ensemble import ensemble_evaluate
 
-    results = ensemble_evaluate(
-        args.models,
-        args.recipe,
-        split=args.split,
-        fold=args.fold,
-        data_dir=args.data_dir,
-        dataset_id=args.dataset_id,
-        dataset_config=args.dataset_config,
-        batch_size=args.batch_size,
-        device=args.device,
-    )
+    try:
+        results = ensemble_evaluate(
+            args.models,
+            args.recipe,
+            split=args.split,
+            fold=args.fold,
+            data_dir=args.data_dir,
+            dataset_id=args.dataset_id,
+            dataset_config=args.dataset_config,
+            batch_size=args.batch_size,
+            device=args.device,
+        )
+    except IncompleteCheckpointError as error:
+        raise SystemExit(f"ensemble: {error}") from None
     json.dump(results, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
     return 0
