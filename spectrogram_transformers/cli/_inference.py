@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SpeedReport", "add_model_arguments", "load_classifier", "run_reporting_errors"]
+__all__ = ["SpeedReport", "add_model_arguments", "load_classifier", "report_unreadable", "run_reporting_errors"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_batch_size: int) -> None:
@@ -40,6 +40,15 @@ def run_reporting_errors(body: Callable[[], int]) -> int:
     except (InferenceError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def report_unreadable(unreadable: list, total: int, speed_summary: str) -> None:
+    """After a run: one `error:` line per unreadable file, their count, then the speed summary (all on stderr)."""
+    for failure in unreadable:
+        print(f"error: {failure.reason}", file=sys.stderr)
+    if unreadable:
+        print(f"{len(unreadable)} of {total} file(s) could not be read", file=sys.stderr)
+    print(speed_summary, file=sys.stderr)
 
 
 class SpeedReport:

@@ -15,6 +15,7 @@ from ._inference import (
     SpeedReport,
     add_model_arguments,
     load_classifier,
+    report_unreadable,
     run_reporting_errors,
 )
 
@@ -65,11 +66,7 @@ def run(args: argparse.Namespace) -> int:
                     _print_prediction(result, args.show_windows)
             results.append(result)
         speed_summary = speed.summary(classifier.description)  # before plotting, which is not inference
-        for failure in unreadable:
-            print(f"error: {failure.reason}", file=sys.stderr)
-        if unreadable:
-            print(f"{len(unreadable)} of {len(args.files)} file(s) could not be read", file=sys.stderr)
-        print(speed_summary, file=sys.stderr)
+        report_unreadable(unreadable, len(args.files), speed_summary)
         predictions = [result for result in results if not isinstance(result, UnreadableFile)]
         if args.plot and predictions:
             from ..plotting import save_classification_plots

@@ -13,6 +13,7 @@ from ._inference import (
     SpeedReport,
     add_model_arguments,
     load_classifier,
+    report_unreadable,
     run_reporting_errors,
 )
 
@@ -95,11 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 for event in result.events:
                     print(f"{event['start']:.3f}\t{event['end']:.3f}\t{event['label']}\t{event['score']:.3f}", flush=True)
         speed_summary = speed.summary(classifier.description)  # before plotting, which is not inference
-        for failure in unreadable:
-            print(f"error: {failure.reason}", file=sys.stderr)
-        if unreadable:
-            print(f"{len(unreadable)} of {len(args.files)} file(s) could not be read", file=sys.stderr)
-        print(speed_summary, file=sys.stderr)
+        report_unreadable(unreadable, len(args.files), speed_summary)
         if args.plot and detections:
             from ..plotting import save_detection_plots
 
