@@ -9,7 +9,6 @@ positional embedding with resizing, pre-norm blocks on the attention interface) 
 
 import copy
 import dataclasses
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -34,6 +33,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
 
+from ..checkpoint import SEPARATE_QKV_PROJECTIONS, fuse_qkv_projections
 from ..loading import HUB_KWARGS, CheckedLoadingMixin
 from ..pos_embed import resize_position_embeddings
 from ..remote_code import RemoteCodeMixin
@@ -52,7 +52,6 @@ __all__ = [
     "AudioClassificationMixin",
     "check_input_values",
     "check_labels",
-    "fuse_qkv_projections",
     "separate_qkv_checkpoints_load",
 ]
 
@@ -289,25 +288,6 @@ class ASTAttention(nn.Module):
         return self.o_proj(output), weights
 
 
-_SEPARATE_PROJECTIONS = ("q_proj", "k_proj", "v_proj")
-
-
-def fuse_qkv_projections(state_dict: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
-    """In place: every `<prefix>...{q,k,v}_proj.{weight,bias}` triple -> one `qkv.{weight,bias}` (rows q, k, v).
-
-    With `prefix` (one attention module's, as `_load_from_state_dict` passes it) only that module's keys
-    are fused; without, every attention module's in the state dict. Returns the same dict.
-    """
-    pattern = re.compile(rf"({re.escape(prefix)}(?:.*\.)?)q_proj\.(weight|bias)")
-    for key in [key for key in state_dict if pattern.fullmatch(key)]:
-        module_prefix, kind = pattern.fullmatch(key).groups()
-        names = [f"{module_prefix}{name}.{kind}" for name in _SEPARATE_PROJECTIONS]
-        if not all(name in state_dict for name in names):
-            continue  # incomplete triple: leave it for the strict key check to report
-        state_dict[f"{module_prefix}qkv.{kind}"] = torch.cat([state_dict.pop(name) for name in names], dim=0)
-    return state_dict
-
-
 @contextmanager
 def separate_qkv_checkpoints_load(model_type: str) -> Iterator[None]:
     """While open, `from_pretrained` of `model_type` fuses saved `q_proj`/`k_proj`/`v_proj` into `qkv`.
@@ -318,7 +298,7 @@ def separate_qkv_checkpoints_load(model_type: str) -> Iterator[None]:
     """
     conversions = [
         WeightConverter(
-            source_patterns=[rf"attention\.{name}\.{kind}" for name in _SEPARATE_PROJECTIONS],
+            source_patterns=[rf"attention\.{name}\.{kind}" for name in SEPARATE_QKV_PROJECTIONS],
             target_patterns=rf"attention\.qkv\.{kind}",
             operations=[Concatenate(dim=0)],
         )
@@ -478,7 +458,7 @@ class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, SeparateQKVCheckp
                 f"{pretrained_model_name_or_path} is a transformers Audio Spectrogram Transformer checkpoint; load it "
                 "with spectrogram_transformers.ASTForAudioClassification (or ASTModel), not an SSAST class"
             )
-        from .convert_ast import ast_config_from_transformers
+        from .ast_state_dicts import ast_config_from_transformers
 
         saved_config = ast_config_from_transformers(saved_dict)
         config = kwargs.pop("config", None)
@@ -494,7 +474,7 @@ class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, SeparateQKVCheckp
         """A transformers-native AST state dict converted to this package's names (exactly: the same tensors),
         separate q/k/v of older saves fused, and the positional embedding resized when the geometry changes."""
         if any(key.startswith(("audio_spectrogram_transformer.", "encoder.layer.", "layers.")) for key in state_dict):
-            from .convert_ast import convert_hf_ast_state_dict
+            from .ast_state_dicts import convert_hf_ast_state_dict
 
             if not any(key.startswith("audio_spectrogram_transformer.") for key in state_dict):  # a saved ASTModel
                 state_dict = {f"audio_spectrogram_transformer.{key}": value for key, value in state_dict.items()}
