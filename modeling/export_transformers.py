@@ -20,7 +20,7 @@ from transformers import PreTrainedModel
 
 from .checkpoint import split_fused_qkv
 
-__all__ = ["ExportReport", "NotExpressibleError", "export_to_transformers", "transformers_ast_state_dict"]
+__all__ = ["ExportReport", "NotExpressibleError", "export_to_transformers", "refuse_non_empty_output", "transformers_ast_state_dict"]
 
 # feature-extractor settings transformers' ASTFeatureExtractor hard-codes (Kaldi fbank defaults)
 _FIXED_FRONT_END = {
@@ -157,6 +157,12 @@ def _write_feature_extractor(source_dir: Path | None, config, output: Path) -> l
     return notes
 
 
+def refuse_non_empty_output(output: Path, overwrite: bool) -> None:
+    """An export never replaces what is at `output` (a file, or a directory with anything in it) unasked."""
+    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
+        raise FileExistsError(f"{output} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+
+
 def export_to_transformers(
     model: str | Path | PreTrainedModel, output: str | Path, overwrite: bool = False
 ) -> ExportReport:
@@ -172,8 +178,7 @@ def export_to_transformers(
     from transformers import ASTModel as TransformersASTModel
 
     output = Path(output)
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise FileExistsError(f"{output} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+    refuse_non_empty_output(output, overwrite)
     source_dir = None
     if not isinstance(model, PreTrainedModel):
         from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification

@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
+from .modeling.export_transformers import refuse_non_empty_output
+
 __all__ = ["EXPORT_FILE", "METADATA_FILE", "OnnxAudioModel", "OnnxClassifierOutput", "OnnxExportReport", "export_onnx"]
 
 EXPORT_FILE = "model.onnx"
@@ -133,8 +135,7 @@ def export_onnx(
     output = Path(output)
     if output.suffix == ".onnx":
         raise ValueError(f"output {output} must be a directory (the model's config and feature extractor go beside model.onnx)")
-    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
-        raise FileExistsError(f"{output} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+    refuse_non_empty_output(output, overwrite)
 
     model, feature_extractor = _load_model_and_extractor(model_dir)
     input_name, example = _example_features(feature_extractor)
