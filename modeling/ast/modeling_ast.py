@@ -34,6 +34,7 @@ from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
 
 from ..checkpoint import SEPARATE_QKV_PROJECTIONS, fuse_qkv_projections
+from ..linear import Linear, linear_then_activation
 from ..loading import HUB_KWARGS, CheckedLoadingMixin
 from ..pos_embed import resize_position_embeddings
 from ..remote_code import RemoteCodeMixin
@@ -258,8 +259,8 @@ class ASTAttention(nn.Module):
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_probs_dropout_prob
         self.is_causal = False
-        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
-        self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.qkv = Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.o_proj = Linear(config.hidden_size, config.hidden_size)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Plain `load_state_dict` of separate q/k/v tensors (older saves, Trainer resumes): fuse them first."""
@@ -321,12 +322,12 @@ def separate_qkv_checkpoints_load(model_type: str) -> Iterator[None]:
 class ASTMLP(nn.Module):
     def __init__(self, config: ASTConfig):
         super().__init__()
-        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.fc1 = Linear(config.hidden_size, config.intermediate_size)
         self.activation = ACT2FN[config.hidden_act]
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.fc2 = Linear(config.intermediate_size, config.hidden_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.activation(self.fc1(hidden_states)))
+        return self.fc2(linear_then_activation(self.fc1, self.activation, hidden_states))
 
 
 class ASTDropPath(nn.Module):
@@ -604,7 +605,7 @@ class ASTClassificationHead(nn.Module):
     def __init__(self, config: ASTConfig):
         super().__init__()
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.classifier_layer_norm_eps)
-        self.dense = nn.Linear(config.hidden_size, config.num_labels)
+        self.dense = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
         return self.dense(self.layernorm(pooled_output))  # (B, labels)

@@ -31,6 +31,7 @@ from ..ast.modeling_ast import (
     check_labels,
     eager_attention_forward,
 )
+from ..linear import Linear, linear_then_activation
 from ..loading import CheckedLoadingMixin
 from ..remote_code import RemoteCodeMixin
 from .configuration_htsat import HTSATConfig
@@ -273,10 +274,10 @@ class HTSATWindowAttention(nn.Module):
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_probs_dropout_prob
         self.is_causal = False
-        self.q_proj = nn.Linear(dim, dim, bias=config.qkv_bias)
-        self.k_proj = nn.Linear(dim, dim, bias=config.qkv_bias)
-        self.v_proj = nn.Linear(dim, dim, bias=config.qkv_bias)
-        self.o_proj = nn.Linear(dim, dim)
+        self.q_proj = Linear(dim, dim, bias=config.qkv_bias)
+        self.k_proj = Linear(dim, dim, bias=config.qkv_bias)
+        self.v_proj = Linear(dim, dim, bias=config.qkv_bias)
+        self.o_proj = Linear(dim, dim)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, num_heads))
         # derivable from the window size, so not saved (the converter drops the original's copy)
@@ -324,13 +325,13 @@ class HTSATMLP(nn.Module):
     def __init__(self, config: HTSATConfig, dim: int):
         super().__init__()
         hidden = int(dim * config.mlp_ratio)
-        self.fc1 = nn.Linear(dim, hidden)
+        self.fc1 = Linear(dim, hidden)
         self.activation = ACT2FN[config.hidden_act]
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc2 = Linear(hidden, dim)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.dropout(self.activation(self.fc1(hidden_states)))
+        hidden_states = self.dropout(linear_then_activation(self.fc1, self.activation, hidden_states))
         return self.dropout(self.fc2(hidden_states))
 
 
@@ -385,7 +386,7 @@ class HTSATPatchMerging(nn.Module):
         super().__init__()
         self.resolution = resolution
         self.norm = nn.LayerNorm(4 * dim, eps=config.layer_norm_eps)
-        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.reduction = Linear(4 * dim, 2 * dim, bias=False)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         batch_size, _, channels = hidden_states.shape
@@ -503,7 +504,7 @@ class HTSATLinearHead(nn.Module):
         super().__init__()
         self.final_resolution = config.stage_resolution(config.num_layers - 1)
         self.freq_ratio = config.freq_ratio
-        self.dense = nn.Linear(config.hidden_size, config.num_labels)
+        self.dense = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, last_hidden_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         grid = regroup_tokens_by_time(last_hidden_state, self.final_resolution, self.freq_ratio)

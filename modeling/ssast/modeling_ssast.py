@@ -29,6 +29,7 @@ from ..ast.modeling_ast import (
     adapt_state_dict_geometry,
     check_input_values,
 )
+from ..linear import Linear
 from .configuration_ssast import SSASTConfig
 from .masking import (
     bool_mask_to_indices,
@@ -151,9 +152,9 @@ class SSASTPredictionHead(nn.Module):
 
     def __init__(self, config: SSASTConfig):
         super().__init__()
-        self.fc1 = nn.Linear(config.hidden_size, config.hidden_size)
+        self.fc1 = Linear(config.hidden_size, config.hidden_size)
         self.activation = nn.ReLU()
-        self.fc2 = nn.Linear(config.hidden_size, config.prediction_size)
+        self.fc2 = Linear(config.hidden_size, config.prediction_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.activation(self.fc1(hidden_states)))  # (B, M, prediction_size)
