@@ -104,6 +104,8 @@ def test_htsat_onnx_gives_clip_and_frame_outputs(tmp_path):
     torch.testing.assert_close(produced.framewise_logits, expected.framewise_logits, atol=LOGIT_TOLERANCE, rtol=0)
     assert produced.framewise_logits.shape == expected.framewise_logits.shape == (9, config.num_frames, 4)
     assert OnnxAudioModel(tmp_path / "onnx").config.id2label[1] == "dog"
+    # masked (shifted-window, relative-bias) attention keeps the standard ops
+    assert "MultiHeadAttention" not in onnx_op_types(tmp_path / "onnx") and "Softmax" in onnx_op_types(tmp_path / "onnx")
 
 
 def test_runner_refuses_bad_features_with_clear_errors(ast_onnx_dir):
@@ -131,3 +133,16 @@ def test_export_cli_writes_a_runnable_directory_and_refuses_to_overwrite(ast_dir
     assert (output / EXPORT_FILE).read_bytes() == before
     assert cli_main(["export", str(ast_dir), "--format", "onnx", "--output", str(tmp_path / "model.onnx")]) == 2
     assert "must be a directory" in capsys.readouterr().err
+
+
+def onnx_op_types(onnx_dir: Path) -> list[str]:
+    import onnx
+
+    return [node.op_type for node in onnx.load(onnx_dir / EXPORT_FILE).graph.node]
+
+
+def test_unmasked_attention_is_one_onnxruntime_node_per_layer(ast_onnx_dir):
+    """AST's attention exports as ONNX Runtime's fused MultiHeadAttention (parity: the test above)."""
+    operations = onnx_op_types(ast_onnx_dir)
+    assert operations.count("MultiHeadAttention") == 3  # the fixture model's 3 layers
+    assert "Softmax" not in operations
