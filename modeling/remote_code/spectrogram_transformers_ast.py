@@ -863,8 +863,10 @@ class ASTAttention(nn.Module):
         self, hidden_states: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, length, _ = hidden_states.shape
-        qkv = self.qkv(hidden_states).view(batch_size, length, 3, -1, self.head_dim).permute(2, 0, 3, 1, 4)
-        query, key, value = qkv.unbind(0)  # each (B, H, N, d)
+        # (B, N, 3, H, d) -> three strided (B, H, N, d) views; split before transposing, so that an exported
+        # graph holds Split + one Transpose per tensor, which ONNX Runtime cancels against the attention's own
+        qkv = self.qkv(hidden_states).view(batch_size, length, 3, -1, self.head_dim)
+        query, key, value = (tensor.transpose(1, 2) for tensor in qkv.unbind(2))  # each (B, H, N, d)
 
         implementation = "eager" if output_attentions else self.config._attn_implementation
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
