@@ -2,7 +2,9 @@
 
 Same weights everywhere (transformers' ASTForAudioClassification at the base size, converted), AST-base on
 1024 frames with 527 labels. In ONE run it times, interleaved round by round (one call of each variant per
-round, so a load spike on a shared machine hits all alike) and reports the MEDIAN of the rounds:
+round, order rotating, each after a short idle pause so no variant runs while the previous one's worker
+threads still spin; a load spike on a shared machine hits all alike) and reports the MEDIAN of the rounds
+(and the median of the per-round ratios):
 
   transformers AST fp32 (sdpa)   the reference, 1.00x
   transformers AST bf16 weights  `model.to(torch.bfloat16)`
@@ -49,15 +51,23 @@ def lscpu_bf16_flags() -> str:
         return f"/proc/cpuinfo bf16 flags: {' '.join(cpu_bf16_flags()) or 'none'}"
 
 
-def median_times(functions: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Wall times of each function over `rounds` interleaved rounds, after one warm-up call each."""
+def interleaved_times(functions: dict[str, Callable[[], object]], rounds: int, settle: float) -> dict[str, list[float]]:
+    """Wall times of each function over `rounds` interleaved rounds, after one warm-up call each.
+
+    The order rotates every round and each call follows `settle` seconds of idle: ONNX Runtime's and OpenMP's
+    worker threads keep spinning for a while after a call, and without the pause they would slow whichever
+    variant runs next (measured: the reference, always first, lost up to ~10 % to the int8 run before it).
+    """
     for function in functions.values():
         function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(rounds):
-        for name, function in functions.items():
+    names = list(functions)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            time.sleep(settle)
             start = time.perf_counter()
-            function()
+            functions[name]()
             times[name].append(time.perf_counter() - start)
     return times
 
@@ -74,6 +84,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--settle", type=float, default=0.3, help="seconds of idle before each timed call")
     parser.add_argument("--skip", default="", help="comma-separated variants to leave out: onnx, autocast, hf_bf16")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -129,7 +140,9 @@ def main() -> None:
                 variants[f"ours ONNX Runtime {quantize or 'fp32'}"] = lambda x, runner=runner: runner(x).logits
 
     with torch.inference_mode():
-        times = median_times({name: (lambda f=f: f(features)) for name, f in variants.items()}, args.rounds)
+        times = interleaved_times(
+            {name: (lambda f=f: f(features)) for name, f in variants.items()}, args.rounds, args.settle
+        )
         clips = fixture_features(1024)
         outputs = {name: f(clips).float() for name, f in variants.items()}
     scratch.cleanup()
@@ -148,9 +161,11 @@ def main() -> None:
         versus_bf16 = f"{bf16_reference / median:9.2f}x" if bf16_reference else "      n/a"
         print(f"{name:32s} {median * 1000:9.1f} {fp32_reference / median:9.2f}x {versus_bf16} "
               f"{agreement:18.0%} {change:15.2e}")
-    print(f"(top-1 and sigmoid changes over the {len(baseline)} fixture clips; per-round ratios to transformers fp32:)")
+    print(f"(top-1 and sigmoid changes over the {len(baseline)} fixture clips; per-round ratios to transformers fp32, "
+          "then their median:)")
     for name, values in times.items():
-        print(f"  {name:32s} " + " ".join(f"{a / b:.2f}" for a, b in zip(times["transformers AST fp32"], values)))
+        ratios = [a / b for a, b in zip(times["transformers AST fp32"], values)]
+        print(f"  {name:32s} " + " ".join(f"{ratio:.2f}" for ratio in ratios) + f"   median {statistics.median(ratios):.2f}")
     print("targets: ours fp32 >= 1.05x, ours bf16 >= 2.2x, ONNX fp32 >= 1.15x, ONNX int8 >= 2.5x (vs transformers fp32)")
 
 
