@@ -3,9 +3,10 @@
 The path measured is the one the command line runs: a file on disk decoded (soundfile) and resampled (soxr),
 cut into windows, features and model in batches (`AudioClassifier`), window scores averaged (classification,
 AST-base, AudioSet geometry: 10.24 s windows every 5 s) or frame outputs placed on one timeline (detection,
-HTS-AT tiny, 10 s clips every 5 s). Each model runs in float32 and bfloat16 (weights in bf16), and through ONNX
-Runtime when the `[onnx]` extra is installed; all in one process, one after the other over the same file (on a
-shared machine, load changes between the runs move the ratios: repeat the run).
+HTS-AT tiny, the paper's Swin-T-sized model, 10 s clips every 5 s). Each model runs in float32 and bfloat16
+(weights in bf16), and through ONNX Runtime (fp32 and dynamic int8) when the `[onnx]` extra is installed; all in
+one process, one after the other over the same file (on a shared machine, load changes between the runs move
+the ratios: repeat the run).
 
 An hour of audio takes tens of minutes per setting on a 2-core CPU, so by default the file is shorter and the
 hour is extrapolated: the work is linear in the number of windows (decoding and resampling are a few percent
@@ -63,13 +64,13 @@ def save_model(kind: str, directory: Path) -> Path:
     return directory
 
 
-def export_onnx(model_dir: Path, output: Path) -> Path | None:
+def export_onnx(model_dir: Path, output: Path, quantize: str | None = None) -> Path | None:
     try:
         from spectrogram_transformers.onnx_export import export_onnx as export
     except ImportError as error:
         print(f"  ONNX: skipped ({error})")
         return None
-    export(str(model_dir), output)
+    export(str(model_dir), output, quantize=quantize)
     return output
 
 
@@ -106,9 +107,12 @@ def main() -> None:
                 "bfloat16": AudioClassifier(model_dir, batch_size=args.batch_size, dtype="bfloat16"),
             }
             if not args.skip_onnx:
-                onnx_path = export_onnx(model_dir, temporary / f"{kind}-onnx")
-                if onnx_path is not None:
-                    settings["onnx float32"] = AudioClassifier(onnx_path, batch_size=args.batch_size, backend="onnx")
+                for quantize in (None, "int8"):
+                    onnx_path = export_onnx(model_dir, temporary / f"{kind}-onnx-{quantize}", quantize)
+                    if onnx_path is not None:
+                        settings[f"onnx {quantize or 'float32'}"] = AudioClassifier(
+                            onnx_path, batch_size=args.batch_size, backend="onnx"
+                        )
             # a short warm-up of each setting, then one timed run of each over the same recording
             warmup = temporary / "warmup.wav"
             write_recording(warmup, 20.0)
