@@ -79,10 +79,10 @@ def test_accelerate_multi_gpu_flag_runs_two_cpu_processes_with_gloo(speech_setup
 def test_what_accelerate_cpu_flag_means(launch_flags, expected, tmp_path):
     """Why the README does not say `--cpu --num_processes 2`: accelerate starts one process for it."""
     script = tmp_path / "world.py"
-    script.write_text("import os\nprint('WORLD', os.environ.get('WORLD_SIZE', '1'))\n")
+    # one write() per process: writes under PIPE_BUF bytes to a pipe are atomic (print's two writes interleaved)
+    script.write_text("import os\nos.write(1, ('WORLD ' + os.environ.get('WORLD_SIZE', '1') + chr(10)).encode())\n")
     command = [sys.executable, "-m", "accelerate.commands.launch", *launch_flags, "--main_process_port", str(_free_port()), str(script)]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}
     result = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    # two processes share the pipe: their lines may interleave
     assert sorted(re.findall(r"WORLD (\d+)", result.stdout)) == expected, result.stdout
