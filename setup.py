@@ -62,7 +62,7 @@ setup(
     },
     include_package_data=True,
     install_requires=[
-        "torch>=2.2",
+        "torch>=2.6",  # transformers 5 disables PyTorch below 2.6; torch.library.custom_op (ONNX export) needs 2.4
         "transformers>=5.0",
         "huggingface-hub>=1.0",
         "numpy>=1.24",
