@@ -56,7 +56,8 @@ def interleaved_times(functions: dict[str, Callable[[], object]], rounds: int, s
 
     The order rotates every round and each call follows `settle` seconds of idle: ONNX Runtime's and OpenMP's
     worker threads keep spinning for a while after a call, and without the pause they would slow whichever
-    variant runs next (measured: the reference, always first, lost up to ~10 % to the int8 run before it).
+    variant runs next (in the feature-extraction benchmark they halved the measured speed of our extractor);
+    rotating the order spreads whatever remains over all variants.
     """
     for function in functions.values():
         function()
