@@ -18,20 +18,19 @@ checks (weight init, PEFT/LoRA targeting) and wrappers that call the layer's `fo
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 from transformers.activations import GELUActivation
 
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 _FAST_DTYPES = (torch.float32, torch.bfloat16)
-_bf16_supported: bool | None = None
 
 
+@functools.cache
 def _bf16_matmul_supported() -> bool:
-    global _bf16_supported
-    if _bf16_supported is None:
-        _bf16_supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return _bf16_supported
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def onednn_linear_applies(inputs: torch.Tensor, weight: torch.Tensor) -> bool:
