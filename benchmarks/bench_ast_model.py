@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,21 +33,9 @@ from transformers import ASTConfig as TransformersASTConfig
 from transformers import ASTForAudioClassification as TransformersAST
 
 from spectrogram_transformers import convert
-from spectrogram_transformers.runtime import cpu_bf16_flags
+from spectrogram_transformers.runtime import describe_cpu
 
 FIXTURE_AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
-
-
-def lscpu_bf16_flags() -> str:
-    """The bf16-related flags lscpu reports (or /proc/cpuinfo's when lscpu is missing)."""
-    try:
-        flags = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        line = next((line for line in flags.splitlines() if line.startswith("Flags:")), "")
-        model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("Model name:")), "?")
-        found = [flag for flag in line.split() if "bf16" in flag or flag.startswith("amx")]
-        return f"{model}; lscpu bf16 flags: {' '.join(found) or 'none'}"
-    except (OSError, subprocess.CalledProcessError):
-        return f"/proc/cpuinfo bf16 flags: {' '.join(cpu_bf16_flags()) or 'none'}"
 
 
 def interleaved_times(functions: dict[str, Callable[[], object]], rounds: int, settle: float) -> dict[str, list[float]]:
@@ -154,7 +141,7 @@ def main() -> None:
     baseline = outputs["ours fp32"]
     print(f"AST base, {args.layers} layers, batch {args.batch} x 1024 frames, 527 labels, {args.threads} threads, "
           f"median of {args.rounds} interleaved rounds (shared machine: ratios within this run are what count)")
-    print(lscpu_bf16_flags())
+    print(describe_cpu())
     print(f"{'variant':32s} {'ms/batch':>9s} {'vs hf fp32':>10s} {'vs hf bf16':>10s} {'top-1 vs ours fp32':>19s} {'max|d sigmoid|':>15s}")
     for name, median in medians.items():
         agreement = (outputs[name].argmax(-1) == baseline.argmax(-1)).float().mean().item()

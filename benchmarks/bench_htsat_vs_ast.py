@@ -23,7 +23,7 @@ from spectrogram_transformers import (
     HTSATConfig,
     HTSATForAudioClassification,
 )
-from spectrogram_transformers.runtime import cpu_bf16_flags
+from spectrogram_transformers.runtime import describe_cpu
 
 HTSAT_FRAMES_10S = 1001  # 1 + 320000 // 320
 
@@ -95,7 +95,7 @@ def main() -> None:
           f"{ast_time * 1000:8.1f} ms/batch, {args.batch / ast_time:7.2f} clips/s")
     print(f"HTS-AT speed-up over AST: {ast_time / htsat_time:.2f}x (target >= 4x); "
           f"parameter ratio AST/HTS-AT {parameter_count(ast) / parameter_count(htsat):.2f}x")
-    print(f"CPU: {' '.join(cpu_bf16_flags()) or 'no bf16 flags'} (avx512_bf16/amx_bf16: native bf16)")
+    print(f"CPU: {describe_cpu()} (avx512_bf16/amx_bf16: native bf16)")
     clip_change = (torch.sigmoid(bf16_out.logits.float()) - torch.sigmoid(fp32_out.logits)).abs().max().item()
     frame_change = (torch.sigmoid(bf16_out.framewise_logits.float()) - torch.sigmoid(fp32_out.framewise_logits)).abs().max().item()
     same_top1 = (bf16_out.logits.float().argmax(-1) == fp32_out.logits.argmax(-1)).float().mean().item()

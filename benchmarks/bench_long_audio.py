@@ -20,7 +20,6 @@ Weights are random (speed only). Print-outs include the CPU's bf16 flags and the
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -32,15 +31,7 @@ import torch
 from spectrogram_transformers import hub_configs
 from spectrogram_transformers.detection import frame_probabilities
 from spectrogram_transformers.inference import AudioClassifier
-
-
-def cpu_bf16_flags() -> str:
-    try:
-        flags = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except FileNotFoundError:
-        return "lscpu not available"
-    found = sorted({flag for flag in flags.split() if "bf16" in flag or flag.startswith("amx")})
-    return ", ".join(found) or "none"
+from spectrogram_transformers.runtime import describe_cpu
 
 
 def write_recording(path: Path, seconds: float, rate: int = 44100) -> None:
@@ -93,7 +84,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["ast", "htsat"], choices=["ast", "htsat"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads; CPU bf16 flags: {cpu_bf16_flags()}")
+    print(f"torch {torch.__version__}, {args.threads} threads; CPU: {describe_cpu()}")
     print(f"recording: {args.seconds:g} s at 44.1 kHz (decoded and resampled as part of each run), batch {args.batch_size}")
 
     with tempfile.TemporaryDirectory() as temporary:
@@ -109,10 +100,9 @@ def main() -> None:
             if not args.skip_onnx:
                 for quantize in (None, "int8"):
                     onnx_path = export_onnx(model_dir, temporary / f"{kind}-onnx-{quantize}", quantize)
-                    if onnx_path is not None:
-                        settings[f"onnx {quantize or 'float32'}"] = AudioClassifier(
-                            onnx_path, batch_size=args.batch_size, backend="onnx"
-                        )
+                    if onnx_path is None:  # no [onnx] extra: said once
+                        break
+                    settings[f"onnx {quantize or 'float32'}"] = AudioClassifier(onnx_path, batch_size=args.batch_size, backend="onnx")
             # a short warm-up of each setting, then one timed run of each over the same recording
             warmup = temporary / "warmup.wav"
             write_recording(warmup, 20.0)

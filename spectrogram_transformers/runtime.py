@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import platform
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["BF16_CPU_FLAGS", "cpu_bf16_flags", "cpu_supports_bf16"]
+__all__ = ["BF16_CPU_FLAGS", "cpu_bf16_flags", "cpu_supports_bf16", "describe_cpu"]
 
 # CPU feature flags (as /proc/cpuinfo spells them) of instructions that compute in bfloat16: x86's AVX512-BF16
 # and AMX-BF16, Arm's BF16 extension. oneDNN also "supports" bf16 on plain AVX512 CPUs by emulation, which is
@@ -39,3 +40,19 @@ def cpu_supports_bf16() -> bool:
     if platform.system() != "Linux":
         return False
     return bool(cpu_bf16_flags())
+
+
+def describe_cpu() -> str:
+    """The CPU model and the bf16-related flags lscpu reports (/proc/cpuinfo's when lscpu is missing).
+
+    What the benchmarks print beside their figures: bf16 is only fast with AVX512-BF16 or AMX.
+    """
+    try:
+        report = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return f"/proc/cpuinfo bf16 flags: {' '.join(cpu_bf16_flags()) or 'none'}"
+    lines = report.splitlines()
+    flags = next((line for line in lines if line.startswith("Flags:")), "")
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name:")), "?")
+    found = [flag for flag in flags.split() if "bf16" in flag or flag.startswith("amx")]
+    return f"{model}; lscpu bf16 flags: {' '.join(found) or 'none'}"

@@ -18,7 +18,7 @@ from spectrogram_transformers import (
     SSASTForAudioClassification,
     convert,
 )
-from spectrogram_transformers.runtime import cpu_bf16_flags, cpu_supports_bf16
+from spectrogram_transformers.runtime import cpu_bf16_flags, cpu_supports_bf16, describe_cpu
 
 AUDIO = Path(__file__).resolve().parent / "fixtures" / "audio"
 # bf16 keeps 8 bits of mantissa: probabilities move by well under this on these models
@@ -81,3 +81,6 @@ def test_cpu_bf16_flags_read_x86_and_arm_cpuinfo():
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         assert cpu_supports_bf16() == bool(cpu_bf16_flags(cpuinfo.read_text()))
+        # what the benchmarks print names every bf16 flag the CPU has
+        assert "bf16 flags: " in describe_cpu()
+        assert all(flag in describe_cpu() for flag in cpu_bf16_flags(cpuinfo.read_text()))
