@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,10 @@ def _deterministic_torch():
         os.environ.update(saved["environ"])
     np.random.set_state(saved["numpy_rng"])
     random.setstate(saved["python_rng"])
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on now (for process groups and local servers)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

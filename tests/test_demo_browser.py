@@ -8,7 +8,6 @@ request that leaves localhost is refused and listed. Screenshots are saved in th
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import fixture_path
+from conftest import fixture_path, free_port
 from tiny_models import save_tiny_htsat
 
 from spectrogram_transformers.cli import main as cli_main
@@ -53,12 +52,6 @@ def sync_playwright():
     except ImportError:
         pytest.fail('the browser test needs Playwright: pip install -e ".[test]" (.ci/run installs it)')
     return sync_playwright()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

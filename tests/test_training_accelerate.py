@@ -8,43 +8,27 @@ there is no GPU (the README's "Multi-process training" lists the flags for each 
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from training_helpers import tiny_ast_dir, write_recipe, write_speech_commands_parquet
+from conftest import free_port
+from training_helpers import speech_commands_setup
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as handle:
-        handle.bind(("127.0.0.1", 0))
-        return handle.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def speech_setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("speech")
-    recipe = write_recipe(
-        root / "recipe.json",
-        "speech-commands",
-        ast={"feature_extractor": {"max_length": 100}, "model": {"max_length": 100}, "global_train_batch_size": 4},
-    )
-    return {
-        "data_dir": write_speech_commands_parquet(root / "sc", words=3),
-        "model_dir": tiny_ast_dir(root / "tiny", max_length=100),
-        "recipe": recipe,
-    }
+    return speech_commands_setup(tmp_path_factory.mktemp("speech"))
 
 
 def accelerate_launch(launch_flags: list[str], speech_setup: dict, output_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", *launch_flags, "--main_process_port", str(_free_port()),
+        sys.executable, "-m", "accelerate.commands.launch", *launch_flags, "--main_process_port", str(free_port()),
         "-m", "spectrogram_transformers", "train",
         "--recipe", str(speech_setup["recipe"]), "--model", str(speech_setup["model_dir"]),
         "--data_dir", str(speech_setup["data_dir"]), "--streaming",
@@ -81,7 +65,7 @@ def test_what_accelerate_cpu_flag_means(launch_flags, expected, tmp_path):
     script = tmp_path / "world.py"
     # one write() per process: writes under PIPE_BUF bytes to a pipe are atomic (print's two writes interleaved)
     script.write_text("import os\nos.write(1, ('WORLD ' + os.environ.get('WORLD_SIZE', '1') + chr(10)).encode())\n")
-    command = [sys.executable, "-m", "accelerate.commands.launch", *launch_flags, "--main_process_port", str(_free_port()), str(script)]
+    command = [sys.executable, "-m", "accelerate.commands.launch", *launch_flags, "--main_process_port", str(free_port()), str(script)]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}
     result = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -2,44 +2,24 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from training_helpers import tiny_ast_dir, write_recipe, write_speech_commands_parquet
+from conftest import free_port
+from training_helpers import TWO_EPOCHS_WITH_DECAY, speech_commands_setup
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as handle:
-        handle.bind(("127.0.0.1", 0))
-        return handle.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def speech_setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("speech")
-    data_dir = write_speech_commands_parquet(root / "sc", words=3)  # 12 training clips (+ a _silence_ row, excluded)
-    model_dir = tiny_ast_dir(root / "tiny", max_length=100)
     # the Speech Commands recipe with all its augmentation (waveform mixup, masks, noise, shift), a lr decay at
     # epoch 1 so the scheduler state matters, batch 4 -> 3 steps per epoch
-    recipe = write_recipe(
-        root / "recipe.json",
-        "speech-commands",
-        ast={
-            "feature_extractor": {"max_length": 100},
-            "model": {"max_length": 100},
-            "global_train_batch_size": 4,
-            "schedule": {"start_epoch": 1},
-            "training_arguments": {"num_train_epochs": 2, "learning_rate": 1e-3},
-        },
-    )
-    return {"root": root, "data_dir": data_dir, "model_dir": model_dir, "recipe": recipe}
+    return speech_commands_setup(tmp_path_factory.mktemp("speech"), **TWO_EPOCHS_WITH_DECAY)
 
 
 def test_torchrun_two_processes_gloo(speech_setup, tmp_path):
@@ -47,7 +27,7 @@ def test_torchrun_two_processes_gloo(speech_setup, tmp_path):
     one checkpoint and the final model."""
     output_dir = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
         "-m", "spectrogram_transformers", "train",
         "--recipe", str(speech_setup["recipe"]), "--model", str(speech_setup["model_dir"]),
         "--data_dir", str(speech_setup["data_dir"]), "--streaming",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import tiny_ast_dir, write_recipe, write_speech_commands_parquet
+from training_helpers import TWO_EPOCHS_WITH_DECAY, speech_commands_setup
 
 pytestmark = pytest.mark.slow
 
@@ -47,24 +47,12 @@ sys.exit(main(sys.argv[3:]))
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    data_dir = write_speech_commands_parquet(root / "sc", words=3)
-    model_dir = tiny_ast_dir(root / "tiny", max_length=100)
     # the Speech Commands recipe with its augmentation (mixup, masks, noise, shift: random state that must be
     # restored) and a learning-rate decay after epoch 1 (scheduler state that must be restored)
-    recipe = write_recipe(
-        root / "recipe.json",
-        "speech-commands",
-        ast={
-            "feature_extractor": {"max_length": 100},
-            "model": {"max_length": 100},
-            "global_train_batch_size": 4,
-            "schedule": {"start_epoch": 1},
-            "training_arguments": {"num_train_epochs": 2, "learning_rate": 1e-3},
-        },
-    )
+    run = speech_commands_setup(tmp_path_factory.mktemp("resume"), **TWO_EPOCHS_WITH_DECAY)
+    root = run["root"]
     arguments = [
-        "train", "--recipe", str(recipe), "--model", str(model_dir), "--data_dir", str(data_dir),
+        "train", "--recipe", str(run["recipe"]), "--model", str(run["model_dir"]), "--data_dir", str(run["data_dir"]),
         "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "no", "--logging_steps", "1",
         "--seed", "3", "--report_to", "none", "--disable_tqdm", "true",
     ]  # fmt: skip

@@ -195,3 +195,22 @@ def write_recipe(path: Path, base: str, **changes) -> Path:
                 target[key] = value
     path.write_text(json.dumps(recipe))
     return path
+
+
+# two epochs with a learning-rate decay after the first: scheduler state that a resumed or distributed run must keep
+TWO_EPOCHS_WITH_DECAY = {"schedule": {"start_epoch": 1}, "training_arguments": {"num_train_epochs": 2, "learning_rate": 1e-3}}
+
+
+def speech_commands_setup(root: Path, **ast_changes) -> dict:
+    """A streamed-style Speech Commands run: 3 words as parquet, a tiny AST at 100 frames, and the shipped
+    speech-commands recipe (all its augmentation) at batch 4 with `ast_changes` on top.
+
+    Returns {"root", "data_dir", "model_dir", "recipe"}.
+    """
+    ast = {"feature_extractor": {"max_length": 100}, "model": {"max_length": 100}, "global_train_batch_size": 4, **ast_changes}
+    return {
+        "root": root,
+        "data_dir": write_speech_commands_parquet(root / "sc", words=3),  # 12 training clips (+ a _silence_ row, excluded)
+        "model_dir": tiny_ast_dir(root / "tiny", max_length=100),
+        "recipe": write_recipe(root / "recipe.json", "speech-commands", ast=ast),
+    }
