@@ -3,7 +3,7 @@ librosa-style log-mel (HTS-AT), and the two `transformers` feature extractors bu
 tensor contract (`SpectrogramFeatureExtractor.extract(waveforms [B, S], lengths [B])`, `input_samples`)."""
 
 from .audio import load_audio, resample, to_mono_batch, to_mono_float32
-from .base import SpectrogramFeatureExtractor
+from .base import SpectrogramFeatureExtractor, model_input_samples
 from .feature_extraction_ast import ASTFeatureExtractor
 from .feature_extraction_htsat import HTSATFeatureExtractor
 from .kaldi import kaldi_fbank, kaldi_mel_banks
@@ -17,6 +17,7 @@ __all__ = [
     "kaldi_mel_banks",
     "load_audio",
     "log_mel_spectrogram",
+    "model_input_samples",
     "resample",
     "slaney_mel_filterbank",
     "to_mono_batch",

@@ -22,11 +22,19 @@ from transformers.utils import TensorType, logging
 from .audio import to_mono_batch
 from .kaldi import pad_batch
 
-__all__ = ["SpectrogramFeatureExtractor"]
+__all__ = ["SpectrogramFeatureExtractor", "model_input_samples"]
 
 logger = logging.get_logger(__name__)
 
 RawAudio = np.ndarray | torch.Tensor | list[float] | list[np.ndarray] | list[torch.Tensor]
+
+
+def model_input_samples(feature_extractor) -> int | None:
+    """Samples of audio the model sees at once (the training crop, the inference window), or None if unbounded:
+    the extractor's own `input_samples` (HTS-AT's `clip_samples`, AST's `max_length` Kaldi frames); None for
+    extractors without it."""
+    samples = getattr(feature_extractor, "input_samples", None)
+    return None if samples is None else int(samples)
 
 
 def to_batch_feature(tensors: dict[str, torch.Tensor], return_tensors: str | TensorType | None) -> BatchFeature:

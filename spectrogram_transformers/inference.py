@@ -27,6 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .feature_extraction import model_input_samples
+from .feature_extraction.kaldi import pad_batch
 from .runtime import cpu_supports_bf16
 
 __all__ = [
@@ -60,13 +62,6 @@ class InferenceError(ValueError):
 # ----------------------------------------------------------------------------------------------------------------
 # how much audio a model sees, and the windows that cover a clip
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def model_input_samples(feature_extractor) -> int | None:
-    """Samples of audio the model sees at once, or None if unbounded: the feature extractor's own definition
-    (`SpectrogramFeatureExtractor.input_samples`: HTS-AT's `clip_samples`, AST's `max_length` Kaldi frames)."""
-    samples = getattr(feature_extractor, "input_samples", None)
-    return None if samples is None else int(samples)
 
 
 def window_starts(num_samples: int, window: int, hop: int, *, pad_end: bool = False) -> list[int]:
@@ -437,12 +432,9 @@ class AudioClassifier:
     def features(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
         """Features [B, frames, bins] of mono waveforms at `self.sampling_rate`: one zero-padded batch through the
         extractor's tensor entry point (`extract`), computed on the model's device."""
-        lengths = torch.tensor([len(window) for window in windows], dtype=torch.long)
-        batch = torch.zeros(len(windows), int(lengths.max()), dtype=torch.float32)
-        for row, window in enumerate(windows):
-            batch[row, : len(window)] = torch.from_numpy(np.asarray(window, dtype=np.float32))
         device = self.device if self.backend == "torch" else torch.device("cpu")
-        return self.feature_extractor.extract(batch.to(device), lengths)[self.input_name]
+        batch, lengths = pad_batch([torch.from_numpy(np.asarray(window, dtype=np.float32)) for window in windows], device=device)
+        return self.feature_extractor.extract(batch, lengths)[self.input_name]
 
     def run(self, windows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """(logits [B, labels], framewise_logits [B, frames, labels] or None), float32 numpy, of B waveforms."""

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..feature_extraction.audio import load_audio, resample, to_mono_float32
+from ..feature_extraction.base import model_input_samples
 from .augment import (
     AugmentationConfig,
     additive_noise,
@@ -377,12 +378,6 @@ def decode_example_audio(value: Any, target_sr: float) -> np.ndarray:
         return resample(to_mono_float32(value["array"]), value["sampling_rate"], target_sr)
     waveform, _ = load_audio(value, target_sr=target_sr)
     return waveform
-
-
-def model_input_samples(feature_extractor) -> int | None:
-    """How many audio samples fill the model's input (the training crop length), or None if unbounded: the
-    extractor's own `input_samples` (the one definition; None for extractors without it)."""
-    return getattr(feature_extractor, "input_samples", None)
 
 
 def pad_waveforms(waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
