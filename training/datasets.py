@@ -30,6 +30,7 @@ import torch
 
 from ..feature_extraction.audio import load_audio, resample, to_mono_float32
 from ..feature_extraction.base import model_input_samples
+from ..feature_extraction.kaldi import pad_batch
 from .augment import (
     AugmentationConfig,
     additive_noise,
@@ -382,11 +383,9 @@ def decode_example_audio(value: Any, target_sr: float) -> np.ndarray:
 
 def pad_waveforms(waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     """The one padding of a batch: zero-padded [B, longest] float32 and lengths [B] int64 (host tensors)."""
-    lengths = torch.tensor([len(waveform) for waveform in waveforms], dtype=torch.long)
-    batch = torch.zeros(len(waveforms), int(lengths.max()) if len(waveforms) else 0)
-    for row, waveform in enumerate(waveforms):  # copies only; the arithmetic on the batch is vectorised
-        batch[row, : len(waveform)] = torch.as_tensor(waveform)
-    return batch, lengths
+    if not waveforms:  # every clip of an evaluation batch undecodable: an empty batch, not an error
+        return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
+    return pad_batch([torch.as_tensor(waveform) for waveform in waveforms])
 
 
 class AugmentedFeaturizer:
