@@ -40,6 +40,7 @@ __all__ = [
     "WindowPrediction",
     "classify_files",
     "decode_audio",
+    "load_torch_classifier",
     "model_input_samples",
     "prefetch_decoded",
     "resolve_dtype",
@@ -207,7 +208,9 @@ def resolve_dtype(dtype: DTypeName | torch.dtype | None, device: str | torch.dev
     raise InferenceError(f"dtype must be one of {DTYPES}, got {dtype!r}")
 
 
-def _load_torch_model(model: str | Path, device: torch.device, dtype: torch.dtype):
+def load_torch_classifier(model: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    """(classifier in eval mode on `device` in `dtype`, its feature extractor) from a directory or Hub id; a
+    base or pre-training model (which would get a random head) or a missing extractor is an InferenceError."""
     from transformers import (
         AutoConfig,
         AutoFeatureExtractor,
@@ -365,7 +368,7 @@ class AudioClassifier:
                 self.model = model.to(device=self.device, dtype=self.dtype).eval()
                 self.feature_extractor = feature_extractor
             else:
-                self.model, self.feature_extractor = _load_torch_model(model, self.device, self.dtype)
+                self.model, self.feature_extractor = load_torch_classifier(model, self.device, self.dtype)
         if feature_extractor is not None:
             self.feature_extractor = feature_extractor
         config = self.model.config

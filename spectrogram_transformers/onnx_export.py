@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
+from .inference import load_torch_classifier
 from .modeling.export_transformers import refuse_non_empty_output
 
 __all__ = ["EXPORT_FILE", "METADATA_FILE", "OnnxAudioModel", "OnnxClassifierOutput", "OnnxExportReport", "export_onnx"]
@@ -148,19 +149,6 @@ class OnnxExportReport:
         )
 
 
-def _load_model_and_extractor(model_dir: str | Path):
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-    import spectrogram_transformers  # noqa: F401  (registers this package's models with the Auto classes)
-
-    model = AutoModelForAudioClassification.from_pretrained(str(model_dir)).float().eval()
-    try:
-        feature_extractor = AutoFeatureExtractor.from_pretrained(str(model_dir))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{model_dir} has no feature extractor (preprocessor_config.json) to export with: {error}") from error
-    return model, feature_extractor
-
-
 def _example_features(feature_extractor, batch_size: int = 2) -> tuple[str, torch.Tensor]:
     """A batch of the extractor's own output shape: noise through the real front end, so padding is included."""
     rate = int(feature_extractor.sampling_rate)
@@ -197,7 +185,7 @@ def export_onnx(
         raise ValueError(f"output {output} must be a directory (the model's config and feature extractor go beside model.onnx)")
     refuse_non_empty_output(output, overwrite)
 
-    model, feature_extractor = _load_model_and_extractor(model_dir)
+    model, feature_extractor = load_torch_classifier(model_dir)
     _register_onnxruntime_attention()
     input_name, example = _example_features(feature_extractor)
     output_names = ("logits", "framewise_logits") if model.config.model_type == "htsat" else ("logits",)

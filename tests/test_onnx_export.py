@@ -16,6 +16,7 @@ from spectrogram_transformers import (
     HTSATForAudioClassification,
     SSASTConfig,
     SSASTForAudioClassification,
+    SSASTForPreTraining,
     convert,
 )
 from spectrogram_transformers.cli import main as cli_main
@@ -137,6 +138,18 @@ def test_export_cli_writes_a_runnable_directory_and_refuses_to_overwrite(ast_dir
     assert (output / EXPORT_FILE).read_bytes() == before
     assert cli_main(["export", str(ast_dir), "--format", "onnx", "--output", str(tmp_path / "model.onnx")]) == 2
     assert "must be a directory" in capsys.readouterr().err
+
+
+def test_export_refuses_a_pretraining_checkpoint_in_one_line(tmp_path, capsys):
+    """A pre-training model would be exported with a random classifier head: the same refusal as classify's."""
+    config = SSASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, patch_size=(16, 16), frequency_stride=16, time_stride=16, max_length=128, num_mel_bins=128, num_masked_patches=20)
+    SSASTForPreTraining(config).save_pretrained(tmp_path / "pretraining")
+    ASTFeatureExtractor(max_length=128).save_pretrained(tmp_path / "pretraining")
+    capsys.readouterr()  # the save's progress bars
+    assert cli_main(["export", str(tmp_path / "pretraining"), "--format", "onnx", "--output", str(tmp_path / "onnx")]) == 2
+    error = capsys.readouterr().err
+    assert "SSASTForPreTraining" in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "onnx" / EXPORT_FILE).exists()
 
 
 def onnx_op_types(onnx_dir: Path) -> list[str]:
