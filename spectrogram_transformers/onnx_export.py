@@ -9,8 +9,8 @@ per patch of `max_length` frames, HTS-AT folds a fixed `num_frames` into its ima
 
 Self-attention without a mask (AST, SSAST) is exported as ONE ONNX Runtime `com.microsoft::MultiHeadAttention`
 node per layer instead of MatMul-Softmax-MatMul: ONNX Runtime's CPU kernel for it computes attention in
-tiles without materialising the (heads, tokens, tokens) scores, ~20 % faster per layer at AST's 1,214 tokens,
-and half of an int8 model's time is attention. The graph therefore needs ONNX Runtime (any runtime with
+tiles without materialising the (heads, tokens, tokens) scores (`benchmarks/profile_ast_model.py` shows its
+time against PyTorch's attention), and half of an int8 model's time is attention. The graph therefore needs ONNX Runtime (any runtime with
 the Microsoft contrib ops); HTS-AT's masked window attention keeps standard ONNX ops.
 
 Needs the `[onnx]` extra (`onnx`, `onnxruntime`).
