@@ -1,0 +1,231 @@
+"""Sound-event detection from frame probabilities, long files in overlapping windows, and the `detect` CLI."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from spectrogram_transformers import (
+    HTSATConfig,
+    HTSATFeatureExtractor,
+    HTSATForAudioClassification,
+)
+from spectrogram_transformers.cli import main as cli_main
+from spectrogram_transformers.cli.detect import add_arguments, run
+from spectrogram_transformers.detection import (
+    detect_events,
+    detect_file,
+    file_frame_probabilities,
+    frame_probabilities,
+    median_filter_time,
+)
+from spectrogram_transformers.inference import AudioClassifier
+
+LABELS = {0: "dog", 1: "siren"}
+
+
+def constructed_probabilities() -> np.ndarray:
+    """100 frames of 0.1 s: dog on frames 10-29; siren on 50-54 and 70-89; a 1-frame siren blip at 40."""
+    probabilities = np.full((100, 2), 0.1)
+    probabilities[10:30, 0] = 0.9
+    probabilities[50:55, 1] = 0.8
+    probabilities[70:90, 1] = 0.7
+    probabilities[40, 1] = 0.95
+    return probabilities
+
+
+def spans(events):
+    return [(event["label"], round(event["start"], 9), round(event["end"], 9)) for event in events]
+
+
+def test_events_start_and_end_on_frame_edges():
+    events = detect_events(constructed_probabilities(), 0.1, LABELS)
+    assert spans(events) == [("dog", 1.0, 3.0), ("siren", 4.0, 4.1), ("siren", 5.0, 5.5), ("siren", 7.0, 9.0)]
+    assert events[0]["score"] == pytest.approx(0.9)
+    assert events[1]["score"] == pytest.approx(0.95)
+
+
+def test_median_filter_removes_a_one_frame_blip_and_keeps_edges():
+    events = detect_events(constructed_probabilities(), 0.1, LABELS, median_filter_frames=3)
+    assert spans(events) == [("dog", 1.0, 3.0), ("siren", 5.0, 5.5), ("siren", 7.0, 9.0)]
+    with pytest.raises(ValueError, match="odd"):
+        median_filter_time(constructed_probabilities(), 4)
+
+
+def test_min_duration_and_min_gap():
+    probabilities = constructed_probabilities()
+    assert spans(detect_events(probabilities, 0.1, LABELS, min_duration_s=0.5)) == [
+        ("dog", 1.0, 3.0),
+        ("siren", 5.0, 5.5),
+        ("siren", 7.0, 9.0),
+    ]
+    assert spans(detect_events(probabilities, 0.1, LABELS, min_duration_s=0.6)) == [("dog", 1.0, 3.0), ("siren", 7.0, 9.0)]
+    # gaps of 0.9 s (4.1 -> 5.0) and 1.5 s (5.5 -> 7.0): a 1 s minimum gap merges only the first
+    merged = detect_events(probabilities, 0.1, LABELS, min_gap_s=1.0)
+    assert spans(merged) == [("dog", 1.0, 3.0), ("siren", 4.0, 5.5), ("siren", 7.0, 9.0)]
+
+
+def test_per_class_thresholds():
+    probabilities = constructed_probabilities()
+    # siren's 0.7 event stays under 0.75, its 0.8 and 0.95 ones pass; dog is off at 0.95
+    by_name = detect_events(probabilities, 0.1, LABELS, threshold={"dog": 0.95, "siren": 0.75})
+    assert spans(by_name) == [("siren", 4.0, 4.1), ("siren", 5.0, 5.5)]
+    assert spans(detect_events(probabilities, 0.1, LABELS, threshold=[0.95, 0.75])) == spans(by_name)
+    by_index = detect_events(probabilities, 0.1, LABELS, threshold={1: 0.75}, default_threshold=0.95)
+    assert spans(by_index) == spans(by_name)
+    with pytest.raises(ValueError, match="unknown class 'cat'"):
+        detect_events(probabilities, 0.1, LABELS, threshold={"cat": 0.5})
+    with pytest.raises(ValueError, match="3 values for 2 classes"):
+        detect_events(probabilities, 0.1, LABELS, threshold=[0.5, 0.5, 0.5])
+
+
+def test_htsat_frames_span_the_real_clip_length():
+    """1024 stretched frames of a 3 s clip: frame i starts at i · 3/1024 s."""
+    probabilities = torch.zeros(1024, 1)
+    probabilities[512:768] = 1.0
+    (event,) = detect_events(probabilities, 3.0 / 1024, ["speech"], offset_s=10.0)
+    assert (event["start"], event["end"]) == pytest.approx((11.5, 12.25))
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match=r"\[frames, labels\]"):
+        detect_events(np.zeros(10), 0.1)
+    with pytest.raises(ValueError, match="frame_duration_s"):
+        detect_events(np.zeros((10, 1)), 0.0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# long files in windows, with a tiny random HTS-AT
+# --------------------------------------------------------------------------------------------------------------
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """64×64-image HTS-AT (16 mel bins, 256 frames), 2 s clips at 16 kHz (201 log-mel frames)."""
+    directory = tmp_path_factory.mktemp("tiny_htsat")
+    torch.manual_seed(0)
+    config = HTSATConfig(
+        spec_size=64, num_mel_bins=16, embed_dim=8, depths=(2, 2), num_heads=(2, 4), window_size=4,
+        id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, problem_type="multi_label_classification",
+    )
+    HTSATForAudioClassification(config).save_pretrained(directory)
+    extractor = HTSATFeatureExtractor(sampling_rate=RATE, num_mel_bins=16, n_fft=512, hop_length=160, fmax=8000.0, clip_samples=2 * RATE)
+    extractor.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def long_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("audio") / "long.wav"
+    rng = np.random.default_rng(0)
+    audio = 0.05 * rng.standard_normal(int(6.5 * RATE))
+    audio[2 * RATE : 3 * RATE] += 0.5 * np.sin(2 * np.pi * 1000 * np.arange(RATE) / RATE)
+    soundfile.write(path, audio.astype(np.float32), RATE, subtype="PCM_16")
+    return path
+
+
+def test_windows_are_placed_and_averaged_on_one_timeline(tiny_model_dir, long_file):
+    model = HTSATForAudioClassification.from_pretrained(tiny_model_dir).eval()
+    extractor = HTSATFeatureExtractor.from_pretrained(tiny_model_dir)
+    probabilities, frame_s = file_frame_probabilities(model, extractor, long_file, window_s=2.0, hop_s=1.0, batch_size=3)
+    assert frame_s == pytest.approx(2.0 / 256)
+    assert probabilities.shape == (832, 2)  # 6.5 s / (2/256 s)
+    assert ((probabilities > 0) & (probabilities < 1)).all()
+
+    # by hand: windows start at 0, 1, ..., 5 s (the last zero-padded past 6.5 s)
+    audio, _ = soundfile.read(long_file, dtype="float32")
+    padded = np.zeros(7 * RATE, dtype=np.float32)
+    padded[: audio.size] = audio
+    windows = [padded[start * RATE : (start + 2) * RATE] for start in range(6)]
+    with torch.no_grad():
+        features = extractor(windows, sampling_rate=RATE, return_tensors="pt").input_features
+        expected = torch.sigmoid(model(features).framewise_logits).numpy()  # [6, 256, 2]
+    np.testing.assert_allclose(probabilities[:128], expected[0, :128], atol=1e-6)  # first second: window 0 only
+    np.testing.assert_allclose(probabilities[128:256], (expected[0, 128:] + expected[1, :128]) / 2, atol=1e-6)
+    np.testing.assert_allclose(probabilities[640:768], (expected[4, 128:] + expected[5, :128]) / 2, atol=1e-6)
+    np.testing.assert_allclose(probabilities[768:832], expected[5, 128:192], atol=1e-6)  # 6-6.5 s: window 5 only
+
+
+def test_detect_file_end_to_end(tiny_model_dir, long_file):
+    model = HTSATForAudioClassification.from_pretrained(tiny_model_dir)
+    extractor = HTSATFeatureExtractor.from_pretrained(tiny_model_dir)
+    everything = detect_file(model, extractor, long_file, window_s=2.0, hop_s=1.0, threshold=0.0)
+    assert spans(everything) == [("dog", 0.0, 6.5), ("siren", 0.0, 6.5)]
+    assert detect_file(model, extractor, long_file, window_s=2.0, hop_s=1.0, threshold=1.01) == []
+
+
+def test_windows_longer_than_the_model_input_are_capped(tiny_model_dir, long_file, caplog):
+    """A 4 s window on a 2 s model would be cut to its first 2 s: windows are capped, with a warning."""
+    model = HTSATForAudioClassification.from_pretrained(tiny_model_dir)
+    extractor = HTSATFeatureExtractor.from_pretrained(tiny_model_dir)
+    classifier = AudioClassifier.from_model(model, extractor)
+    waveform = classifier.decode(long_file)
+    with caplog.at_level("WARNING"):
+        capped = frame_probabilities(classifier, waveform, window_s=4.0, hop_s=3.0)
+    assert "longer than the model's input" in caplog.text and "hop of 3 s is longer than the window" in caplog.text
+    assert (capped.window_s, capped.hop_s) == (2.0, 2.0)
+    np.testing.assert_array_equal(capped.probabilities, frame_probabilities(classifier, waveform, 2.0, 2.0).probabilities)
+
+
+def test_cli_prints_json(tiny_model_dir, long_file, capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        [str(long_file), "--model", str(tiny_model_dir), "--window", "2", "--hop", "1", "--threshold", "0",
+         "--class-threshold", "siren=1.5", "--json"]
+    )
+    assert run(args) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)[str(long_file)]
+    assert spans(result["events"]) == [("dog", 0.0, 6.5)]
+    assert result["source"] == "frames" and result["resolution_s"] == pytest.approx(2.0 / 256)
+    assert "x real time" in captured.err
+
+
+def test_cli_subcommand_is_registered(tiny_model_dir, long_file, capsys):
+    code = cli_main(["detect", str(long_file), "--model", str(tiny_model_dir), "--window", "2", "--hop", "2", "--threshold", "0"])
+    assert code == 0
+    output = capsys.readouterr().out
+    assert "2 events" in output and "0.000\t6.500\tdog" in output
+
+
+# --------------------------------------------------------------------------------------------------------------
+# AST / SSAST: events from the clip scores of overlapping windows
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ast_dir(tmp_path_factory):
+    from testing_utils.inference_models import tiny_ast_dir
+
+    return tiny_ast_dir(tmp_path_factory.mktemp("ast"), multi_label=True)
+
+
+def test_ast_timeline_is_made_of_window_clip_scores(ast_dir, long_file):
+    """1.015 s windows every 0.5 s: frame k (0.5 s) averages the windows whose span holds its centre."""
+    classifier = AudioClassifier(ast_dir, dtype="float32", batch_size=5)
+    waveform = classifier.decode(long_file)  # 6.5 s
+    timeline = frame_probabilities(classifier, waveform, hop_s=0.5)
+    assert timeline.source == "windows" and timeline.frame_s == 0.5 and timeline.window_s == pytest.approx(1.015)
+    assert timeline.probabilities.shape == (13, 3)
+    window, hop = 16240, 8000
+    starts = list(range(0, 11 * hop + 1, hop))  # the last window (5.5-6.515 s) reaches past the end: zero-padded
+    windows = [np.pad(waveform[start : start + window], (0, max(0, start + window - len(waveform)))) for start in starts]
+    scores = classifier.probabilities(windows)  # sigmoid: multi-label
+    np.testing.assert_allclose(timeline.probabilities[0], scores[0], atol=1e-6)  # 0-0.5 s: window 0 only
+    np.testing.assert_allclose(timeline.probabilities[5], (scores[4] + scores[5]) / 2, atol=1e-6)
+    np.testing.assert_allclose(timeline.probabilities[11], (scores[10] + scores[11]) / 2, atol=1e-6)
+    np.testing.assert_allclose(timeline.probabilities[12], scores[11], atol=1e-6)  # 6-6.5 s: the last window only
+
+
+def test_detect_cli_on_ast_says_events_are_coarse(ast_dir, long_file, capsys):
+    code = cli_main(["detect", str(long_file), "--model", str(ast_dir), "--threshold", "0", "--dtype", "float32", "--hop", "0.5"])
+    assert code == 0
+    output = capsys.readouterr().out
+    assert "clip scores of 1.015 s windows every 0.5 s" in output and "no frame outputs" in output
+    assert "0.000\t6.500\tdog" in output  # threshold 0: one event over the whole file, on the 0.5 s grid
