@@ -22,7 +22,7 @@ from spectrogram_transformers.cli import SUBCOMMANDS
 
 # what a base install lacks: the [train] extra, its dependencies, and optional extras' packages
 ABSENT = ("datasets", "accelerate", "evaluate", "sklearn", "scipy", "tensorboard", "pandas", "pyarrow", "librosa",
-          "torchaudio", "matplotlib", "onnx", "onnxruntime", "gradio")  # fmt: skip
+          "torchaudio", "matplotlib", "onnx", "onnxruntime", "gradio", "peft")  # fmt: skip
 
 # argv: absent module names (comma-separated), then a JSON list of command lines run one after the other in
 # this one process (interpreter start-up dominates on small machines); prints a JSON list of
