@@ -1,324 +1,27 @@
-"""Run a saved model over audio files and arrays of any format, sampling rate and length.
-
-This module is the one implementation of what `classify` and `detect` (`detection.py`) share: loading a model
-(directory, Hub id, in-memory model, or an exported ONNX file) with its feature extractor, choosing the dtype,
-cutting a waveform into windows the model sees whole, and running those windows in batches.
-
-Classification: a clip is cut into windows of the model's input length (or `window` seconds, never more than
-the model's input) every `hop` seconds; each window is classified and the file gets the mean of the window
-probabilities (softmax for single-label models, sigmoid for multi-label ones such as AudioSet taggers).
-
-The command line (`spectrogram-transformers classify`) is `spectrogram_transformers.cli.classify`.
-"""
+"""`AudioClassifier`: a trained model with its feature extractor, run over windows of audio in batches."""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
-import shutil
-import subprocess
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from .feature_extraction import model_input_samples
-from .feature_extraction.kaldi import pad_batch
-from .runtime import cpu_supports_bf16
-
-__all__ = [
-    "AudioClassifier",
-    "FilePrediction",
-    "InferenceError",
-    "UnreadableFile",
-    "WindowBatch",
-    "WindowPrediction",
-    "classify_files",
-    "decode_audio",
-    "load_torch_classifier",
-    "model_input_samples",
-    "prefetch_decoded",
-    "resolve_dtype",
-    "window_starts",
-]
+from ..feature_extraction import model_input_samples
+from ..feature_extraction.kaldi import pad_batch
+from .decoding import UnreadableFile, decode_audio, prefetch_decoded
+from .dtypes import BACKENDS, BackendName, DTypeName, resolve_dtype
+from .errors import InferenceError
+from .loading import load_onnx_classifier, load_torch_classifier
+from .results import FilePrediction, WindowBatch, WindowPrediction
+from .windows import window_starts
 
 logger = logging.getLogger(__name__)
-
-DTypeName = Literal["auto", "float32", "bfloat16"]
-BackendName = Literal["torch", "onnx"]
-DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16")
-BACKENDS: tuple[str, ...] = ("torch", "onnx")
-
-
-class InferenceError(ValueError):
-    """A user's mistake (unreadable audio, a model that cannot classify, a missing tool): the message says what
-    to change; the command line prints it as one line."""
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# how much audio a model sees, and the windows that cover a clip
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def window_starts(num_samples: int, window: int, hop: int, *, pad_end: bool = False) -> list[int]:
-    """Start samples of the windows covering a clip of `num_samples`.
-
-    Windows start every `hop` samples. `pad_end=False` (classification): the last window is flush with the end of
-    the clip, so the tail is never dropped and no window reads past the audio. `pad_end=True` (detection, which
-    needs windows on one time grid): windows stay on the grid and the last one may run past the end (the caller
-    zero-pads it). A clip no longer than one window is one window.
-    """
-    if window < 1 or hop < 1:
-        raise ValueError(f"window and hop must be at least one sample, got {window} and {hop}")
-    if num_samples <= window:
-        return [0]
-    if pad_end:
-        last = math.ceil((num_samples - window) / hop) * hop  # the first grid start whose window reaches the end
-        return list(range(0, last + 1, hop))
-    starts = list(range(0, num_samples - window + 1, hop))
-    if starts[-1] + window < num_samples:
-        starts.append(num_samples - window)
-    return starts
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# decoding
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _ffmpeg_decode(path: str, sampling_rate: int) -> np.ndarray:
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-ac", "1", "-ar", str(sampling_rate), "-f", "f32le", "pipe:1"]
-    result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0 or not result.stdout:
-        reason = result.stderr.decode(errors="replace").strip().splitlines()
-        raise InferenceError(f"could not decode audio {path}: ffmpeg: {reason[-1] if reason else 'no audio in the file'}")
-    from .feature_extraction import to_mono_float32
-
-    return to_mono_float32(np.frombuffer(result.stdout, dtype=np.float32), name=path)  # NaN / empty checks
-
-
-def _soundfile_reads_format(path: str) -> bool:
-    import soundfile
-
-    try:
-        soundfile.info(path)
-        return True
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, EOFError):  # unknown or broken formats
-        return False
-
-
-def decode_audio(path: str | os.PathLike, sampling_rate: int) -> np.ndarray:
-    """Mono float32 waveform of a file at `sampling_rate`.
-
-    soundfile (libsndfile: WAV, FLAC, OGG, MP3, ...) decodes, soxr resamples. Formats libsndfile does not read
-    (AAC/M4A, WMA, video containers) go through ffmpeg when it is installed; otherwise the error says to
-    install it. Every failure is an `InferenceError` (or `FileNotFoundError`) naming the file.
-    """
-    from .feature_extraction import load_audio
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
-    if os.path.isdir(path):
-        raise InferenceError(f"{path} is a directory, not an audio file")
-    try:
-        waveform, _ = load_audio(path, target_sr=sampling_rate)
-        return waveform
-    except ValueError as soundfile_error:
-        if _soundfile_reads_format(path):  # decoded, but the audio itself is unusable (empty, NaN): no second try
-            raise InferenceError(str(soundfile_error)) from None
-        if shutil.which("ffmpeg") is None:
-            raise InferenceError(
-                f"{soundfile_error}; formats libsndfile does not read (AAC/M4A, WMA, video) need ffmpeg, which is "
-                "not installed (apt-get install ffmpeg / brew install ffmpeg / conda install ffmpeg)"
-            ) from None
-        return _ffmpeg_decode(path, sampling_rate)
-
-
-@dataclass
-class UnreadableFile:
-    """A file that could not be decoded, and why."""
-
-    path: str
-    reason: str
-
-    def to_dict(self) -> dict:
-        return {"path": self.path, "error": self.reason}
-
-
-def prefetch_decoded(
-    paths: Iterable[str | os.PathLike], decode: Callable[[str], np.ndarray]
-) -> Iterator[tuple[str, np.ndarray | UnreadableFile]]:
-    """`(path, waveform or UnreadableFile)` for each path, decoding the next file in a background thread while
-    the caller computes on the current one (libsndfile and soxr release the GIL). At most two decoded files are
-    held at once."""
-    paths = [os.fspath(path) for path in paths]
-
-    def safe_decode(path: str) -> np.ndarray | UnreadableFile:
-        try:
-            return decode(path)
-        except (ValueError, OSError) as error:  # InferenceError, FileNotFoundError, soundfile/ffmpeg failures
-            return UnreadableFile(path, str(error))
-
-    if not paths:
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending = pool.submit(safe_decode, paths[0])
-        for index, path in enumerate(paths):
-            result = pending.result()
-            if index + 1 < len(paths):
-                pending = pool.submit(safe_decode, paths[index + 1])
-            yield path, result
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# dtype and backend
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def bf16_supported(device: str | torch.device = "cpu") -> bool:
-    """Whether `device` runs bfloat16 natively (CUDA with bf16, or a CPU with AVX512-BF16 / AMX)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        # the CPU's own flags: oneDNN's check also says yes where bf16 is emulated (slower than float32)
-        return cpu_supports_bf16()
-    return False
-
-
-def resolve_dtype(dtype: DTypeName | torch.dtype | None, device: str | torch.device = "cpu") -> torch.dtype:
-    """The torch dtype to run in. "auto" (or None): bfloat16 where the device runs it natively (the bf16 parity
-    tests keep top-1 predictions unchanged on the fixture clips), float32 elsewhere."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in (torch.float32, torch.bfloat16):
-            raise InferenceError(f"dtype must be float32 or bfloat16, got {dtype}")
-        return dtype
-    if dtype in (None, "auto"):
-        return torch.bfloat16 if bf16_supported(device) else torch.float32
-    if dtype == "float32":
-        return torch.float32
-    if dtype == "bfloat16":
-        return torch.bfloat16
-    raise InferenceError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-
-
-def load_torch_classifier(model: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
-    """(classifier in eval mode on `device` in `dtype`, its feature extractor) from a directory or Hub id; a
-    base or pre-training model (which would get a random head) or a missing extractor is an InferenceError."""
-    from transformers import (
-        AutoConfig,
-        AutoFeatureExtractor,
-        AutoModelForAudioClassification,
-    )
-
-    name = str(model)
-    try:
-        config = AutoConfig.from_pretrained(name)
-    except (OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InferenceError(f"cannot load a model from {name}: {first_line}") from None
-    architectures = list(getattr(config, "architectures", None) or [])
-    wrong_kind = InferenceError(
-        f"{name} holds {', '.join(architectures) or f'a {type(config).__name__} model'}, not an audio-classification "
-        "model: classify and detect need a fine-tuned classifier (AST, SSAST or HTS-AT ...ForAudioClassification; a "
-        "pre-training checkpoint must be fine-tuned first)"
-    )
-    # a saved base or pre-training model would load into the classifier with a random head: refuse it
-    if architectures and not any(architecture.endswith("ForAudioClassification") for architecture in architectures):
-        raise wrong_kind
-    try:
-        loaded = AutoModelForAudioClassification.from_pretrained(name)
-    except ValueError:  # a config no audio-classification class is registered for
-        raise wrong_kind from None
-    try:
-        feature_extractor = AutoFeatureExtractor.from_pretrained(name)
-    except (OSError, ValueError) as error:
-        raise InferenceError(f"{name} has no usable preprocessor_config.json: {str(error).splitlines()[0]}") from None
-    return loaded.to(device=device, dtype=dtype).eval(), feature_extractor
-
-
-def _load_onnx_model(path: str | Path):
-    """The exported ONNX model (`export --format onnx`: a directory with model.onnx, or the file) and the feature
-    extractor saved beside it."""
-    from transformers import AutoFeatureExtractor
-
-    from .onnx_export import OnnxAudioModel
-
-    path = Path(path)
-    directory = path.parent if path.suffix == ".onnx" else path
-    try:
-        model = OnnxAudioModel(str(path))
-    except ImportError as error:  # the [onnx] extra is missing
-        raise InferenceError(str(error)) from None
-    except (FileNotFoundError, OSError, ValueError) as error:
-        raise InferenceError(f"cannot load an ONNX model from {path}: {str(error).splitlines()[0]}") from None
-    try:
-        feature_extractor = AutoFeatureExtractor.from_pretrained(str(directory))
-    except (OSError, ValueError) as error:
-        raise InferenceError(f"no feature extractor (preprocessor_config.json) beside {path}: {str(error).splitlines()[0]}") from None
-    return model, feature_extractor
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# results
-# ----------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class WindowPrediction:
-    start: float  # seconds
-    end: float
-    labels: list[tuple[str, float]]  # top-k (label, probability), best first
-
-
-@dataclass
-class FilePrediction:
-    """Classification of one file or waveform.
-
-    `labels` are the top-k of the mean window probabilities; `windows` hold each window's top-k;
-    `probabilities` [windows, num_labels] are every window's probabilities (for plots; left out of `to_dict`),
-    in the order of `label_names`.
-    """
-
-    path: str
-    duration: float  # seconds
-    labels: list[tuple[str, float]]
-    windows: list[WindowPrediction] = field(default_factory=list)
-    window_s: float = 0.0  # window length and hop actually used, in seconds
-    hop_s: float = 0.0
-    probabilities: np.ndarray | None = field(default=None, repr=False, compare=False)
-    label_names: list[str] = field(default_factory=list, repr=False, compare=False)
-
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path,
-            "duration": self.duration,
-            "labels": [list(pair) for pair in self.labels],
-            "windows": [{"start": w.start, "end": w.end, "labels": [list(pair) for pair in w.labels]} for w in self.windows],
-            "window_s": self.window_s,
-            "hop_s": self.hop_s,
-        }
-
-
-@dataclass
-class WindowBatch:
-    """Model outputs of a batch of windows: `starts` in samples, `logits` [B, labels] float32 and, for models
-    with frame outputs (HTS-AT), `framewise_logits` [B, frames, labels] float32."""
-
-    starts: list[int]
-    logits: np.ndarray
-    framewise_logits: np.ndarray | None = None
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# the runner
-# ----------------------------------------------------------------------------------------------------------------
 
 
 class AudioClassifier:
@@ -357,7 +60,7 @@ class AudioClassifier:
             if dtype not in (None, "auto", "float32", torch.float32):
                 raise InferenceError(f"the ONNX backend runs the exported float32 graph; dtype {dtype} is not available")
             self.dtype = torch.float32
-            self.model, self.feature_extractor = _load_onnx_model(model)
+            self.model, self.feature_extractor = load_onnx_classifier(model)
         else:
             if isinstance(model, torch.nn.Module) and dtype in (None, "auto"):
                 dtype = next(model.parameters()).dtype  # an in-memory model is never converted unasked

@@ -1,0 +1,47 @@
+"""Run a saved model over audio files and arrays of any format, sampling rate and length.
+
+This package is the one implementation of what `classify` and `detect` (`detection.py`) share: loading a model
+(directory, Hub id, in-memory model, or an exported ONNX file) with its feature extractor, choosing the dtype,
+cutting a waveform into windows the model sees whole, and running those windows in batches.
+
+Classification: a clip is cut into windows of the model's input length (or `window` seconds, never more than
+the model's input) every `hop` seconds; each window is classified and the file gets the mean of the window
+probabilities (softmax for single-label models, sigmoid for multi-label ones such as AudioSet taggers).
+
+The command line (`spectrogram-transformers classify`) is `spectrogram_transformers.cli.classify`.
+
+Modules, one job each: `windows` (window starts), `decoding` (files to waveforms, prefetching), `dtypes` (dtype and
+backend), `loading` (PyTorch or ONNX model + feature extractor), `results` (prediction dataclasses) and
+`classifier` (`AudioClassifier`, the runner). Everything public is importable from here.
+"""
+
+from ..feature_extraction import model_input_samples
+from .classifier import AudioClassifier, classify_files
+from .decoding import UnreadableFile, decode_audio, prefetch_decoded
+from .dtypes import BACKENDS, DTYPES, BackendName, DTypeName, bf16_supported, resolve_dtype
+from .errors import InferenceError
+from .loading import load_onnx_classifier, load_torch_classifier
+from .results import FilePrediction, WindowBatch, WindowPrediction
+from .windows import window_starts
+
+__all__ = [
+    "BACKENDS",
+    "DTYPES",
+    "AudioClassifier",
+    "BackendName",
+    "DTypeName",
+    "FilePrediction",
+    "InferenceError",
+    "UnreadableFile",
+    "WindowBatch",
+    "WindowPrediction",
+    "bf16_supported",
+    "classify_files",
+    "decode_audio",
+    "load_onnx_classifier",
+    "load_torch_classifier",
+    "model_input_samples",
+    "prefetch_decoded",
+    "resolve_dtype",
+    "window_starts",
+]

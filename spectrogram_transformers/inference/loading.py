@@ -1,0 +1,67 @@
+"""Loading a classifier and its feature extractor: a PyTorch model directory or Hub id, or an exported ONNX
+graph with the preprocessor config saved beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .errors import InferenceError
+
+
+def load_torch_classifier(model: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    """(classifier in eval mode on `device` in `dtype`, its feature extractor) from a directory or Hub id; a
+    base or pre-training model (which would get a random head) or a missing extractor is an InferenceError."""
+    from transformers import (
+        AutoConfig,
+        AutoFeatureExtractor,
+        AutoModelForAudioClassification,
+    )
+
+    name = str(model)
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InferenceError(f"cannot load a model from {name}: {first_line}") from None
+    architectures = list(getattr(config, "architectures", None) or [])
+    wrong_kind = InferenceError(
+        f"{name} holds {', '.join(architectures) or f'a {type(config).__name__} model'}, not an audio-classification "
+        "model: classify and detect need a fine-tuned classifier (AST, SSAST or HTS-AT ...ForAudioClassification; a "
+        "pre-training checkpoint must be fine-tuned first)"
+    )
+    # a saved base or pre-training model would load into the classifier with a random head: refuse it
+    if architectures and not any(architecture.endswith("ForAudioClassification") for architecture in architectures):
+        raise wrong_kind
+    try:
+        loaded = AutoModelForAudioClassification.from_pretrained(name)
+    except ValueError:  # a config no audio-classification class is registered for
+        raise wrong_kind from None
+    try:
+        feature_extractor = AutoFeatureExtractor.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise InferenceError(f"{name} has no usable preprocessor_config.json: {str(error).splitlines()[0]}") from None
+    return loaded.to(device=device, dtype=dtype).eval(), feature_extractor
+
+
+def load_onnx_classifier(path: str | Path):
+    """The exported ONNX model (`export --format onnx`: a directory with model.onnx, or the file) and the feature
+    extractor saved beside it."""
+    from transformers import AutoFeatureExtractor
+
+    from ..onnx_export import OnnxAudioModel
+
+    path = Path(path)
+    directory = path.parent if path.suffix == ".onnx" else path
+    try:
+        model = OnnxAudioModel(str(path))
+    except ImportError as error:  # the [onnx] extra is missing
+        raise InferenceError(str(error)) from None
+    except (FileNotFoundError, OSError, ValueError) as error:
+        raise InferenceError(f"cannot load an ONNX model from {path}: {str(error).splitlines()[0]}") from None
+    try:
+        feature_extractor = AutoFeatureExtractor.from_pretrained(str(directory))
+    except (OSError, ValueError) as error:
+        raise InferenceError(f"no feature extractor (preprocessor_config.json) beside {path}: {str(error).splitlines()[0]}") from None
+    return model, feature_extractor
