@@ -25,12 +25,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs
 
-from ..ast.modeling_ast import (
-    ASTDropPath,
-    check_input_values,
-    check_labels,
-    eager_attention_forward,
-)
+from ..layers import DropPath, check_input_values, check_labels, eager_attention_forward
 from ..linear import Linear, linear_then_activation
 from ..loading import CheckedLoadingMixin
 from ..remote_code import RemoteCodeMixin
@@ -354,7 +349,7 @@ class HTSATLayer(GradientCheckpointingLayer):
         self.attention = HTSATWindowAttention(config, dim, num_heads, window)
         self.layernorm_after = nn.LayerNorm(dim, eps=config.layer_norm_eps)
         self.mlp = HTSATMLP(config, dim)
-        self.drop_path = ASTDropPath(drop_path)
+        self.drop_path = DropPath(drop_path)
 
     def forward(
         self,

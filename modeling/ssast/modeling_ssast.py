@@ -21,14 +21,8 @@ from torch import nn
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from ..ast.modeling_ast import (
-    ASTClassificationHead,
-    ASTModel,
-    ASTPreTrainedModel,
-    AudioClassificationMixin,
-    adapt_state_dict_geometry,
-    check_input_values,
-)
+from ..ast.modeling_ast import ASTClassificationHead, ASTModel, ASTPreTrainedModel, adapt_state_dict_geometry
+from ..layers import AudioClassificationMixin, check_input_values
 from ..linear import Linear
 from .configuration_ssast import SSASTConfig
 from .masking import (
