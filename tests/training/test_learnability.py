@@ -102,7 +102,6 @@ def test_offline_main_job_recipe_at_reduced_size_learns(tmp_path):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     output_dir = tmp_path / "job"
     command = [

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from testing_utils.fixtures import REPO_ROOT, free_port

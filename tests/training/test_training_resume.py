@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from testing_utils.fixtures import REPO_ROOT
 from testing_utils.training import TWO_EPOCHS_WITH_DECAY, speech_commands_setup
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,6 @@ def paused(self, output_dir):
 
 Trainer._save_optimizer_and_scheduler = paused
 from spectrogram_transformers.cli import main
-from testing_utils.fixtures import REPO_ROOT
 sys.exit(main(sys.argv[3:]))
 """
 
