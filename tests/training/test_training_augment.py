@@ -242,3 +242,78 @@ def test_the_training_featurizer_never_copies_audio_to_the_host(family):
         {"waveforms": waveforms.as_subclass(torch.Tensor), "waveform_lengths": lengths, "labels": labels}
     )
     torch.testing.assert_close(features.as_subclass(torch.Tensor), plain[extractor.model_input_names[0]], rtol=0, atol=0)
+
+
+
+def _least_squares_weight(mixed: torch.Tensor, own: torch.Tensor, other: torch.Tensor) -> float:
+    """The λ for which mixed = λ·own + (1 − λ)·other holds best (mixed − other = λ·(own − other))."""
+    direction = (own - other).flatten().double()
+    return float(((mixed - other).flatten().double() @ direction) / (direction @ direction))
+
+
+class _RecordingExtractor:
+    """Mixed into a feature extractor: keeps the waveforms that reach feature extraction (the audio after any
+    waveform mixup)."""
+
+    def extract(self, waveforms, lengths, *args, **kwargs):
+        self.seen = waveforms.clone()
+        return super().extract(waveforms, lengths, *args, **kwargs)
+
+
+@pytest.mark.parametrize("domain", ["waveform", "features"])
+def test_mixup_labels_carry_the_weight_applied_to_the_audio(domain):
+    """Whatever λ the featurizer applies to clip i and its partner (read back from the audio or features it
+    produced, not redrawn), the label it returns is λ·y_i + (1 − λ)·y_partner."""
+    from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
+    from spectrogram_transformers.training.datasets import AugmentedFeaturizer
+
+    extractor = type("RecordingASTExtractor", (_RecordingExtractor, ASTFeatureExtractor), {})(max_length=32)
+    input_name = extractor.model_input_names[0]
+    samples = extractor.input_samples
+    waveforms = torch.from_numpy(np.random.default_rng(0).standard_normal((4, samples)).astype(np.float32))
+    lengths = torch.full((4,), samples)
+    plain = extractor.extract(waveforms, lengths)[input_name]
+    augmentation = AugmentationConfig(random_crop=False, mixup_prob=1.0, mixup_alpha=2.0, mixup_domain=domain, mixup_partner="flip")
+    features, labels = AugmentedFeaturizer(extractor, augmentation, generator=generator(0))(waveforms, lengths, torch.eye(4))
+    mixed, clean = (extractor.seen, waveforms) if domain == "waveform" else (features, plain)
+    weights = []
+    for row, partner in enumerate([3, 2, 1, 0]):  # "flip" partners
+        lam = _least_squares_weight(mixed[row], clean[row], clean[partner])
+        torch.testing.assert_close(mixed[row], lam * clean[row] + (1 - lam) * clean[partner])  # it is a mix
+        expected = torch.zeros(4)
+        expected[row] += lam
+        expected[partner] += 1 - lam
+        torch.testing.assert_close(labels[row], expected)
+        weights.append(lam)
+    assert all(0.0 < lam < 1.0 for lam in weights) and max(abs(lam - 0.5) for lam in weights) > 0.05  # 1 − λ ≠ λ
+
+
+@pytest.mark.parametrize("domain", ["waveform", "features"])
+def test_mixing_a_batch_with_itself_changes_nothing(domain):
+    from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
+    from spectrogram_transformers.training.datasets import AugmentedFeaturizer
+
+    extractor = ASTFeatureExtractor(max_length=32)
+    samples = extractor.input_samples
+    clip = torch.from_numpy(np.random.default_rng(1).standard_normal(samples).astype(np.float32))
+    waveforms, lengths = clip.expand(3, samples).contiguous(), torch.full((3,), samples)
+    labels = torch.tensor([0.2, 0.0, 0.8]).expand(3, 3).contiguous()
+    augmentation = AugmentationConfig(random_crop=False, mixup_prob=1.0, mixup_alpha=2.0, mixup_domain=domain)
+    features, mixed_labels = AugmentedFeaturizer(extractor, augmentation, generator=generator(2))(waveforms, lengths, labels)
+    torch.testing.assert_close(features, extractor.extract(waveforms, lengths)[extractor.model_input_names[0]], rtol=1e-4, atol=1e-4)  # float rounding of λx + (1 − λ)x
+    torch.testing.assert_close(mixed_labels, labels)
+
+
+@pytest.mark.parametrize("axis", ["frequency", "time"])
+def test_spec_augment_masks_whole_bins_or_whole_frames(axis):
+    """Frequency masks blank whole mel bins across every frame; time masks blank whole frames across every bin."""
+    batch, frames, bins = 8, 40, 24
+    widths = {"freq_mask": 6, "time_mask": 0} if axis == "frequency" else {"freq_mask": 0, "time_mask": 6}
+    masked = spec_augment(torch.zeros(batch, frames, bins), **widths, mask_value=1.0, generator=generator(7)) == 1  # (B, T, F)
+    whole_bins, whole_frames = masked.all(dim=1), masked.all(dim=2)  # (B, F), (B, T)
+    if axis == "frequency":
+        assert bool(whole_bins.any()) and not bool(whole_frames.any())
+        assert torch.equal(masked, whole_bins.unsqueeze(1).expand_as(masked))  # nothing masked outside whole bins
+    else:
+        assert bool(whole_frames.any()) and not bool(whole_bins.any())
+        assert torch.equal(masked, whole_frames.unsqueeze(2).expand_as(masked))
