@@ -287,6 +287,54 @@ def test_epoch_schedules_by_hand():
     assert [epoch_schedule_factor(htsat, e) for e in (0, 1, 2, 10, 11, 20, 21, 30, 31, 99)] == [0.02, 0.05, 0.1, 0.1, 0.05, 0.05, 0.02, 0.02, 0.03, 0.03]
 
 
+
+@pytest.mark.parametrize(
+    "family,epochs,warmup_steps,expected_scales",
+    [
+        # esc50 AST: epoch_step from (0-based) epoch 5, gamma 0.85; HTS-AT: lr_foo rows from epochs 0, 1, 2
+        ("ast", 7, 0, [1.0, 1.0, 1.0, 1.0, 1.0, 0.85, 0.85**2]),
+        ("htsat", 3, 0, [0.02, 0.05, 0.1]),
+        ("htsat", 3, 3, [0.02, 0.05, 0.1]),
+    ],
+)
+def test_trainer_applies_the_recipe_learning_rate_in_every_epoch(tmp_path, family, epochs, warmup_steps, expected_scales):
+    """The learning rate each optimiser step of a real `Trainer.train()` uses (read from the optimiser as the step
+    begins) is the base rate times the recipe's factor for that step's epoch, times the linear warm-up."""
+    import datasets
+    from spectrogram_transformers.training.trainer import AudioClassificationTrainer
+    from transformers import TrainerCallback, TrainingArguments
+
+    from spectrogram_transformers import ASTForAudioClassification
+
+    class RecordLearningRates(TrainerCallback):
+        def __init__(self):
+            self.rates = []
+
+        def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+            self.rates.append(optimizer.param_groups[0]["lr"])
+
+    schedule = load_recipe("esc50").families[family].schedule
+    model = ASTForAudioClassification.from_pretrained(tiny_ast_dir(tmp_path / "model", max_length=16, hidden_size=16))
+    rows = [{"input_values": torch.randn(16, 128).tolist(), "labels": index % 3} for index in range(4)]
+    arguments = TrainingArguments(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, num_train_epochs=epochs, learning_rate=0.1,
+        warmup_steps=warmup_steps, report_to="none", use_cpu=True, save_strategy="no", logging_strategy="no",
+        dataloader_num_workers=0, seed=0,
+    )  # fmt: skip
+    recorder = RecordLearningRates()
+    trainer = AudioClassificationTrainer(
+        model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows).with_format("torch"),
+        optimizer_name="adamw", schedule=schedule, callbacks=[recorder],
+    )  # fmt: skip
+    trainer.train()
+    steps_per_epoch = 2  # 4 examples, batches of 2
+    expected = []
+    for step in range(epochs * steps_per_epoch):
+        warmup = step / warmup_steps if step < warmup_steps else 1.0
+        expected.append(0.1 * expected_scales[step // steps_per_epoch] * warmup)
+    assert recorder.rates == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
 def test_classification_loss_variants():
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
     ids = torch.tensor([0, 2])
