@@ -30,12 +30,13 @@ def _audio_folder(root: Path, splits: dict[str, tuple[str, ...]]) -> Path:
     return root
 
 
-def _recipe(path: Path, labels: str) -> Path:
+def _recipe(path: Path, labels: str, splits: dict | None = None) -> Path:
+    splits = splits or {"train": "train", "eval": "test"}
     path.write_text(
         json.dumps(
             {
                 "name": "folder",
-                "dataset": {"hub_id": "local/folder", "splits": {"train": "train", "eval": "test"}, "labels": labels},
+                "dataset": {"hub_id": "local/folder", "splits": splits, "labels": labels},
                 "families": {"ast": {"feature_extractor": {"max_length": 48}, "model": {"max_length": 48}, "global_train_batch_size": 2}},
             }
         )
@@ -63,6 +64,32 @@ def test_a_label_outside_a_given_label_map_is_named_with_its_split(tmp_path):
     assert data.label_map.names == ["high", "low"]
     with pytest.raises(LabelMismatch, match=r"split 'eval' has label\(s\) 'rattle' that are not in the label map \(2 classes"):
         check_split_labels(data, recipe.dataset)
+
+
+
+THREE_SPLITS = {"train": "train", "eval": "validation", "test": "test"}
+
+
+@pytest.mark.parametrize("labels", ["dataset", "csv"])
+def test_a_class_only_in_the_test_split_is_refused_before_training(tmp_path, labels):
+    """The test split is checked like the others: with a label map from the data or a given one, a class that
+    only `test` has is refused up front (not an extra class nobody trains, nor an error after training)."""
+    splits = {"train": ("high", "low"), "validation": ("high", "low"), "test": ("high", "low", "rattle")}
+    data_dir = _audio_folder(tmp_path / "folder", splits)
+    if labels == "csv":
+        labels = str(tmp_path / "labels.csv")
+        Path(labels).write_text("index,mid,display_name\n0,high,high\n1,low,low\n")
+        expected = r"split 'test' has label\(s\) 'rattle' that are not in the label map"
+    else:
+        expected = r"split 'test' has class\(es\) 'rattle' with no training example"
+    recipe = load_recipe(_recipe(tmp_path / "recipe.json", labels, THREE_SPLITS))
+    data = load_recipe_datasets(recipe.dataset, data_dir=data_dir)
+    assert data.test is not None
+    with pytest.raises(LabelMismatch, match=expected) as refused:
+        check_split_labels(data, recipe.dataset)
+    assert "'eval'" not in str(refused.value)  # only the split that has it is named
+    matching = _audio_folder(tmp_path / "matching", {**splits, "test": ("high", "low")})
+    check_split_labels(load_recipe_datasets(recipe.dataset, data_dir=matching), recipe.dataset)  # no error
 
 
 @pytest.mark.slow
