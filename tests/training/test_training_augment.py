@@ -218,7 +218,7 @@ def test_the_training_featurizer_never_copies_audio_to_the_host(family):
         ASTFeatureExtractor,
         HTSATFeatureExtractor,
     )
-    from spectrogram_transformers.training.datasets import AugmentedFeaturizer
+    from spectrogram_transformers.training.featurizer import AugmentedFeaturizer
 
     if family == "ast":
         extractor = ASTFeatureExtractor(max_length=48)
@@ -265,7 +265,7 @@ def test_mixup_labels_carry_the_weight_applied_to_the_audio(domain):
     """Whatever λ the featurizer applies to clip i and its partner (read back from the audio or features it
     produced, not redrawn), the label it returns is λ·y_i + (1 − λ)·y_partner."""
     from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
-    from spectrogram_transformers.training.datasets import AugmentedFeaturizer
+    from spectrogram_transformers.training.featurizer import AugmentedFeaturizer
 
     extractor = type("RecordingASTExtractor", (_RecordingExtractor, ASTFeatureExtractor), {})(max_length=32)
     input_name = extractor.model_input_names[0]
@@ -291,7 +291,7 @@ def test_mixup_labels_carry_the_weight_applied_to_the_audio(domain):
 @pytest.mark.parametrize("domain", ["waveform", "features"])
 def test_mixing_a_batch_with_itself_changes_nothing(domain):
     from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
-    from spectrogram_transformers.training.datasets import AugmentedFeaturizer
+    from spectrogram_transformers.training.featurizer import AugmentedFeaturizer
 
     extractor = ASTFeatureExtractor(max_length=32)
     samples = extractor.input_samples
