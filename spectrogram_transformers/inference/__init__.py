@@ -10,14 +10,15 @@ probabilities (softmax for single-label models, sigmoid for multi-label ones suc
 
 The command line (`spectrogram-transformers classify`) is `spectrogram_transformers.cli.classify`.
 
-Modules, one job each: `windows` (window starts), `decoding` (files to waveforms, prefetching), `dtypes` (dtype and
+Modules, one job each: `windows` (window starts), `decoding` (files to waveforms or streams of blocks, prefetching), `dtypes` (dtype and
 backend), `loading` (PyTorch or ONNX model + feature extractor), `results` (prediction dataclasses) and
 `classifier` (`AudioClassifier`, the runner). Everything public is importable from here.
 """
 
 from ..feature_extraction import model_input_samples
 from .classifier import AudioClassifier, classify_files
-from .decoding import UnreadableFile, decode_audio, prefetch_decoded
+from ..feature_extraction.streaming import AudioInfo, WindowStream
+from .decoding import UnreadableAudioError, UnreadableFile, decode_audio, prefetch_decoded, read_ahead, stream_decoded
 from .dtypes import BACKENDS, DTYPES, BackendName, DTypeName, bf16_supported, resolve_dtype
 from .errors import InferenceError
 from .loading import load_onnx_classifier, load_torch_classifier
@@ -28,13 +29,16 @@ __all__ = [
     "BACKENDS",
     "DTYPES",
     "AudioClassifier",
+    "AudioInfo",
     "BackendName",
     "DTypeName",
     "FilePrediction",
     "InferenceError",
+    "UnreadableAudioError",
     "UnreadableFile",
     "WindowBatch",
     "WindowPrediction",
+    "WindowStream",
     "bf16_supported",
     "classify_files",
     "decode_audio",
@@ -42,6 +46,8 @@ __all__ = [
     "load_torch_classifier",
     "model_input_samples",
     "prefetch_decoded",
+    "read_ahead",
     "resolve_dtype",
+    "stream_decoded",
     "window_starts",
 ]

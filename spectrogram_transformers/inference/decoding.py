@@ -1,67 +1,123 @@
-"""Files to mono float32 waveforms: soundfile (libsndfile) first, ffmpeg for the formats it cannot read, and
-a prefetching iterator that decodes the next file while the current one runs."""
+"""Files to mono float32 waveforms: as a stream of blocks (`stream_decoded`, what classify and detect use) or
+whole (`decode_audio`); soundfile (libsndfile) for what it reads, ffmpeg for other formats and pipes. Also a
+prefetching iterator that decodes the next whole file while the current one runs."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..feature_extraction.streaming import DEFAULT_BLOCK_SECONDS, AudioInfo, stream_audio
 from .errors import InferenceError
 
 
-def _ffmpeg_decode(path: str, sampling_rate: int) -> np.ndarray:
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-ac", "1", "-ar", str(sampling_rate), "-f", "f32le", "pipe:1"]
-    result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0 or not result.stdout:
-        reason = result.stderr.decode(errors="replace").strip().splitlines()
-        raise InferenceError(f"could not decode audio {path}: ffmpeg: {reason[-1] if reason else 'no audio in the file'}")
-    from ..feature_extraction import to_mono_float32
-
-    return to_mono_float32(np.frombuffer(result.stdout, dtype=np.float32), name=path)  # NaN / empty checks
+class UnreadableAudioError(InferenceError):
+    """A file that cannot be decoded (corrupt, unknown format, empty, NaN samples, a stalled pipe): the input's
+    fault, so a run over many files lists it and carries on."""
 
 
-def _soundfile_reads_format(path: str) -> bool:
-    import soundfile
+def _reraise_as_unreadable(error: ValueError | OSError) -> UnreadableAudioError:
+    return UnreadableAudioError(str(error))
 
+
+def _decoding_errors_named(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
     try:
-        soundfile.info(path)
-        return True
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, EOFError):  # unknown or broken formats
+        yield from blocks
+    except UnreadableAudioError:
+        raise
+    except (ValueError, OSError) as error:
+        raise _reraise_as_unreadable(error) from None
+    finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()
+
+
+def read_ahead(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """The same blocks, decoded up to `depth` blocks ahead in a background thread while the caller computes on
+    the current one (libsndfile, soxr and ffmpeg's pipe release the GIL). Closing the iterator stops the thread
+    and closes `blocks` (which stops an ffmpeg process)."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
         return False
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                if not put(("block", block)):
+                    return
+            put(("end", None))
+        except BaseException as error:  # handed to the consumer, raised there
+            put(("error", error))
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="decode-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "block":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join()
+
+
+def stream_decoded(
+    path: str | os.PathLike,
+    sampling_rate: int,
+    block_seconds: float = DEFAULT_BLOCK_SECONDS,
+    *,
+    prefetch: int = 2,
+    read_timeout_s: float | None = None,
+) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """A file as `(header info, mono float32 blocks at sampling_rate)` in memory that does not grow with the file
+    (`feature_extraction.streaming.stream_audio`), decoded `prefetch` blocks ahead in a background thread (0: in
+    the caller's thread).
+
+    soundfile (libsndfile: WAV, FLAC, OGG, MP3, ...) decodes regular files and soxr resamples them as a stream;
+    other formats (AAC/M4A, WMA, video containers) and pipes / FIFOs are decoded by ffmpeg, read from its stdout
+    as it comes; a stream silent for `read_timeout_s` (default 30 s, `$SPECTROGRAM_TRANSFORMERS_READ_TIMEOUT`)
+    is an error. Failures are `UnreadableAudioError`s (an `InferenceError`) or `FileNotFoundError`s naming the
+    file: the header's at once, the samples' while iterating.
+    """
+    try:
+        info, blocks = stream_audio(path, sampling_rate, block_seconds, read_timeout_s=read_timeout_s)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError) as error:
+        raise _reraise_as_unreadable(error) from None
+    blocks = _decoding_errors_named(blocks)
+    return info, (read_ahead(blocks, prefetch) if prefetch > 0 else blocks)
 
 
 def decode_audio(path: str | os.PathLike, sampling_rate: int) -> np.ndarray:
-    """Mono float32 waveform of a file at `sampling_rate`.
-
-    soundfile (libsndfile: WAV, FLAC, OGG, MP3, ...) decodes, soxr resamples. Formats libsndfile does not read
-    (AAC/M4A, WMA, video containers) go through ffmpeg when it is installed; otherwise the error says to
-    install it. Every failure is an `InferenceError` (or `FileNotFoundError`) naming the file.
-    """
-    from ..feature_extraction import load_audio
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
-    if os.path.isdir(path):
-        raise InferenceError(f"{path} is a directory, not an audio file")
-    try:
-        waveform, _ = load_audio(path, target_sr=sampling_rate)
-        return waveform
-    except ValueError as soundfile_error:
-        if _soundfile_reads_format(path):  # decoded, but the audio itself is unusable (empty, NaN): no second try
-            raise InferenceError(str(soundfile_error)) from None
-        if shutil.which("ffmpeg") is None:
-            raise InferenceError(
-                f"{soundfile_error}; formats libsndfile does not read (AAC/M4A, WMA, video) need ffmpeg, which is "
-                "not installed (apt-get install ffmpeg / brew install ffmpeg / conda install ffmpeg)"
-            ) from None
-        return _ffmpeg_decode(path, sampling_rate)
+    """Mono float32 waveform of a whole file at `sampling_rate`: the blocks of `stream_decoded`, concatenated (so
+    a file gives the same samples whether it is decoded whole or as a stream). Use `stream_decoded` for files that
+    may be long. Every failure is an `InferenceError` (or `FileNotFoundError`) naming the file."""
+    _, blocks = stream_decoded(path, sampling_rate, prefetch=0)
+    return np.concatenate(list(blocks))
 
 
 @dataclass
