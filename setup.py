@@ -30,15 +30,17 @@ def _discover_packages() -> dict[str, str]:
 
 PACKAGE_DIR = _discover_packages()
 
+# matplotlib for `classify --plot`, `detect --plot` and the figures of `spectrogram_transformers.plotting`
+PLOT_REQUIRES = ["matplotlib>=3.7"]
+# the offline main job draws one held-out clip's prediction (example_prediction.png), hence PLOT_REQUIRES
 TRAIN_REQUIRES = [
     "datasets>=3.0",
     "accelerate>=1.0",
     "evaluate>=0.4",
     "scikit-learn>=1.3",
     "tensorboard>=2.14",
+    *PLOT_REQUIRES,
 ]
-# matplotlib for `classify --plot`, `detect --plot` and the figures of `spectrogram_transformers.plotting`
-PLOT_REQUIRES = ["matplotlib>=3.7"]
 # ONNX export (torch.onnx needs `onnx`) and the ONNX Runtime runner with its int8 quantiser
 ONNX_REQUIRES = ["onnx>=1.15", "onnxruntime>=1.17"]
 # the Gradio app of `spectrogram-transformers demo` (it shows the same plots)

@@ -10,7 +10,7 @@ A new user without Hub access gets the whole life of a model in one command, on 
    would after `push_to_hub`), classify the held-out test clips and print the accuracy and the top-5
    predictions of a few clips;
 4. draw one held-out clip's prediction (spectrogram and top-5, `plotting`) next to the saved model and print
-   its path (skipped, with a one-line note, without the `[plot]` extra).
+   its path (the `[train]` extra brings matplotlib; without it the picture is skipped with a one-line note).
 
 The real-world path is the same command with a recipe and a model: `spectrogram-transformers train --recipe
 esc50 --model <hub id>`.

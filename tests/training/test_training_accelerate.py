@@ -2,7 +2,7 @@
 
 accelerate's `--cpu` means ONE process (its simple launcher ignores `--num_processes`); two CPU processes
 take `--multi_gpu --num_processes 2`, which starts torch's elastic launcher, whose processes pick gloo when
-there is no GPU (the README's "Multi-process training" lists the flags for each setup).
+there is no GPU (docs/training.md, "Multi-process training", lists the flags for each setup).
 """
 
 import json
@@ -60,7 +60,7 @@ def test_accelerate_multi_gpu_flag_runs_two_cpu_processes_with_gloo(speech_setup
 
 @pytest.mark.parametrize("launch_flags, expected", [(["--cpu", "--num_processes", "2"], ["1"]), (["--multi_gpu", "--num_processes", "2"], ["2", "2"])])
 def test_what_accelerate_cpu_flag_means(launch_flags, expected, tmp_path):
-    """Why the README does not say `--cpu --num_processes 2`: accelerate starts one process for it."""
+    """Why docs/training.md does not say `--cpu --num_processes 2`: accelerate starts one process for it."""
     script = tmp_path / "world.py"
     # one write() per process: writes under PIPE_BUF bytes to a pipe are atomic (print's two writes interleaved)
     script.write_text("import os\nos.write(1, ('WORLD ' + os.environ.get('WORLD_SIZE', '1') + chr(10)).encode())\n")
