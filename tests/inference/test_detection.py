@@ -55,6 +55,19 @@ def test_median_filter_removes_a_one_frame_blip_and_keeps_edges():
         median_filter_time(constructed_probabilities(), 4)
 
 
+
+def test_events_touching_the_first_or_last_frame_survive_the_median_filter():
+    """The filter repeats the end frames: a sound already on when the file starts (or still on when it ends) is
+    taken to go on past the file's edge, so 2 frames at either end survive a 5-frame filter, while the same 2
+    frames inside the file are a blip it removes."""
+    probabilities = np.full((30, 1), 0.1)
+    probabilities[[0, 1, 14, 15, 28, 29], 0] = 0.9
+    filtered = median_filter_time(probabilities, 5)
+    np.testing.assert_allclose(filtered[[0, 1, 28, 29], 0], 0.9)
+    events = detect_events(probabilities, 0.1, ["knock"], median_filter_frames=5)
+    assert spans(events) == [("knock", 0.0, 0.2), ("knock", 2.8, 3.0)]
+
+
 def test_min_duration_and_min_gap():
     probabilities = constructed_probabilities()
     assert spans(detect_events(probabilities, 0.1, LABELS, min_duration_s=0.5)) == [
@@ -149,6 +162,29 @@ def test_windows_are_placed_and_averaged_on_one_timeline(tiny_model_dir, long_fi
     np.testing.assert_allclose(probabilities[128:256], (expected[0, 128:] + expected[1, :128]) / 2, atol=1e-6)
     np.testing.assert_allclose(probabilities[640:768], (expected[4, 128:] + expected[5, :128]) / 2, atol=1e-6)
     np.testing.assert_allclose(probabilities[768:832], expected[5, 128:192], atol=1e-6)  # 6-6.5 s: window 5 only
+
+
+
+@pytest.mark.parametrize("window_s", [2.0, 1.0, 0.5])
+def test_htsat_windows_shorter_than_the_clip_keep_event_times(tiny_model_dir, long_file, window_s):
+    """Whatever the window (up to the model's 2 s clip), a frame of the timeline lasts what a frame of the clip
+    lasts (2/256 s) and holds the model's output for the audio at that time: window k's audio, filled out to the
+    clip by the extractor, gives frames whose first window_s/frame_s land at k·window_s seconds."""
+    model = HTSATForAudioClassification.from_pretrained(tiny_model_dir).eval()
+    extractor = HTSATFeatureExtractor.from_pretrained(tiny_model_dir)
+    classifier = AudioClassifier.from_model(model, extractor)
+    waveform = classifier.decode(long_file)  # 6.5 s
+    timeline = frame_probabilities(classifier, waveform, window_s=window_s, hop_s=window_s)
+    frame_s = 2.0 / 256
+    assert timeline.frame_s == pytest.approx(frame_s) and timeline.probabilities.shape == (832, 2)
+    window, frames = int(window_s * RATE), round(window_s / frame_s)
+    windows = [waveform[start : start + window] for start in range(0, len(waveform), window)]
+    with torch.no_grad():
+        features = extractor(windows, sampling_rate=RATE, return_tensors="pt").input_features
+        expected = torch.sigmoid(model(features).framewise_logits).numpy()  # [windows, 256, 2]
+    for k in range(len(windows)):
+        placed = timeline.probabilities[k * frames : (k + 1) * frames]
+        np.testing.assert_allclose(placed, expected[k, : len(placed)], atol=1e-6)
 
 
 def test_detect_file_end_to_end(tiny_model_dir, long_file):
