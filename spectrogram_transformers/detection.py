@@ -7,7 +7,9 @@ frame lasts `input duration / 1024` seconds.
 
 AST and SSAST have clip outputs only. Their timeline is made of the clip scores of overlapping windows: each
 window's probabilities cover the hop-long frames whose centres lie inside it, so event times have the
-resolution of the hop (coarser than HTS-AT's ~10 ms frames); `Detection.source` says which kind a result is.
+resolution of the hop. HTS-AT's frames are ~10 ms, but its token-semantic head gives one output per 32 frames
+(0.3125 s for a 10 s clip) repeated over them, so its event times are that coarse; `Detection.source` says which
+kind a result is and `Detection.resolution_s` how fine its times are.
 
 `detect_events` turns frame probabilities into events (per-class thresholds, median filtering, minimum
 duration); `frame_probabilities` runs an `AudioClassifier` (inference.py: loading, dtype, backend, windows and
@@ -163,13 +165,20 @@ def detect_events(
 class FrameProbabilities:
     """A file's timeline: `probabilities` [frames, labels] with `frame_s` seconds per frame, from the model's
     frame outputs (`source="frames"`, HTS-AT) or from the clip scores of overlapping windows (`"windows"`, AST and
-    SSAST: frames are one hop long); `window_s` / `hop_s` are the windows actually run."""
+    SSAST: frames are one hop long); `window_s` / `hop_s` are the windows actually run. `resolution_s` is the
+    finest time step the model tells apart: HTS-AT's token-semantic head gives one output per
+    `config.frames_per_step` frames (repeated over them), AST's timeline one per hop (None: `frame_s`)."""
 
     probabilities: np.ndarray
     frame_s: float
     source: Literal["frames", "windows"]
     window_s: float
     hop_s: float
+    resolution_s: float | None = None
+
+    def __post_init__(self):
+        if self.resolution_s is None:
+            self.resolution_s = self.frame_s
 
 
 def frame_probabilities(
@@ -236,6 +245,7 @@ def frame_probabilities(
         source="frames" if from_frames else "windows",
         window_s=window / rate,
         hop_s=hop / rate,
+        resolution_s=frame_s * getattr(classifier.config, "frames_per_step", 1) if from_frames else frame_s,
     )
 
 
@@ -246,7 +256,7 @@ class Detection:
     `events`: `[{"label", "start", "end", "score"}]` (see `detect_events`); `frame_probabilities`
     [frames, labels] in the order of `label_names`, `frame_s` seconds per frame; `source` "frames" (HTS-AT frame
     outputs) or "windows" (AST / SSAST: clip scores of overlapping windows, event times with the resolution of
-    the hop).
+    the hop); `resolution_s` the time step event boundaries fall on (see `FrameProbabilities`).
     """
 
     path: str
@@ -258,11 +268,20 @@ class Detection:
     hop_s: float
     frame_probabilities: np.ndarray = field(repr=False, compare=False)
     label_names: list[str] = field(default_factory=list, repr=False, compare=False)
+    resolution_s: float | None = None
+
+    def __post_init__(self):
+        if self.resolution_s is None:
+            self.resolution_s = self.frame_s
 
     @property
     def resolution_note(self) -> str:
         if self.source == "frames":
-            return f"frame outputs, {self.frame_s * 1000:.1f} ms frames"
+            frames = round(self.resolution_s / self.frame_s)
+            return (
+                f"frame outputs: event times to {self.resolution_s:g} s, the model's time step "
+                f"({frames} frames of {self.frame_s * 1000:.1f} ms share one output)"
+            )
         return (
             f"clip scores of {self.window_s:g} s windows every {self.hop_s:g} s (this model has no frame outputs): "
             f"event times are coarse, to {self.frame_s:g} s"
@@ -273,7 +292,8 @@ class Detection:
             "path": self.path,
             "duration": self.duration,
             "source": self.source,
-            "resolution_s": self.frame_s,
+            "resolution_s": self.resolution_s,
+            "frame_s": self.frame_s,
             "window_s": self.window_s,
             "hop_s": self.hop_s,
             "events": self.events,
@@ -304,6 +324,7 @@ def detect(
         hop_s=timeline.hop_s,
         frame_probabilities=timeline.probabilities,
         label_names=classifier.label_names,
+        resolution_s=timeline.resolution_s,
     )
 
 

@@ -1,6 +1,7 @@
 """`spectrogram-transformers detect FILE --model DIR`: labelled start/end times of sound events.
 
-HTS-AT models give events from their frame outputs (~10 ms frames); AST and SSAST from the clip scores of
+HTS-AT models give events from their frame outputs (~10 ms frames, but one output per 32 of them: event
+times to 0.3125 s for a 10 s clip, said in the output); AST and SSAST from the clip scores of
 overlapping windows (event times to the hop, said in the output). Unreadable files are listed with the reason
 and the exit status is 1; the others are still analysed.
 """

@@ -16,6 +16,7 @@ from spectrogram_transformers import (
 from spectrogram_transformers.cli import main as cli_main
 from spectrogram_transformers.cli.detect import add_arguments, run
 from spectrogram_transformers.detection import (
+    detect,
     detect_events,
     detect_file,
     file_frame_probabilities,
@@ -208,6 +209,28 @@ def test_windows_longer_than_the_model_input_are_capped(tiny_model_dir, long_fil
     np.testing.assert_array_equal(capped.probabilities, frame_probabilities(classifier, waveform, 2.0, 2.0).probabilities)
 
 
+
+def test_htsat_event_times_fall_on_the_stated_resolution(tiny_model_dir, long_file, capsys):
+    """The resolution `detect` states is the one its events have: the token-semantic head gives one output per
+    `frames_per_step` frames, so at every threshold each event boundary is a multiple of that step (windows
+    every 1 s, a whole number of steps), and the frames of a step agree."""
+    classifier = AudioClassifier(tiny_model_dir, dtype="float32")
+    waveform = classifier.decode(long_file)
+    result = detect(classifier, waveform, window_s=2.0, hop_s=1.0, threshold=0.5)
+    step_s = HTSATConfig.from_pretrained(tiny_model_dir).frames_per_step * result.frame_s
+    assert result.resolution_s == pytest.approx(step_s) and step_s > result.frame_s
+    steps = result.frame_probabilities.reshape(-1, round(step_s / result.frame_s), 2)  # (steps, frames of one, labels)
+    np.testing.assert_array_equal(steps, np.repeat(steps[:, :1], steps.shape[1], axis=1))
+    boundaries = []
+    for threshold in np.quantile(result.frame_probabilities, np.linspace(0.05, 0.95, 10)):
+        events = detect_events(result.frame_probabilities, result.frame_s, result.label_names, threshold=float(threshold))
+        boundaries += [time for event in events for time in (event["start"], event["end"])]
+    assert len(boundaries) > 10
+    np.testing.assert_allclose(np.round(np.array(boundaries) / step_s) * step_s, boundaries, atol=1e-9)
+    assert cli_main(["detect", str(long_file), "--model", str(tiny_model_dir), "--window", "2", "--hop", "1"]) == 0
+    assert f"event times to {step_s:g} s" in capsys.readouterr().out
+
+
 def test_cli_prints_json(tiny_model_dir, long_file, capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -219,7 +242,9 @@ def test_cli_prints_json(tiny_model_dir, long_file, capsys):
     captured = capsys.readouterr()
     result = json.loads(captured.out)[str(long_file)]
     assert spans(result["events"]) == [("dog", 0.0, 6.5)]
-    assert result["source"] == "frames" and result["resolution_s"] == pytest.approx(2.0 / 256)
+    step_s = HTSATConfig.from_pretrained(tiny_model_dir).frames_per_step * 2.0 / 256  # 8 frames of a 2 s clip
+    assert result["source"] == "frames" and result["frame_s"] == pytest.approx(2.0 / 256)
+    assert result["resolution_s"] == pytest.approx(step_s)
     assert "x real time" in captured.err
 
 
