@@ -10,6 +10,20 @@ import torch
 from .errors import InferenceError
 
 
+def _cannot_load_message(name: str, reason: str) -> str:
+    """Why `name` gave no model config, in the user's terms: a path that does not exist and is no valid Hub id is
+    "no such directory or Hub id" (transformers would say "Repo id must be in the form 'repo_name'...")."""
+    if Path(name).exists():
+        return f"cannot load a model from {name}: {reason}"
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return f"{name}: no such directory or Hub id"
+    return f"{name}: no such directory or Hub id ({reason})"
+
+
 def load_torch_classifier(model: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
     """(classifier in eval mode on `device` in `dtype`, its feature extractor) from a directory or Hub id; a
     base or pre-training model (which would get a random head) or a missing extractor is an InferenceError."""
@@ -24,7 +38,7 @@ def load_torch_classifier(model: str | Path, device: torch.device | str = "cpu",
         config = AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InferenceError(f"cannot load a model from {name}: {first_line}") from None
+        raise InferenceError(_cannot_load_message(name, first_line)) from None
     architectures = list(getattr(config, "architectures", None) or [])
     wrong_kind = InferenceError(
         f"{name} holds {', '.join(architectures) or f'a {type(config).__name__} model'}, not an audio-classification "
