@@ -14,12 +14,12 @@ fonts or scripts from elsewhere (Gradio ships its own).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from transformers.utils import logging
 
 if TYPE_CHECKING:
     import gradio
@@ -33,7 +33,7 @@ DEMO_EXTRA_MESSAGE = "the demo needs gradio and matplotlib: pip install \"spectr
 FAMILY_NAMES = {"ast": "AST", "htsat": "HTS-AT", "ssast": "SSAST"}
 # labels listed on the page before "... and N more"
 LABELS_SHOWN = 30
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 
 @dataclass

@@ -1,18 +1,18 @@
 """Dataset label values -> class ids or multi-hot targets (`LabelEncoder`), and AST's balanced-sampling weights."""
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from transformers.utils import logging
 
 from .augment import label_frequency_weights
 from .recipe import DatasetSpec, LabelMap
 
 __all__ = ["LabelEncoder", "training_label_weights"]
 
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 
 class LabelEncoder:

@@ -25,7 +25,6 @@ max_length=...)` or the `train` command. nce, mse and the masked-patch accuracy 
 """
 
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import torch
 from transformers import Trainer, TrainingArguments
+from transformers.utils import logging
 
 from ..feature_extraction import ASTFeatureExtractor
 from ..modeling.ssast import SSASTConfig, SSASTForPreTraining
@@ -54,7 +54,7 @@ __all__ = [
     "run_pretraining",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 # The original recipe (run_mask_patch.sh / traintest_mask.py); every one can be overridden on the command line.
 PRETRAINING_DEFAULTS: dict[str, Any] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -11,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers.utils import logging
 
 from ..feature_extraction import model_input_samples
 from ..feature_extraction.kaldi import pad_batch
@@ -21,7 +21,7 @@ from .loading import load_onnx_classifier, load_torch_classifier
 from .results import FilePrediction, WindowBatch, WindowPrediction
 from .windows import window_starts
 
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 
 class AudioClassifier:

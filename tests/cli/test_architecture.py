@@ -110,3 +110,15 @@ def test_feature_extraction_reaches_modeling_only_for_remote_code():
     assert "modeling" not in reached
     assert set(reached) <= {"feature_extraction", "modeling.remote_code"}, sorted(reached)
 
+
+
+def test_one_logger():
+    """Every module logs through transformers.utils.logging (one convention, one verbosity switch), never stdlib logging."""
+    offenders = []
+    for path in source_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Import) and any(alias.name == "logging" for alias in node.names)) or (
+                isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "logging"
+            ):
+                offenders.append(str(path.relative_to(REPO_ROOT)))
+    assert not offenders, offenders
