@@ -12,8 +12,6 @@ import torch
 from safetensors.torch import load_file
 
 __all__ = [
-    "SEPARATE_QKV_PROJECTIONS",
-    "fuse_qkv_projections",
     "CheckpointKeyError",
     "check_state_dict_keys",
     "drop_keys",
@@ -106,7 +104,8 @@ def drop_keys(state_dict: Mapping[str, torch.Tensor], patterns: Iterable[str]) -
 def split_fused_qkv(state_dict: Mapping[str, torch.Tensor], fused_names: tuple[str, ...] = ("qkv",)) -> dict[str, torch.Tensor]:
     """Split every `<...>.<fused>.{weight,bias}` (3·D rows: query, key, value in turn) into q_proj/k_proj/v_proj.
 
-    timm, the original AST/SSAST/HTS-AT and this package's fused attention all stack q, k, v along dim 0.
+    timm, the original AST/SSAST/HTS-AT and this package's saves before the separate projections all stack
+    q, k, v along dim 0.
     """
     pattern = re.compile(rf"(.*\.)(?:{'|'.join(map(re.escape, fused_names))})\.(weight|bias)")
     split = {}
@@ -169,22 +168,3 @@ def check_state_dict_keys(
         problems.append("shape mismatches: " + "; ".join(shapes))
     if problems:
         raise CheckpointKeyError("; ".join(problems))
-
-
-SEPARATE_QKV_PROJECTIONS = ("q_proj", "k_proj", "v_proj")
-
-
-def fuse_qkv_projections(state_dict: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
-    """In place: every `<prefix>...{q,k,v}_proj.{weight,bias}` triple -> one `qkv.{weight,bias}` (rows q, k, v).
-
-    With `prefix` (one attention module's, as `_load_from_state_dict` passes it) only that module's keys
-    are fused; without, every attention module's in the state dict. Returns the same dict.
-    """
-    pattern = re.compile(rf"({re.escape(prefix)}(?:.*\.)?)q_proj\.(weight|bias)")
-    for key in [key for key in state_dict if pattern.fullmatch(key)]:
-        module_prefix, kind = pattern.fullmatch(key).groups()
-        names = [f"{module_prefix}{name}.{kind}" for name in SEPARATE_QKV_PROJECTIONS]
-        if not all(name in state_dict for name in names):
-            continue  # incomplete triple: leave it for the strict key check to report
-        state_dict[f"{module_prefix}qkv.{kind}"] = torch.cat([state_dict.pop(name) for name in names], dim=0)
-    return state_dict

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel
 
-from .checkpoint import split_fused_qkv
 
 __all__ = ["ExportReport", "NotExpressibleError", "export_to_transformers", "refuse_non_empty_output", "transformers_ast_state_dict"]
 
@@ -91,7 +90,7 @@ def transformers_ast_state_dict(model: PreTrainedModel) -> dict[str, torch.Tenso
     is_base = model.base_model is model
     prefix = model.base_model_prefix + "."
     renamed = {}
-    for key, value in split_fused_qkv(model.state_dict()).items():
+    for key, value in model.state_dict().items():
         if is_base or key.startswith(prefix):
             inner = re.sub(r"^encoder\.layers\.", "layers.", key if is_base else key[len(prefix) :])
             key = inner if is_base else f"audio_spectrogram_transformer.{inner}"

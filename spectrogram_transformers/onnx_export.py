@@ -7,8 +7,8 @@ dynamic; the time axis is the one the feature extractor produces (AST/SSAST lear
 per patch of `max_length` frames, HTS-AT folds a fixed `num_frames` into its image), so it is fixed.
 `quantize="int8"` applies ONNX Runtime's dynamic int8 quantisation to the weights of the linear layers.
 
-Self-attention without a mask (AST, SSAST) is exported as ONE ONNX Runtime `com.microsoft::MultiHeadAttention`
-node per layer instead of MatMul-Softmax-MatMul: ONNX Runtime's CPU kernel for it computes attention in
+Self-attention without a mask (AST, SSAST) is exported as ONE q/k/v MatMul (the model's three projections
+concatenated at export time) and ONE ONNX Runtime `com.microsoft::MultiHeadAttention` node per layer instead of MatMul-Softmax-MatMul: ONNX Runtime's CPU kernel for it computes attention in
 tiles without materialising the (heads, tokens, tokens) scores (`benchmarks/profile_ast_model.py` shows its
 time against PyTorch's attention), and half of an int8 model's time is attention. The graph therefore needs ONNX Runtime (any runtime with
 the Microsoft contrib ops); HTS-AT's masked window attention keeps standard ONNX ops.
@@ -93,6 +93,15 @@ def _register_onnxruntime_attention() -> None:
 
     AttentionInterface.register(ONNXRUNTIME_ATTENTION, onnxruntime_attention)
     _mha_registered = True
+
+
+def _fuse_qkv_projections(model: nn.Module) -> None:
+    """AST/SSAST attention computes q, k and v with one concatenated linear in the exported graph: one MatMul
+    (one int8 weight) feeding one MultiHeadAttention node per layer, where the model keeps three `q_proj`/
+    `k_proj`/`v_proj` linears (PEFT targets them). HTS-AT's window attention keeps its three projections."""
+    for module in model.modules():
+        if callable(getattr(module, "fuse_qkv_projections", None)):
+            module.fuse_qkv_projections()
 
 
 def _require_onnx():
@@ -193,6 +202,7 @@ def export_onnx(
     with torch.no_grad():
         expected = wrapper(example)
     model.set_attn_implementation(ONNXRUNTIME_ATTENTION)
+    _fuse_qkv_projections(model)
 
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:

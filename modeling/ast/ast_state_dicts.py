@@ -1,28 +1,34 @@
-"""Pure state-dict conversions into this package's AST names (no model is built here, so the model layer can
-use them to load transformers-native checkpoints); `convert_ast` wraps them into ready models."""
+"""AST's checkpoint filter (`ast_checkpoint_filter`): every known checkpoint layout -> this package's keys, pure
+state-dict work (no model is built here, so `from_pretrained` can use it); `convert_ast` wraps it into ready
+models, SSAST's filter builds on it."""
 
 import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import torch
 
 from ..checkpoint import (
     CheckpointKeyError,
     drop_keys,
-    fuse_qkv_projections,
     rename_keys,
+    split_fused_qkv,
     strip_prefix,
 )
 from ..pos_embed import resize_position_embeddings
 from .configuration_ast import ASTConfig
 
 __all__ = [
+    "adapt_state_dict_geometry",
+    "ast_checkpoint_filter",
     "ast_config_from_transformers",
+    "checkpoint_layout",
     "convert_hf_ast_state_dict",
     "convert_original_ast_state_dict",
     "convert_timm_vit_state_dict",
+    "infer_ast_config",
     "infer_source_grid",
     "original_encoder_rules",
 ]
@@ -35,7 +41,7 @@ def original_encoder_rules(prefix: str) -> list[tuple[str, str]]:
     """Regex table from the timm DeiT backbone names (`v.` in the original AST/SSAST) to this package's encoder.
 
     `prefix` is where the encoder lives in the target model (`ast.` for AST, `ssast.` for SSAST). timm's fused
-    `qkv` projection (rows q, k, v) is this package's `attention.qkv` as it is.
+    `qkv` projection (rows q, k, v) is renamed `attention.qkv` here and split by `ast_checkpoint_filter`.
     """
     return [
         (r"v\.cls_token", f"{prefix}embeddings.cls_token"),
@@ -150,37 +156,169 @@ def infer_source_grid(num_patches: int, config: ASTConfig) -> tuple[int, int]:
     )
 
 
-def _fit_position_embeddings(converted: dict[str, torch.Tensor], config: ASTConfig, key: str) -> None:
-    """Resize the positional embedding in place when the checkpoint's grid differs from the config's."""
-    num_patches = converted[key].shape[1] - config.num_prefix_tokens
-    if num_patches == config.num_patches:
-        return
-    source_grid = infer_source_grid(num_patches, config)
-    converted[key] = resize_position_embeddings(converted[key], source_grid, config.patch_grid, config.num_prefix_tokens)
+_TIMM_HEADS = (r"head\..*", r"head_dist\..*", r"fc_norm\..*", r"pre_logits\..*")
+_POSITION_KEY = "embeddings.position_embeddings"
+
+# the checkpoint layouts `ast_checkpoint_filter` reads (see `checkpoint_layout`)
+Layout = Literal["package", "original", "timm", "transformers"]
+
+
+def checkpoint_layout(state_dict: Mapping[str, torch.Tensor]) -> Layout:
+    """Which known AST layout a state dict is in (after `module.` is stripped).
+
+    - "original": YuanGongND/ast (`v.*` DeiT backbone, `mlp_head.*`);
+    - "timm": timm ViT/DeiT ImageNet weights (`patch_embed.*`, `blocks.*`, optionally under `model.`);
+    - "transformers": transformers' own AST (`audio_spectrogram_transformer.*`, or a saved base model with its
+      legacy `encoder.layer.N` or 5.x `layers.N` names);
+    - "package": this package's names (`ast.*`, `classifier.*`, or a saved base model), with q/k/v stored as one
+      fused `qkv` (directories saved before the separate projections) or as `q_proj`/`k_proj`/`v_proj`.
+    """
+    if any(key.startswith(("v.", "mlp_head.")) for key in state_dict):
+        return "original"
+    if any(key.startswith(("patch_embed.", "blocks.", "model.patch_embed.")) for key in state_dict):
+        return "timm"
+    if any(key.startswith(("audio_spectrogram_transformer.", "encoder.layer.", "layers.")) for key in state_dict):
+        return "transformers"
+    return "package"
+
+
+def _to_package_names(state_dict: Mapping[str, torch.Tensor], layout: Layout) -> dict[str, torch.Tensor]:
+    """Rename a foreign layout to this package's keys (q/k/v possibly still fused); unknown keys raise."""
+    if layout == "original":
+        renamed, unknown = rename_keys(drop_keys(state_dict, _ORIGINAL_AST_DROPPED), _ORIGINAL_AST_RULES)
+        if unknown:
+            raise CheckpointKeyError(f"unexpected keys in the original AST checkpoint: {sorted(unknown)}")
+        return renamed
+    if layout == "timm":
+        kept = drop_keys(strip_prefix(state_dict, "model."), _TIMM_HEADS)
+        renamed, unknown = rename_keys({f"v.{key}": value for key, value in kept.items()}, original_encoder_rules("ast."))
+        if unknown:
+            raise CheckpointKeyError(f"unexpected keys in the timm ViT checkpoint: {sorted(k[2:] for k in unknown)}")
+        projection_key = "ast.embeddings.patch_embeddings.projection.weight"
+        if projection_key in renamed and renamed[projection_key].shape[1] == 3:
+            # the original's ImageNet initialisation: RGB weights summed into one channel (bias kept)
+            renamed[projection_key] = renamed[projection_key].sum(dim=1, keepdim=True)  # (D, 3, p, p) -> (D, 1, p, p)
+        return renamed
+    if layout == "transformers":
+        if not any(key.startswith("audio_spectrogram_transformer.") for key in state_dict):  # a saved base model
+            state_dict = {
+                key if key.startswith("classifier.") else f"audio_spectrogram_transformer.{key}": value
+                for key, value in state_dict.items()
+            }
+        renamed, unknown = rename_keys(state_dict, _HF_AST_RULES)
+        if unknown:
+            raise CheckpointKeyError(f"unexpected keys in the transformers AST checkpoint: {sorted(unknown)}")
+        return renamed
+    return dict(state_dict)
+
+
+def _source_grid(num_patches: int, layout: Layout, config: ASTConfig) -> tuple[int, int]:
+    if layout == "timm":  # ImageNet models: a square grid
+        side = round(num_patches**0.5)
+        if side * side != num_patches:
+            raise ValueError(f"timm positional embedding has {num_patches} patches, not a square grid")
+        return side, side
+    return infer_source_grid(num_patches, config)
+
+
+def ast_checkpoint_filter(
+    state_dict: Mapping[str, torch.Tensor],
+    config: ASTConfig,
+    source_config: ASTConfig | None = None,
+    layout: Layout | None = None,
+    **resize_options,
+) -> dict[str, torch.Tensor]:
+    """Any known AST/SSAST-encoder checkpoint layout -> this package's keys at `config`'s geometry (timm's
+    `checkpoint_filter_fn`): the one path by which `from_pretrained` and the converters read weights.
+
+    Steps: unwrap (`module.`), rename from `layout` (detected by `checkpoint_layout` when not given), split a fused `qkv` into
+    `q_proj`/`k_proj`/`v_proj` (rows q, k, v, as timm and the originals stack them), and resize every
+    positional embedding from the source grid to `config.patch_grid`. The source grid is `source_config`'s
+    (a saved directory's config), else inferred from the embedding's size (`infer_source_grid`; square for
+    timm). `resize_options` select SSAST's resizing rule (`adapt_ssast_state_dict_geometry`). Key prefixes
+    (`ast.`, `ssast.`, none for a saved base model) are kept; the model's strict key check comes after.
+    """
+    state_dict = strip_prefix(dict(state_dict), "module.")
+    layout = layout or checkpoint_layout(state_dict)
+    converted = split_fused_qkv(_to_package_names(state_dict, layout))
+    if source_config is not None:
+        if _geometry(source_config) != _geometry(config):
+            converted = adapt_state_dict_geometry(converted, source_config, config, **resize_options)
+        return converted
+    for key in [key for key in converted if key.endswith(_POSITION_KEY)]:
+        num_patches = converted[key].shape[1] - config.num_prefix_tokens
+        if num_patches != config.num_patches:
+            source_grid = _source_grid(num_patches, layout, config)
+            converted[key] = resize_position_embeddings(
+                converted[key], source_grid, config.patch_grid, config.num_prefix_tokens, **resize_options
+            )
+    return converted
+
+
+def _geometry(config: ASTConfig) -> tuple:
+    return (config.patch_grid, config.frequency_patch_size, config.time_patch_size)
+
+
+def adapt_state_dict_geometry(
+    state_dict: dict[str, torch.Tensor], source_config: ASTConfig, target_config: ASTConfig, **resize_options
+) -> dict[str, torch.Tensor]:
+    """Resize every `position_embeddings` of a state dict from the source patch grid to the target one.
+
+    AST's rule by default; `resize_options` (see `resize_patch_position_embeddings`) give SSAST's.
+    """
+    source_patch = (source_config.frequency_patch_size, source_config.time_patch_size)
+    target_patch = (target_config.frequency_patch_size, target_config.time_patch_size)
+    if source_patch != target_patch:
+        raise ValueError(
+            f"cannot change the patch shape from {source_patch} to {target_patch} when loading (the patch projection "
+            "is re-used as it is); strides, max_length and num_mel_bins can change"
+        )
+    adapted = dict(state_dict)
+    for key, value in state_dict.items():
+        if key.endswith(_POSITION_KEY):
+            adapted[key] = resize_position_embeddings(
+                value, source_config.patch_grid, target_config.patch_grid, source_config.num_prefix_tokens, **resize_options
+            )
+    return adapted
+
+
+def infer_ast_config(state_dict: Mapping[str, torch.Tensor], layout: Layout | None = None, **fields) -> ASTConfig:
+    """The ASTConfig a checkpoint's tensors determine (width, depth, heads by width, patch, prefix tokens,
+    labels; for original checkpoints the input length at the original stride 10), plus `fields`."""
+    state_dict = strip_prefix(dict(state_dict), "module.")
+    layout = layout or checkpoint_layout(state_dict)
+    converted = _to_package_names(state_dict, layout)
+    architecture = _architecture_of(converted)
+    if layout == "original" and "ast.embeddings.position_embeddings" in converted:
+        num_patches = converted["ast.embeddings.position_embeddings"].shape[1] - architecture["num_prefix_tokens"]
+        architecture.update(_input_length_fields(num_patches, architecture["patch_size"]))
+    if layout == "timm":
+        architecture.pop("num_labels", None)
+    return _reconcile_config(None, {**architecture, **fields})
+
+
+def _checked_config(state_dict: Mapping[str, torch.Tensor], config: ASTConfig | None, layout: Layout, **fields) -> ASTConfig:
+    """`config` checked against the tensors (naming every disagreeing field), or the one they determine."""
+    if config is None:
+        return infer_ast_config(state_dict, layout, **fields)
+    state_dict = strip_prefix(dict(state_dict), "module.")
+    architecture = _architecture_of(_to_package_names(state_dict, layout))
+    if layout == "timm":  # the classification head is new
+        architecture.pop("num_labels", None)
+    return _reconcile_config(config, architecture)
 
 
 def convert_original_ast_state_dict(
     state_dict: Mapping[str, torch.Tensor], config: ASTConfig | None = None
 ) -> tuple[dict[str, torch.Tensor], ASTConfig]:
-    """YuanGongND/ast state dict -> (this package's state dict, config).
+    """YuanGongND/ast state dict -> (this package's state dict, config), through `ast_checkpoint_filter`.
 
     Drops the ImageNet heads `v.head*` on purpose; any other unknown key raises `CheckpointKeyError`.
     When the config's patch grid differs from the checkpoint's, the positional embedding is resized with
     the original AudioSet-branch rule (fixtures §5 D): middle cut of a shrinking axis, bilinear otherwise.
     """
-    state_dict = drop_keys(strip_prefix(state_dict, "module."), _ORIGINAL_AST_DROPPED)
-    renamed, unknown = rename_keys(state_dict, _ORIGINAL_AST_RULES)
-    if unknown:
-        raise CheckpointKeyError(f"unexpected keys in the original AST checkpoint: {sorted(unknown)}")
-    converted = renamed
-    architecture = _architecture_of(converted)
-    if config is None and "ast.embeddings.position_embeddings" in converted:
-        num_patches = converted["ast.embeddings.position_embeddings"].shape[1] - architecture["num_prefix_tokens"]
-        architecture.update(_input_length_fields(num_patches, architecture["patch_size"]))
-    config = _reconcile_config(config, architecture)
-    if "ast.embeddings.position_embeddings" in converted:
-        _fit_position_embeddings(converted, config, "ast.embeddings.position_embeddings")
-    return converted, config
+    config = _checked_config(state_dict, config, "original")
+    return ast_checkpoint_filter(state_dict, config, layout="original"), config
 
 
 def convert_timm_vit_state_dict(
@@ -192,30 +330,8 @@ def convert_timm_vit_state_dict(
     by SUMMING the RGB weights (bias kept); the square positional grid is adapted time first, then
     frequency, each by a middle cut when the target is not longer, else bilinear (fixtures §5 C).
     """
-    state_dict = strip_prefix(strip_prefix(state_dict, "module."), "model.")
-    imagenet_heads = (r"head\..*", r"head_dist\..*", r"fc_norm\..*", r"pre_logits\..*")
-    state_dict = drop_keys(state_dict, imagenet_heads)
-    prefixed = {f"v.{key}": value for key, value in state_dict.items()}
-    renamed, unknown = rename_keys(prefixed, original_encoder_rules("ast."))
-    if unknown:
-        raise CheckpointKeyError(f"unexpected keys in the timm ViT checkpoint: {sorted(k[2:] for k in unknown)}")
-    projection_key = "ast.embeddings.patch_embeddings.projection.weight"
-    renamed[projection_key] = renamed[projection_key].sum(dim=1, keepdim=True)  # (D, 3, p, p) -> (D, 1, p, p)
-    converted = renamed
-    architecture = _architecture_of(converted)
-    if config is None:
-        config = _reconcile_config(None, architecture)
-    else:
-        _reconcile_config(config, {k: v for k, v in architecture.items() if k != "num_labels"})
-    position_key = "ast.embeddings.position_embeddings"
-    num_patches = converted[position_key].shape[1] - config.num_prefix_tokens
-    side = round(num_patches**0.5)
-    if side * side != num_patches:
-        raise ValueError(f"timm positional embedding has {num_patches} patches, not a square grid")
-    converted[position_key] = resize_position_embeddings(
-        converted[position_key], (side, side), config.patch_grid, config.num_prefix_tokens
-    )
-    return converted, config
+    config = _checked_config(state_dict, config, "timm")
+    return ast_checkpoint_filter(state_dict, config, layout="timm"), config
 
 
 def ast_config_from_transformers(source: Mapping | object) -> ASTConfig:
@@ -247,16 +363,8 @@ def ast_config_from_transformers(source: Mapping | object) -> ASTConfig:
 def convert_hf_ast_state_dict(
     state_dict: Mapping[str, torch.Tensor], config: ASTConfig | None = None
 ) -> tuple[dict[str, torch.Tensor], ASTConfig]:
-    """`transformers` ASTForAudioClassification state dict (legacy or 5.x names) -> this package's."""
-    converted, unknown = rename_keys(state_dict, _HF_AST_RULES)
-    if unknown:
-        raise CheckpointKeyError(f"unexpected keys in the transformers AST checkpoint: {sorted(unknown)}")
-    fuse_qkv_projections(converted)  # separate query/key/value -> this package's one `qkv` projection
-    if config is None:
-        # transformers' AST uses one LayerNorm eps (1e-12) everywhere: keep it, or outputs drift
-        architecture = _architecture_of(converted)
-        config = _reconcile_config(None, {**architecture, "layer_norm_eps": 1e-12, "classifier_layer_norm_eps": 1e-12})
-    else:
-        _reconcile_config(config, _architecture_of(converted))
-    _fit_position_embeddings(converted, config, "ast.embeddings.position_embeddings")
-    return converted, config
+    """`transformers` ASTForAudioClassification state dict (legacy or 5.x names) -> this package's, through
+    `ast_checkpoint_filter`."""
+    # transformers' AST uses one LayerNorm eps (1e-12) everywhere: keep it, or outputs drift
+    config = _checked_config(state_dict, config, "transformers", layer_norm_eps=1e-12, classifier_layer_norm_eps=1e-12)
+    return ast_checkpoint_filter(state_dict, config, layout="transformers"), config

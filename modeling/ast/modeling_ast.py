@@ -10,32 +10,25 @@ shared with HTS-AT are in `modeling/layers.py`.
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel, conversion_mapping
+from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
-from transformers.conversion_mapping import (
-    USER_REGISTERED_MAPPINGS,
-    get_checkpoint_conversion_mapping,
-    register_checkpoint_conversion_mapping,
-)
-from transformers.core_model_loading import Concatenate, WeightConverter
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
 
-from ..checkpoint import SEPARATE_QKV_PROJECTIONS, fuse_qkv_projections
 from ..layers import AudioClassificationMixin, DropPath, check_input_values, eager_attention_forward
 from ..linear import Linear, linear_then_activation
 from ..loading import HUB_KWARGS, CheckedLoadingMixin
 from ..pos_embed import resize_position_embeddings
 from ..remote_code import RemoteCodeMixin
+from .ast_state_dicts import ast_checkpoint_filter, ast_config_from_transformers
 from .configuration_ast import ASTConfig
 
 __all__ = [
@@ -48,7 +41,6 @@ __all__ = [
     "ASTModel",
     "ASTPatchEmbeddings",
     "ASTPreTrainedModel",
-    "separate_qkv_checkpoints_load",
 ]
 
 # model_type of transformers' own AST port (`MIT/ast-finetuned-audioset-10-10-0.4593`), converted on load
@@ -133,10 +125,10 @@ class ASTEmbeddings(nn.Module):
 class ASTAttention(nn.Module):
     """Multi-head self-attention on `transformers`' attention interface (sdpa by default, eager for maps).
 
-    Query, key and value come from ONE projection `qkv` (rows: q, k, v), a real parameter: one GEMM instead
-    of three, and nothing cached that an optimiser could leave stale. Checkpoints are saved with `qkv`;
-    ones saved with separate `q_proj`/`k_proj`/`v_proj` (before this layout) are fused when loaded, by
-    `from_pretrained` (`separate_qkv_checkpoints_load`) and by `load_state_dict` alike.
+    Query, key and value are separate linears, `q_proj`/`k_proj`/`v_proj` as in transformers 5 (so PEFT's
+    `target_modules=["q_proj", "v_proj"]` works as on transformers' AST); checkpoints with one fused `qkv`
+    are split on load (`ast_checkpoint_filter`). `fuse_qkv_projections()` turns the three into one GEMM for a
+    graph export (the ONNX export does, for one MatMul + one attention node per layer).
     """
 
     def __init__(self, config: ASTConfig):
@@ -146,23 +138,47 @@ class ASTAttention(nn.Module):
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_probs_dropout_prob
         self.is_causal = False
-        self.qkv = Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.q_proj = Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.k_proj = Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.v_proj = Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
         self.o_proj = Linear(config.hidden_size, config.hidden_size)
+        self.fused_qkv: nn.Linear | None = None  # set by `fuse_qkv_projections` only
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Plain `load_state_dict` of separate q/k/v tensors (older saves, Trainer resumes): fuse them first."""
-        fuse_qkv_projections(state_dict, prefix)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    @torch.no_grad()
+    def fuse_qkv_projections(self) -> None:
+        """Compute q, k and v with ONE (3·D, D) linear (rows q, k, v) built from the current projections.
+
+        For exporting a model that is done training (`onnx_export` calls it): the graph then holds one MatMul
+        where it would hold three. The fused copy does not follow later changes to `q_proj`/`k_proj`/`v_proj`.
+        """
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        weight = torch.cat([projection.weight for projection in projections])
+        fused = nn.Linear(weight.shape[1], weight.shape[0], bias=self.q_proj.bias is not None)
+        fused = fused.to(device=weight.device, dtype=weight.dtype)
+        fused.weight.copy_(weight)
+        if fused.bias is not None:
+            fused.bias.copy_(torch.cat([projection.bias for projection in projections]))
+        self.fused_qkv = fused
+
+    def project_qkv(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, N, D) -> query, key, value, each (B, H, N, d)."""
+        batch_size, length, _ = hidden_states.shape
+        if self.fused_qkv is not None:
+            # (B, N, 3, H, d) -> three strided views; split before transposing, so that an exported graph holds
+            # Split + one Transpose per tensor, which ONNX Runtime cancels against the attention's own
+            qkv = self.fused_qkv(hidden_states).view(batch_size, length, 3, -1, self.head_dim)
+            query, key, value = (tensor.transpose(1, 2) for tensor in qkv.unbind(2))
+            return query, key, value
+        shape = (batch_size, length, -1, self.head_dim)
+        return tuple(
+            projection(hidden_states).view(shape).transpose(1, 2) for projection in (self.q_proj, self.k_proj, self.v_proj)
+        )
 
     def forward(
         self, hidden_states: torch.Tensor, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, length, _ = hidden_states.shape
-        # (B, N, 3, H, d) -> three strided (B, H, N, d) views; split before transposing, so that an exported
-        # graph holds Split + one Transpose per tensor, which ONNX Runtime cancels against the attention's own
-        qkv = self.qkv(hidden_states).view(batch_size, length, 3, -1, self.head_dim)
-        query, key, value = (tensor.transpose(1, 2) for tensor in qkv.unbind(2))  # each (B, H, N, d)
-
+        query, key, value = self.project_qkv(hidden_states)  # each (B, H, N, d)
         implementation = "eager" if output_attentions else self.config._attn_implementation
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         output, weights = attention_interface(
@@ -176,36 +192,6 @@ class ASTAttention(nn.Module):
         )
         output = output.reshape(batch_size, length, -1)  # (B, N, D)
         return self.o_proj(output), weights
-
-
-@contextmanager
-def separate_qkv_checkpoints_load(model_type: str) -> Iterator[None]:
-    """While open, `from_pretrained` of `model_type` fuses saved `q_proj`/`k_proj`/`v_proj` into `qkv`.
-
-    Directories saved before the fused projection hold the three tensors. The conversion is registered
-    only for the duration of a load: registered for good, `transformers` would also apply its own AST's
-    renamings (looked up by the class name `ASTModel`, which ours shares) when saving a fresh model.
-    """
-    conversions = [
-        WeightConverter(
-            source_patterns=[rf"attention\.{name}\.{kind}" for name in SEPARATE_QKV_PROJECTIONS],
-            target_patterns=rf"attention\.qkv\.{kind}",
-            operations=[Concatenate(dim=0)],
-        )
-        for kind in ("weight", "bias")
-    ]
-    previous = get_checkpoint_conversion_mapping(model_type)
-    was_user_registered = model_type in USER_REGISTERED_MAPPINGS
-    register_checkpoint_conversion_mapping(model_type, conversions, overwrite=True)
-    try:
-        yield
-    finally:
-        if previous is None:
-            conversion_mapping._checkpoint_conversion_mapping_cache.pop(model_type, None)
-        else:
-            register_checkpoint_conversion_mapping(model_type, previous, overwrite=True)
-        if not was_user_registered:
-            USER_REGISTERED_MAPPINGS.discard(model_type)
 
 
 class ASTMLP(nn.Module):
@@ -261,23 +247,7 @@ class ASTEncoder(nn.Module):
         return hidden_states, all_hidden_states, all_attentions
 
 
-class SeparateQKVCheckpointsMixin:
-    """`from_pretrained` that also reads checkpoints with separate q/k/v projections (see `ASTAttention`).
-
-    Sits between the AST/SSAST pre-trained classes and `PreTrainedModel`, so every `from_pretrained` path
-    (including SSAST's) goes through it. Whatever was loaded, `save_pretrained` then writes `qkv`.
-    """
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        with separate_qkv_checkpoints_load(cls.config_class.model_type):
-            loaded = super().from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        model._weight_conversions = []  # save the in-memory layout, not the one it was loaded from
-        return loaded
-
-
-class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, SeparateQKVCheckpointsMixin, PreTrainedModel):
+class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, PreTrainedModel):
     """Weight initialisation, attention-implementation support, geometry-aware `from_pretrained`, and
     `save_pretrained` that writes the custom code `trust_remote_code=True` loads (`RemoteCodeMixin`)."""
 
@@ -333,8 +303,6 @@ class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, SeparateQKVCheckp
                 f"{pretrained_model_name_or_path} is a transformers Audio Spectrogram Transformer checkpoint; load it "
                 "with spectrogram_transformers.ASTForAudioClassification (or ASTModel), not an SSAST class"
             )
-        from .ast_state_dicts import ast_config_from_transformers
-
         saved_config = ast_config_from_transformers(saved_dict)
         config = kwargs.pop("config", None)
         if config is None:
@@ -346,24 +314,9 @@ class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, SeparateQKVCheckp
 
     @classmethod
     def _adapt_checkpoint(cls, state_dict: dict[str, torch.Tensor], saved_config: ASTConfig, config: ASTConfig):
-        """A transformers-native AST state dict converted to this package's names (exactly: the same tensors),
-        separate q/k/v of older saves fused, and the positional embedding resized when the geometry changes."""
-        if any(key.startswith(("audio_spectrogram_transformer.", "encoder.layer.", "layers.")) for key in state_dict):
-            from .ast_state_dicts import convert_hf_ast_state_dict
-
-            if not any(key.startswith("audio_spectrogram_transformer.") for key in state_dict):  # a saved ASTModel
-                state_dict = {f"audio_spectrogram_transformer.{key}": value for key, value in state_dict.items()}
-            state_dict, _ = convert_hf_ast_state_dict(state_dict, saved_config)
-        state_dict = fuse_qkv_projections(dict(state_dict))
-        if _geometry(saved_config) != _geometry(config):
-            state_dict = cls._adapt_geometry(state_dict, saved_config, config)
-        return state_dict
-
-    @classmethod
-    def _adapt_geometry(cls, state_dict: dict[str, torch.Tensor], saved_config: ASTConfig, config: ASTConfig):
-        """AST's rule: the positional embedding cut or bilinearly resized, the patch projection re-used with the
-        new stride (`adapt_state_dict_geometry`)."""
-        return adapt_state_dict_geometry(state_dict, saved_config, config)
+        """Any known layout (transformers' AST, the fused `qkv` of older saves, ...) in this package's names, the
+        positional embedding resized when the geometry changes: `ast_checkpoint_filter`."""
+        return ast_checkpoint_filter(state_dict, config, saved_config)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
@@ -377,33 +330,6 @@ class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, SeparateQKVCheckp
           ever initialised fresh (another `num_labels` needs `ignore_mismatched_sizes=True`).
         """
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
-
-
-def _geometry(config: ASTConfig) -> tuple:
-    return (config.patch_grid, config.frequency_patch_size, config.time_patch_size)
-
-
-def adapt_state_dict_geometry(
-    state_dict: dict[str, torch.Tensor], source_config: ASTConfig, target_config: ASTConfig, **resize_options
-) -> dict[str, torch.Tensor]:
-    """Resize every `position_embeddings` of a state dict from the source patch grid to the target one.
-
-    AST's rule by default; `resize_options` (see `resize_patch_position_embeddings`) give SSAST's.
-    """
-    source_patch = (source_config.frequency_patch_size, source_config.time_patch_size)
-    target_patch = (target_config.frequency_patch_size, target_config.time_patch_size)
-    if source_patch != target_patch:
-        raise ValueError(
-            f"cannot change the patch shape from {source_patch} to {target_patch} when loading (the patch projection "
-            "is re-used as it is); strides, max_length and num_mel_bins can change"
-        )
-    adapted = dict(state_dict)
-    for key, value in state_dict.items():
-        if key.endswith("embeddings.position_embeddings"):
-            adapted[key] = resize_position_embeddings(
-                value, source_config.patch_grid, target_config.patch_grid, source_config.num_prefix_tokens, **resize_options
-            )
-    return adapted
 
 
 class ASTModel(ASTPreTrainedModel):

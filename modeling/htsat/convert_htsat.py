@@ -22,7 +22,14 @@ from ..checkpoint import (
 from .configuration_htsat import HTSATConfig
 from .modeling_htsat import HTSATForAudioClassification
 
-__all__ = ["BUILDERS", "DROPPED_KEYS", "build_from_original_htsat", "convert_original_htsat_state_dict", "infer_htsat_config"]
+__all__ = [
+    "BUILDERS",
+    "DROPPED_KEYS",
+    "build_from_original_htsat",
+    "convert_original_htsat_state_dict",
+    "htsat_checkpoint_filter",
+    "infer_htsat_config",
+]
 
 # prefixes of the wrappers around the model: Lightning's `SEDWrapper.sed_model`, DataParallel's `module`
 _WRAPPER_PREFIXES = ("sed_model.", "module.")
@@ -161,6 +168,19 @@ def convert_original_htsat_state_dict(
     return split_fused_qkv(renamed)
 
 
+def htsat_checkpoint_filter(state_dict: Mapping[str, torch.Tensor], config: HTSATConfig) -> dict[str, torch.Tensor]:
+    """Any known HTS-AT checkpoint layout -> this package's keys: the one path by which `from_pretrained` and the
+    `original-htsat` converter read weights.
+
+    The original layout (`sed_model.`/`module.` optional; recognised by its `bn0`/`patch_embed` keys) goes through
+    `convert_original_htsat_state_dict`; this package's own layout is returned as it is.
+    """
+    unwrapped = _unwrap(state_dict)
+    if any(key.startswith(("bn0.", "patch_embed.")) for key in unwrapped):
+        return convert_original_htsat_state_dict(unwrapped, config)
+    return dict(state_dict)
+
+
 def build_from_original_htsat(
     state_dict: Mapping[str, torch.Tensor], config: HTSATConfig | None = None
 ) -> HTSATForAudioClassification:
@@ -172,7 +192,7 @@ def build_from_original_htsat(
         raise TypeError(f"original-htsat checkpoints convert to an HTSATConfig model, got {type(config).__name__}")
     else:
         _check_config_against_checkpoint(config, inferred)
-    converted = convert_original_htsat_state_dict(state_dict, config)
+    converted = htsat_checkpoint_filter(state_dict, config)
     model = HTSATForAudioClassification(config)
     check_state_dict_keys(converted, model.state_dict(), source="original HTS-AT checkpoint")
     model.load_state_dict(converted, strict=True)

@@ -552,6 +552,13 @@ class HTSATPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, PreTrainedModel
     _supports_flash_attn = False
     _supports_flex_attn = False
 
+    @classmethod
+    def _adapt_checkpoint(cls, state_dict: dict[str, torch.Tensor], saved_config: HTSATConfig, config: HTSATConfig):
+        """The checkpoint in this package's names (an original Lightning layout converted): `htsat_checkpoint_filter`."""
+        from .convert_htsat import htsat_checkpoint_filter
+
+        return htsat_checkpoint_filter(state_dict, config)
+
     def freeze_feature_encoder(self) -> None:
         """Freeze the spectrogram front end: the mel-bin BatchNorm (`bn0`) and the patch embedding.
 

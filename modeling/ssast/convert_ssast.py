@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import torch
 
-from ..ast.convert_ast import original_encoder_rules
+from ..ast.ast_state_dicts import ast_checkpoint_filter, original_encoder_rules
 from ..checkpoint import (
     CheckpointKeyError,
     check_state_dict_keys,
@@ -30,12 +30,20 @@ from ..checkpoint import (
 )
 from .configuration_ssast import SSASTConfig
 from .modeling_ssast import (
+    ORIGINAL_TIME_INTERPOLATION_ROWS,
     SSASTForAudioClassification,
     SSASTForPreTraining,
     SSASTPreTrainedModel,
+    _is_pretraining_geometry,
 )
 
-__all__ = ["BUILDERS", "build_original_ssast_model", "convert_original_ssast_state_dict", "infer_ssast_config"]
+__all__ = [
+    "BUILDERS",
+    "build_original_ssast_model",
+    "convert_original_ssast_state_dict",
+    "infer_ssast_config",
+    "ssast_checkpoint_filter",
+]
 
 # attention heads of the DeiT sizes SSAST builds (tiny, small, base / base_nokd); checkpoints do not store them
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12}
@@ -62,6 +70,35 @@ def _unwrap(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _is_pretraining_checkpoint(state_dict: Mapping[str, torch.Tensor]) -> bool:
     return any(key.startswith(("cpredlayer.", "gpredlayer.", "mask_embed", "p_input_")) for key in state_dict)
+
+
+def _is_original_layout(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    return any(key.startswith(("v.", "cpredlayer.", "gpredlayer.", "mlp_head.", "p_input_")) or key == "mask_embed" for key in state_dict)
+
+
+def ssast_checkpoint_filter(
+    state_dict: Mapping[str, torch.Tensor], config: SSASTConfig, source_config: SSASTConfig | None = None
+) -> dict[str, torch.Tensor]:
+    """Any known SSAST checkpoint layout -> this package's keys at `config`'s geometry: the one path by which
+    `from_pretrained` and the `original-ssast` converter read weights.
+
+    The original layout (`v.*`, `cpredlayer`/`gpredlayer`, `mask_embed`, `mlp_head`; `module.` optional) is renamed
+    (`v.head*` and `p_input_*` dropped on purpose, any other unknown key raises `CheckpointKeyError`); then
+    `ast_checkpoint_filter` splits a fused `qkv` (the originals' and older saves') into `q_proj`/`k_proj`/`v_proj`
+    and resizes the positional embedding from `source_config`'s grid with SSAST's rules
+    (`adapt_ssast_state_dict_geometry`).
+    """
+    state_dict = _unwrap(state_dict)
+    if _is_original_layout(state_dict):
+        renamed, unknown = rename_keys(drop_keys(state_dict, _DROPPED), _RULES)
+        if unknown:
+            raise CheckpointKeyError(f"unexpected keys in the original SSAST checkpoint: {sorted(unknown)}")
+        state_dict = renamed
+    options = {}
+    if source_config is not None:
+        rows = ORIGINAL_TIME_INTERPOLATION_ROWS if _is_pretraining_geometry(source_config) else None
+        options = {"cut_when_equal": False, "time_interpolation_rows": rows}
+    return ast_checkpoint_filter(state_dict, config, source_config, layout="package", **options)
 
 
 def _required(state_dict: Mapping[str, torch.Tensor], key: str) -> torch.Tensor:
@@ -144,17 +181,13 @@ def convert_original_ssast_state_dict(
 ) -> dict[str, torch.Tensor]:
     """Original SSAST state dict (pre-training or fine-tuned, `module.` optional) -> this package's key names.
 
-    Pure renaming: `v.*` -> `ssast.*` (the fused `qkv` kept as it is), `cpredlayer`/`gpredlayer` ->
+    Through `ssast_checkpoint_filter`: `v.*` -> `ssast.*` (the fused `qkv` split into q/k/v), `cpredlayer`/`gpredlayer` ->
     `discriminative_head`/`generative_head`, `mask_embed` -> `mask_embedding`, `mlp_head` -> `classifier`; drops
     `v.head*` and `p_input_*`. Raises `CheckpointKeyError` for unknown keys and ValueError where `config`
     contradicts the tensors.
     """
     _check_config_against(state_dict, config)
-    kept = drop_keys(_unwrap(state_dict), _DROPPED)
-    renamed, unknown = rename_keys(kept, _RULES)
-    if unknown:
-        raise CheckpointKeyError(f"unexpected keys in the original SSAST checkpoint: {sorted(unknown)}")
-    return renamed
+    return ssast_checkpoint_filter(state_dict, config)
 
 
 def build_original_ssast_model(

@@ -21,7 +21,8 @@ from torch import nn
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from ..ast.modeling_ast import ASTClassificationHead, ASTModel, ASTPreTrainedModel, adapt_state_dict_geometry
+from ..ast.ast_state_dicts import adapt_state_dict_geometry
+from ..ast.modeling_ast import ASTClassificationHead, ASTModel, ASTPreTrainedModel
 from ..layers import AudioClassificationMixin, check_input_values
 from ..linear import Linear
 from .configuration_ssast import SSASTConfig
@@ -126,13 +127,17 @@ class SSASTPreTrainedModel(ASTPreTrainedModel):
             init.xavier_normal_(module.mask_embedding)
 
     @classmethod
-    def _adapt_geometry(cls, state_dict: dict[str, torch.Tensor], saved_config: SSASTConfig, config: SSASTConfig):
-        """SSAST's rules (`adapt_ssast_state_dict_geometry`), exactly as the original fine-tuning constructor from a
-        pre-training checkpoint; the pre-training input size is recorded in `pretraining_num_mel_bins` /
-        `pretraining_max_length` of the new config."""
+    def _adapt_checkpoint(cls, state_dict: dict[str, torch.Tensor], saved_config: SSASTConfig, config: SSASTConfig):
+        """`ssast_checkpoint_filter`: original or saved layouts (fused `qkv` included) in this package's names, and
+        SSAST's resizing rules, exactly as the original fine-tuning constructor from a pre-training checkpoint; the
+        pre-training input size is recorded in `pretraining_num_mel_bins` / `pretraining_max_length` of the new
+        config."""
+        from .convert_ssast import ssast_checkpoint_filter
+
         if _is_pretraining_geometry(saved_config) and config.pretraining_max_length is None:
-            config.pretraining_num_mel_bins, config.pretraining_max_length = saved_config.pretraining_input_size
-        return adapt_ssast_state_dict_geometry(state_dict, saved_config, config)
+            if saved_config.patch_grid != config.patch_grid:
+                config.pretraining_num_mel_bins, config.pretraining_max_length = saved_config.pretraining_input_size
+        return ssast_checkpoint_filter(state_dict, config, saved_config)
 
 
 class SSASTModel(SSASTPreTrainedModel, ASTModel):
@@ -290,8 +295,8 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         copies = len(masks)
         tokens = patch_tokens.repeat(copies, 1, 1)  # (copies·B, P, D)
         is_masked = torch.zeros(tokens.shape[:2], dtype=torch.bool, device=tokens.device)  # (copies·B, P)
-        for copy, mask in enumerate(masks):
-            is_masked[copy * batch_size : (copy + 1) * batch_size].scatter_(1, mask, True)
+        for index, mask in enumerate(masks):
+            is_masked[index * batch_size : (index + 1) * batch_size].scatter_(1, mask, True)
         # the original's exact 0/1 blend x·keep + (1 − keep)·mask_embed, as a select
         tokens = torch.where(is_masked.unsqueeze(-1), self.mask_embedding.to(tokens.dtype), tokens)
         embeddings = self.ssast.embeddings.add_prefix_and_positions(tokens, num_frames)

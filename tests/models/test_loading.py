@@ -95,7 +95,7 @@ def _edit_weights(directory, edit):
         ("ast", ASTModel, "ast.encoder.layers.0.mlp.fc1.weight"),
         ("ssast", SSASTForAudioClassification, "ssast.embeddings.position_embeddings"),
         ("ssast", SSASTModel, "ssast.embeddings.position_embeddings"),
-        ("ssast_pretraining", SSASTForPreTraining, "ssast.encoder.layers.0.attention.qkv.weight"),
+        ("ssast_pretraining", SSASTForPreTraining, "ssast.encoder.layers.0.attention.k_proj.weight"),
         ("htsat", HTSATForAudioClassification, "htsat.encoder.layers.0.blocks.0.mlp.fc1.weight"),
         ("htsat", HTSATModel, "htsat.layernorm.weight"),
     ],

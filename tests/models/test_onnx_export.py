@@ -163,6 +163,8 @@ def test_unmasked_attention_is_one_onnxruntime_node_per_layer(ast_onnx_dir):
     operations = onnx_op_types(ast_onnx_dir)
     assert operations.count("MultiHeadAttention") == 3  # the fixture model's 3 layers
     assert "Softmax" not in operations
+    # q_proj/k_proj/v_proj are concatenated at export: per layer one q/k/v MatMul (+ o_proj, fc1, fc2), one Split
+    assert operations.count("MatMul") == 3 * 4 and operations.count("Split") == 3
 
 
 def test_htsat_int8_keeps_clip_top1_and_frame_labels_on_the_fixture_clips(tmp_path):

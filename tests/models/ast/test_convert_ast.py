@@ -26,7 +26,8 @@ def test_original_weights_are_copied_bit_exactly():
     assert torch.equal(state["ast.embeddings.position_embeddings"], original["v.pos_embed"])
     assert torch.equal(state["ast.embeddings.distillation_token"], original["v.dist_token"])
     qkv = original["v.blocks.1.attn.qkv.weight"]
-    assert torch.equal(state["ast.encoder.layers.1.attention.qkv.weight"], qkv)  # rows q, k, v as timm's
+    split = torch.cat([state[f"ast.encoder.layers.1.attention.{name}.weight"] for name in ("q_proj", "k_proj", "v_proj")])
+    assert torch.equal(split, qkv)  # timm's fused rows are q, k, v in turn
     assert torch.equal(state["classifier.dense.weight"], original["mlp_head.1.weight"])
 
 

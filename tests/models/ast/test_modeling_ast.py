@@ -187,36 +187,48 @@ def test_inference_follows_in_place_weight_updates():
     assert not torch.allclose(after, before)
 
 
-def test_saved_files_hold_the_fused_qkv_and_round_trip(tmp_path):
-    """One fused `qkv` parameter in memory and on disk; `from_pretrained` gives the same outputs back."""
+def fused_qkv_layout(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict as this package saved it before the separate projections: q, k, v stacked in one `qkv`."""
+    fused = {}
+    for key, value in state_dict.items():
+        if ".attention.k_proj." in key or ".attention.v_proj." in key:
+            continue
+        if ".attention.q_proj." in key:
+            parts = [state_dict[key.replace("q_proj", name)] for name in ("q_proj", "k_proj", "v_proj")]
+            fused[key.replace("q_proj", "qkv")] = torch.cat(parts).contiguous()
+        else:
+            fused[key] = value.contiguous()
+    return fused
+
+
+def test_saved_files_hold_separate_projections_and_round_trip(tmp_path):
+    """q/k/v are three linears in memory and on disk (PEFT targets them by name); `from_pretrained` gives the
+    same outputs back, and a fresh model saves exactly its own names."""
     from safetensors.torch import load_file
 
     model = ASTForAudioClassification(tiny_config()).eval()
+    attention = model.ast.encoder.layers[1].attention
+    assert [type(getattr(attention, name)).__name__ for name in ("q_proj", "k_proj", "v_proj")] == ["Linear"] * 3
     model.save_pretrained(tmp_path)
     saved = load_file(tmp_path / "model.safetensors")
-    assert set(saved) == set(model.state_dict())
-    assert torch.equal(saved["ast.encoder.layers.1.attention.qkv.weight"], model.ast.encoder.layers[1].attention.qkv.weight)
+    assert set(saved) == set(model.state_dict()) and not any(".qkv." in key for key in saved)
+    assert torch.equal(saved["ast.encoder.layers.1.attention.v_proj.weight"], attention.v_proj.weight)
     reloaded = ASTForAudioClassification.from_pretrained(tmp_path).eval()
     features = torch.randn(2, 64, 32)
     with torch.no_grad():
         torch.testing.assert_close(reloaded(features).logits, model(features).logits, atol=0, rtol=0)
-    # the loader's q/k/v conversion is gone after loading: a fresh model saves its own names, nothing else
-    ASTForAudioClassification(tiny_config()).save_pretrained(tmp_path / "fresh")
-    assert set(load_file(tmp_path / "fresh" / "model.safetensors")) == set(model.state_dict())
 
 
-def test_directory_saved_with_separate_projections_loads(tmp_path):
-    """Directories saved before the fused projection (q_proj/k_proj/v_proj, written by hand here) still load,
-    through `from_pretrained` and through a plain `load_state_dict` (Trainer resumes, checkpoint averaging);
-    re-saving writes the fused layout."""
+def test_directory_saved_with_fused_qkv_loads(tmp_path):
+    """Directories saved with one fused `qkv` (this package before the separate projections) load through
+    `from_pretrained` with the same outputs; re-saving writes the separate layout."""
     from safetensors.torch import load_file, save_file
-    from spectrogram_transformers.modeling.checkpoint import split_fused_qkv
 
     model = ASTForAudioClassification(tiny_config()).eval()
-    old_layout = split_fused_qkv(model.state_dict())
-    assert "ast.encoder.layers.0.attention.q_proj.weight" in old_layout and not any(".qkv." in k for k in old_layout)
+    old_layout = fused_qkv_layout(model.state_dict())
+    assert "ast.encoder.layers.0.attention.qkv.weight" in old_layout
     model.config.save_pretrained(tmp_path / "old")
-    save_file({k: v.contiguous() for k, v in old_layout.items()}, tmp_path / "old" / "model.safetensors", metadata={"format": "pt"})
+    save_file(old_layout, tmp_path / "old" / "model.safetensors", metadata={"format": "pt"})
     features = torch.randn(2, 64, 32)
     with torch.no_grad():
         expected = model(features).logits
@@ -225,9 +237,15 @@ def test_directory_saved_with_separate_projections_loads(tmp_path):
         torch.testing.assert_close(loaded.eval()(features).logits, expected, atol=0, rtol=0)
         loaded.save_pretrained(tmp_path / "resaved")
         assert set(load_file(tmp_path / "resaved" / "model.safetensors")) == set(model.state_dict())
-        fresh = ASTForAudioClassification(tiny_config()).eval()
-        fresh.load_state_dict(old_layout, strict=True)
-        torch.testing.assert_close(fresh(features).logits, expected, atol=0, rtol=0)
-        incomplete = {k: v for k, v in old_layout.items() if k != "ast.encoder.layers.1.attention.v_proj.weight"}
-        with pytest.raises(RuntimeError, match="layers.1.attention"):
-            ASTForAudioClassification(tiny_config()).load_state_dict(incomplete, strict=True)
+
+
+def test_fused_qkv_projection_for_export_gives_the_same_outputs():
+    """`fuse_qkv_projections` (what the ONNX export calls) computes what the three projections compute."""
+    model = ASTForAudioClassification(tiny_config()).eval()
+    features = torch.randn(2, 64, 32)
+    with torch.no_grad():
+        expected = model(features).logits
+        for layer in model.ast.encoder.layers:
+            layer.attention.fuse_qkv_projections()
+        assert model.ast.encoder.layers[0].attention.fused_qkv.weight.shape == (3 * 32, 32)
+        torch.testing.assert_close(model(features).logits, expected, atol=1e-6, rtol=0)

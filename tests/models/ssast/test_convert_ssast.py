@@ -72,7 +72,8 @@ def test_pretraining_checkpoint_converts_to_pretraining_model(name):
     assert torch.equal(converted["mask_embedding"], state_dict["module.mask_embed"])
     assert torch.equal(converted["discriminative_head.fc2.weight"], state_dict["module.cpredlayer.2.weight"])
     assert torch.equal(converted["generative_head.fc1.bias"], state_dict["module.gpredlayer.0.bias"])
-    assert torch.equal(converted["ssast.encoder.layers.1.attention.qkv.weight"], state_dict["module.v.blocks.1.attn.qkv.weight"])
+    split = torch.cat([converted[f"ssast.encoder.layers.1.attention.{name}.weight"] for name in ("q_proj", "k_proj", "v_proj")])
+    assert torch.equal(split, state_dict["module.v.blocks.1.attn.qkv.weight"])
     assert torch.equal(converted["ssast.embeddings.position_embeddings"], state_dict["module.v.pos_embed"])
 
 

@@ -449,17 +449,22 @@ def test_forward_input_errors():
         model(x, generative_mask_indices=torch.tensor([[1, 2], [3, 4]]))
 
 
-def test_pretraining_directory_with_separate_qkv_fine_tunes(tmp_path):
-    """An SSAST pre-training directory saved with separate q/k/v (the layout before the fused projection)
-    still gives the fine-tuning model the same encoder."""
+def test_pretraining_directory_with_fused_qkv_fine_tunes(tmp_path):
+    """An SSAST pre-training directory saved with one fused `qkv` (this package before the separate
+    projections) still gives the fine-tuning model the same encoder, split into q_proj/k_proj/v_proj."""
     from safetensors.torch import save_file
-    from spectrogram_transformers.modeling.checkpoint import split_fused_qkv
 
     pretraining = SSASTForPreTraining(tiny_config()).eval()
     pretraining.config.save_pretrained(tmp_path)
-    old_layout = {k: v.contiguous() for k, v in split_fused_qkv(pretraining.state_dict()).items()}
+    state = pretraining.state_dict()
+    old_layout = {k: v.contiguous() for k, v in state.items() if not any(f".{n}." in k for n in ("q_proj", "k_proj", "v_proj"))}
+    for layer in range(pretraining.config.num_hidden_layers):
+        prefix = f"ssast.encoder.layers.{layer}.attention."
+        for kind in ("weight", "bias"):
+            old_layout[f"{prefix}qkv.{kind}"] = torch.cat([state[f"{prefix}{n}.{kind}"] for n in ("q_proj", "k_proj", "v_proj")])
     save_file(old_layout, tmp_path / "model.safetensors", metadata={"format": "pt"})
     classifier = SSASTForAudioClassification.from_pretrained(tmp_path, num_labels=3).eval()
     for fine_tuned, pretrained in zip(classifier.ssast.encoder.layers, pretraining.ssast.encoder.layers):
-        assert torch.equal(fine_tuned.attention.qkv.weight, pretrained.attention.qkv.weight)
-        assert torch.equal(fine_tuned.attention.qkv.bias, pretrained.attention.qkv.bias)
+        for name in ("q_proj", "k_proj", "v_proj"):
+            assert torch.equal(getattr(fine_tuned.attention, name).weight, getattr(pretrained.attention, name).weight)
+            assert torch.equal(getattr(fine_tuned.attention, name).bias, getattr(pretrained.attention, name).bias)
