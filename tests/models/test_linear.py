@@ -109,3 +109,49 @@ def test_models_use_it_in_inference_and_hooks_on_their_layers_still_fire():
     torch.testing.assert_close(hooked, fast, rtol=0, atol=1e-5)
     with torch.backends.mkldnn.flags(enabled=False), torch.no_grad():
         torch.testing.assert_close(model(features).logits, fast, rtol=0, atol=1e-5)
+
+
+def _tiny_model(family: str) -> tuple[nn.Module, torch.Tensor]:
+    """(a tiny model in eval mode, features for it)."""
+    from spectrogram_transformers import HTSATConfig, HTSATForAudioClassification
+
+    torch.manual_seed(0)
+    if family == "ast":
+        config = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=32, num_labels=3)
+        return ASTForAudioClassification(config).eval(), torch.randn(2, 32, 128)
+    config = HTSATConfig(spec_size=64, num_mel_bins=16, embed_dim=8, depths=(1, 1), num_heads=(2, 4), window_size=4, num_labels=3)
+    return HTSATForAudioClassification(config).eval(), torch.randn(2, 201, 16)
+
+
+@pytest.mark.parametrize("family", ["ast", "htsat"])
+def test_a_hook_on_any_module_fires_during_cpu_inference_with_the_unfused_values(family):
+    """Hooking one module at a time (so that nothing else stops the oneDNN fast path), every module the forward
+    runs — the MLP's activation included — calls its forward pre-hook and forward hook as often as on the plain
+    `nn.Linear` path, and its hook sees that path's output."""
+    model, features = _tiny_model(family)
+
+    def run_with_hooks(names):
+        calls = {name: [] for name in names}
+        modules = dict(model.named_modules())
+        handles = []
+        for name in names:
+            handles.append(modules[name].register_forward_pre_hook(lambda module, args, name=name: calls[name].append("pre")))
+            handles.append(modules[name].register_forward_hook(lambda module, args, result, name=name: calls[name].append(result)))
+        with torch.no_grad():
+            model(features)
+        for handle in handles:
+            handle.remove()
+        return calls
+
+    with torch.backends.mkldnn.flags(enabled=False):  # the reference: nn.Linear's own path, every module called
+        reference = run_with_hooks([name for name, _ in model.named_modules() if name])
+    ran = [name for name, calls in reference.items() if calls]
+    assert any(name.endswith("mlp.activation") for name in ran)
+    with torch.no_grad():
+        assert ran_onednn(lambda: model(features))[0]  # unhooked, inference takes the fast path
+    for name in ran:
+        calls = run_with_hooks([name])[name]
+        assert len(calls) == len(reference[name]), f"{name}: hooks ran {len(calls)} times, {len(reference[name])} expected"
+        for got, expected in zip(calls, reference[name]):
+            if isinstance(expected, torch.Tensor):
+                torch.testing.assert_close(got, expected, rtol=0, atol=1e-5, msg=lambda message, name=name: f"{name}: {message}")
