@@ -208,3 +208,33 @@ def test_inference_and_detection_never_import_training():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_model_saved_without_problem_type_gets_softmax_scores(tmp_path, capsys):
+    """`problem_type` None is transformers' single-label default (its loss is cross-entropy): `classify` and
+    `pipeline(...)` score such a model with a softmax of its logits, not a sigmoid."""
+    from transformers import pipeline
+
+    from spectrogram_transformers import ASTFeatureExtractor, ASTForAudioClassification
+
+    model_dir = tiny_ast_dir(tmp_path / "model")
+    model = ASTForAudioClassification.from_pretrained(model_dir)
+    model.config.problem_type = None
+    model.save_pretrained(model_dir)
+    assert json.loads((model_dir / "config.json").read_text()).get("problem_type") is None
+    path = tone_file(tmp_path / "clip.wav", 1.0)  # within the 1.015 s input: one window
+    waveform, _ = soundfile.read(path, dtype="float32")
+    with torch.no_grad():
+        features = ASTFeatureExtractor.from_pretrained(model_dir)(waveform, sampling_rate=RATE, return_tensors="pt")
+        expected = torch.softmax(model.eval()(**features).logits[0], dim=-1)
+    names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    expected_by_name = {name: float(score) for name, score in zip(names, expected)}
+
+    assert cli_main(["classify", str(path), "--model", str(model_dir), "--dtype", "float32", "--top-k", str(len(names)), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert {name: score for name, score in result["labels"]} == pytest.approx(expected_by_name, abs=1e-5)
+
+    classifier = pipeline("audio-classification", model=str(model_dir), top_k=None)
+    piped = {row["label"]: row["score"] for row in classifier({"raw": waveform, "sampling_rate": RATE})}
+    assert piped == pytest.approx(expected_by_name, abs=1e-5)
+    assert sum(piped.values()) == pytest.approx(1.0)
