@@ -1,0 +1,197 @@
+"""`classify` / `detect` over archives: directory trees, list files and datasets as inputs; rows written to
+--output (.jsonl, .csv, .parquet); --resume after a SIGKILL gives every input exactly once; 2 processes under
+torchrun write the same rows as 1."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import datasets
+import numpy as np
+import pytest
+from testing_utils.fixtures import REPO_ROOT, free_port
+from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
+
+from spectrogram_transformers.archive import FileSource, read_jsonl, read_rows
+from spectrogram_transformers.cli import main as cli_main
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def ast_dir(tmp_path_factory):
+    return tiny_ast_dir(tmp_path_factory.mktemp("ast"))
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """audio/{a.wav 0.5 s, b.wav 2.5 s, notes.txt, sub/c.flac 1.5 s, sub/deeper/d.wav 1.2 s}."""
+    root = tmp_path_factory.mktemp("tree") / "audio"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    tone_file(root / "a.wav", 0.5, frequency=300.0, seed=1)
+    tone_file(root / "b.wav", 2.5, frequency=500.0, seed=2)
+    tone_file(root / "sub" / "c.flac", 1.5, frequency=700.0, seed=3)
+    tone_file(root / "sub" / "deeper" / "d.wav", 1.2, frequency=900.0, seed=4)
+    (root / "notes.txt").write_text("not audio")
+    return root
+
+
+def classify(*arguments) -> int:
+    return cli_main(["classify", *map(str, arguments), "--num-workers", "0"])
+
+
+def test_a_directory_tree_is_read_recursively_in_sorted_order_and_glob_filters_it(ast_dir, tree, tmp_path):
+    out = tmp_path / "all.jsonl"
+    assert classify(tree, "--model", ast_dir, "--output", out, "--top-k", "2") == 0
+    rows = list(read_jsonl(out))
+    assert [row["path"] for row in rows] == [str(tree / name) for name in ("a.wav", "b.wav", "sub/c.flac", "sub/deeper/d.wav")]
+    assert [row["duration_s"] for row in rows] == [0.5, 2.5, 1.5, 1.2]
+    assert all(len(row["labels"]) == 2 and set(row["labels"][0]) == {"label", "score"} for row in rows)
+    assert rows[0]["size"] == (tree / "a.wav").stat().st_size and rows[0]["mtime"] == (tree / "a.wav").stat().st_mtime
+    assert not (tmp_path / "all.jsonl.parts").exists() and not (tmp_path / "all.jsonl.errors.jsonl").exists()
+    only_wav = tmp_path / "wav.jsonl"
+    assert classify(tree, "--glob", "*.wav", "--model", ast_dir, "--output", only_wav) == 0
+    assert [row["path"] for row in read_jsonl(only_wav)] == [str(tree / name) for name in ("a.wav", "b.wav", "sub/deeper/d.wav")]
+
+
+def test_a_list_file_gives_its_paths_in_order_and_unreadable_ones_go_to_the_errors_file(ast_dir, tree, tmp_path, capsys):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# comment\n{tree / 'sub/c.flac'}\n\n{tree / 'missing.wav'}\n{tree / 'notes.txt'}\n{tree / 'a.wav'}\n")
+    out = tmp_path / "list.jsonl"
+    assert classify(f"@{listing}", "--model", ast_dir, "--output", out, "--windows") == 1  # unreadable inputs: exit 1
+    rows = list(read_jsonl(out))
+    assert [row["path"] for row in rows] == [str(tree / "sub/c.flac"), str(tree / "a.wav")]
+    # --windows: each window's span and labels; a 1.5 s file under a 1.015 s model is two windows
+    assert [(window["start"], window["end"]) for window in rows[0]["windows"]] == [(0.0, 1.015), (0.485, 1.5)]
+    errors = list(read_jsonl(tmp_path / "list.jsonl.errors.jsonl"))
+    assert [error["path"] for error in errors] == [str(tree / "missing.wav"), str(tree / "notes.txt")]
+    assert "missing.wav" in errors[0]["error"]
+    assert "2 unreadable" in capsys.readouterr().err
+
+
+def test_the_three_output_formats_hold_the_same_rows(ast_dir, tree, tmp_path):
+    rows = {}
+    for suffix in (".jsonl", ".csv", ".parquet"):
+        out = tmp_path / f"tags{suffix}"
+        assert classify(tree, "--model", ast_dir, "--output", out, "--windows") == 0
+        rows[suffix] = read_rows(out)
+    assert len(rows[".jsonl"]) == 4
+    assert rows[".csv"] == rows[".jsonl"]
+    assert rows[".parquet"] == rows[".jsonl"]
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(tmp_path / "tags.parquet")
+    assert str(schema.field("labels").type) == "list<element: struct<label: string, score: double>>"
+
+
+def test_an_existing_output_is_refused_without_resume(ast_dir, tree, tmp_path, capsys):
+    out = tmp_path / "tags.jsonl"
+    out.write_text("mine\n")
+    assert classify(tree, "--model", ast_dir, "--output", out) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [f"error: {out} exists: add --resume to finish it, or choose another --output (nothing is overwritten unasked)"]
+    assert out.read_text() == "mine\n"
+
+
+def test_a_local_dataset_is_an_input_with_rows_by_index(ast_dir, tree, tmp_path):
+    files = [tree / "a.wav", tree / "sub/c.flac", tree / "b.wav"]
+    rows = {"audio": [{"bytes": path.read_bytes(), "path": None} for path in files], "label": [0, 1, 2]}
+    # audio stored as {bytes, path} structs, then typed Audio(decode=False) (encoding through Audio needs torchcodec)
+    features = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}, "label": datasets.Value("int64")})
+    split = datasets.Dataset.from_dict(rows, features=features).cast_column("audio", datasets.Audio(decode=False))
+    datasets.DatasetDict({"test": split, "train": split.select([0])}).save_to_disk(str(tmp_path / "saved"))
+    out = tmp_path / "rows.jsonl"
+    assert cli_main(["classify", "--dataset", str(tmp_path / "saved"), "--split", "test", "--model", str(ast_dir), "--output", str(out), "--num-workers", "2"]) == 0
+    by_index = list(read_jsonl(out))
+    assert [row["index"] for row in by_index] == [0, 1, 2]
+    assert classify(*files, "--model", ast_dir, "--output", tmp_path / "files.jsonl") == 0
+    by_path = list(read_jsonl(tmp_path / "files.jsonl"))
+    for dataset_row, file_row in zip(by_index, by_path):
+        assert dataset_row["duration_s"] == file_row["duration_s"]
+        np.testing.assert_allclose([pair["score"] for pair in dataset_row["labels"]], [pair["score"] for pair in file_row["labels"]], rtol=1e-6)
+
+
+def test_detect_writes_its_events_per_row(tmp_path, tree):
+    model = tiny_htsat_dir(tmp_path / "htsat")
+    out = tmp_path / "events.jsonl"
+    assert cli_main(["detect", str(tree), "--model", str(model), "--output", str(out), "--threshold", "0.3", "--num-workers", "0"]) == 0
+    rows = list(read_jsonl(out))
+    assert len(rows) == 4 and all(row["source"] == "frames" for row in rows)
+    assert all(set(event) == {"label", "start", "end", "score"} for row in rows for event in row["events"])
+    assert any(row["events"] for row in rows)
+
+
+def _environment() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_a_run_killed_mid_way_then_resumed_gives_every_input_exactly_once(ast_dir, tmp_path):
+    """The run blocks on a named pipe in the middle of its list (it waits for a writer that never comes) after
+    writing the rows before it, is killed with SIGKILL, and a torn line is appended to its part as a kill mid-write
+    leaves it; the same command with --resume (the pipe replaced by a real file) finishes the rest."""
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    paths = [tone_file(folder / f"{index:02d}.wav", 0.3 + 0.1 * index, seed=index) for index in range(8)]
+    blocker = folder / "04.wav"
+    blocker.unlink()
+    os.mkfifo(blocker)
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{path}\n" for path in paths))
+    out = tmp_path / "tags.jsonl"
+    command = [sys.executable, "-m", "spectrogram_transformers", "classify", f"@{listing}", "--model", str(ast_dir), "--output", str(out), "--flush-rows", "1", "--num-workers", "0"]
+    process = subprocess.Popen(command, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    part = tmp_path / "tags.jsonl.parts" / "rank-00000.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (not part.exists() or part.read_text().count("\n") < 4):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert [row["path"] for row in read_jsonl(part)] == [str(path) for path in paths[:4]]
+    with open(part, "a") as torn:
+        torn.write('{"path": "' + str(paths[4]))  # a line cut short by the kill
+    assert not out.exists()
+    blocker.unlink()
+    tone_file(blocker, 0.7, seed=4)
+    resumed = subprocess.run(command + ["--resume"], env=_environment(), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "4 already done" in resumed.stderr
+    rows = list(read_jsonl(out))
+    assert [row["path"] for row in rows] == [str(path) for path in paths]
+    # the same rows as a run that was never interrupted
+    clean = tmp_path / "clean.jsonl"
+    assert classify(f"@{listing}", "--model", ast_dir, "--output", clean) == 0
+    assert rows == list(read_jsonl(clean))
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun_write_the_rows_of_one(ast_dir, tree, tmp_path):
+    """Two gloo ranks, each with a loader process: the merged OUT equals the single-process OUT row for row."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for index in range(5):
+        tone_file(extra / f"e{index}.wav", 0.4 + 0.6 * index, seed=10 + index)
+    single = tmp_path / "single.jsonl"
+    assert classify(tree, extra, "--model", ast_dir, "--output", single, "--windows") == 0
+    double = tmp_path / "double.jsonl"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+        "-m", "spectrogram_transformers", "classify", str(tree), str(extra), "--model", str(ast_dir),
+        "--output", str(double), "--windows", "--num-workers", "1",
+    ]  # fmt: skip
+    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert list(read_jsonl(double)) == list(read_jsonl(single))
+    assert len(list(read_jsonl(single))) == 9
+
+
+def test_shares_are_balanced_by_bytes_and_cover_every_input_once(tree):
+    from spectrogram_transformers.archive import assign_shares
+
+    items = [item for item, _ in FileSource([tree]).iter_inputs()]
+    shares = [assign_shares(items, rank, 2) for rank in range(2)]
+    assert sorted(position for share in shares for position in share.positions) == list(range(4))
+    loads = [sum(items[position].size for position in share.positions) for share in shares]
+    assert max(loads) - min(loads) <= max(item.size for item in items)
