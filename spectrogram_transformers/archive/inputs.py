@@ -179,7 +179,7 @@ def load_dataset_split(name: str | os.PathLike, split: str, *, streaming: bool =
     datasets = _require_datasets()
     path = Path(name)
     if path.exists():
-        from ..training.datasets import _load_local
+        from ..training.dataset_loading import _load_local
         from ..training.recipe import DatasetSpec
 
         if not path.is_dir():
@@ -231,7 +231,7 @@ class DatasetSource(InputSource):
                 yield ArchiveInput(index, index=index), row[self.audio_column]
 
     def decode(self, payload: Any, sampling_rate: int) -> np.ndarray:
-        from ..training.datasets import decode_example_audio
+        from ..training.audio_decoding import decode_example_audio
 
         if isinstance(payload, (int, np.integer)):
             payload = self.dataset[int(payload)][self.audio_column]
