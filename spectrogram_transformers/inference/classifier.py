@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers.utils import logging
 
 from ..feature_extraction import model_input_samples
 from ..feature_extraction.kaldi import pad_batch
@@ -19,9 +18,7 @@ from .dtypes import BACKENDS, BackendName, DTypeName, resolve_dtype
 from .errors import InferenceError
 from .loading import load_onnx_classifier, load_torch_classifier
 from .results import FilePrediction, WindowBatch, WindowPrediction
-from .windows import window_starts
-
-logger = logging.get_logger(__name__)
+from .windows import window_and_hop_samples, window_starts
 
 
 class AudioClassifier:
@@ -110,30 +107,8 @@ class AudioClassifier:
     # -- windows ---------------------------------------------------------------------------------------------------
 
     def window_sizes(self, window: float | None, hop: float | None) -> tuple[int, int]:
-        """(window, hop) in samples for the requested seconds: the window defaults to the model's input and is
-        never longer than it (a longer window would be cut by the feature extractor, so the model would see only
-        its start: it is capped, with a warning); the hop defaults to half a window and never exceeds it, so that
-        every sample is seen."""
-        if (window is not None and not window > 0) or (hop is not None and not hop > 0):
-            raise InferenceError(f"window and hop must be positive seconds, got {window} and {hop}")
-        window_samples = None if window is None else max(1, round(window * self.sampling_rate))
-        if self.input_samples is not None and (window_samples is None or window_samples > self.input_samples):
-            if window_samples is not None:
-                logger.warning(
-                    f"window of {window:g} s is longer than the model's input ({self.input_seconds:.3f} s), which "
-                    f"would be cut to its first {self.input_seconds:.3f} s: using {self.input_seconds:.3f} s windows"
-                )
-            window_samples = self.input_samples
-        hop_samples = None if hop is None else max(1, round(hop * self.sampling_rate))
-        if hop_samples is None:
-            hop_samples = max(1, window_samples // 2) if window_samples is not None else None
-        elif window_samples is not None and hop_samples > window_samples:
-            logger.warning(
-                f"hop of {hop:g} s is longer than the window ({window_samples / self.sampling_rate:.3f} s), which "
-                "would leave audio unseen: using a hop of one window"
-            )
-            hop_samples = window_samples
-        return window_samples, hop_samples  # None, None: unbounded model and no window asked: the whole clip
+        """(window, hop) in samples for the requested seconds (see `window_and_hop_samples`)."""
+        return window_and_hop_samples(window, hop, self.input_samples, self.sampling_rate)
 
     def features(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
         """Features [B, frames, bins] of mono waveforms at `self.sampling_rate`: one zero-padded batch through the

@@ -79,3 +79,31 @@ def load_onnx_classifier(path: str | Path):
     except (OSError, ValueError) as error:
         raise InferenceError(f"no feature extractor (preprocessor_config.json) beside {path}: {str(error).splitlines()[0]}") from None
     return model, feature_extractor
+
+
+ENCODER_MODEL_TYPES = ("ast", "ssast", "htsat")
+
+
+def load_torch_encoder(model: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    """(base model — the encoder without any head — in eval mode on `device` in `dtype`, its feature extractor)
+    from a directory or Hub id holding any model of this package: a fine-tuned classifier, an SSAST pre-training
+    checkpoint or a bare encoder. `AutoModel` keeps the encoder's weights and drops the heads."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+
+    name = str(model)
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InferenceError(f"cannot load a model from {name}: {first_line}") from None
+    if getattr(config, "model_type", None) not in ENCODER_MODEL_TYPES:
+        raise InferenceError(
+            f"{name} holds a {getattr(config, 'model_type', type(config).__name__)!r} model; embeddings need an AST, "
+            "SSAST or HTS-AT model of this package"
+        )
+    encoder = AutoModel.from_pretrained(name)
+    try:
+        feature_extractor = AutoFeatureExtractor.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise InferenceError(f"{name} has no usable preprocessor_config.json: {str(error).splitlines()[0]}") from None
+    return encoder.to(device=device, dtype=dtype).eval(), feature_extractor

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import math
 
+from transformers.utils import logging
+
+from .errors import InferenceError
+
+logger = logging.get_logger(__name__)
+
 
 def window_starts(num_samples: int, window: int, hop: int, *, pad_end: bool = False) -> list[int]:
     """Start samples of the windows covering a clip of `num_samples`.
@@ -24,3 +30,34 @@ def window_starts(num_samples: int, window: int, hop: int, *, pad_end: bool = Fa
     if starts[-1] + window < num_samples:
         starts.append(num_samples - window)
     return starts
+
+
+def window_and_hop_samples(
+    window: float | None, hop: float | None, input_samples: int | None, sampling_rate: int
+) -> tuple[int | None, int | None]:
+    """(window, hop) in samples for the requested seconds: the window defaults to the model's input
+    (`input_samples`) and is never longer than it (a longer window would be cut by the feature extractor, so the
+    model would see only its start: it is capped, with a warning); the hop defaults to half a window and never
+    exceeds it, so that every sample is seen. (None, None): a model without a fixed input and no window asked,
+    i.e. the whole clip."""
+    if (window is not None and not window > 0) or (hop is not None and not hop > 0):
+        raise InferenceError(f"window and hop must be positive seconds, got {window} and {hop}")
+    window_samples = None if window is None else max(1, round(window * sampling_rate))
+    if input_samples is not None and (window_samples is None or window_samples > input_samples):
+        if window_samples is not None:
+            input_seconds = input_samples / sampling_rate
+            logger.warning(
+                f"window of {window:g} s is longer than the model's input ({input_seconds:.3f} s), which "
+                f"would be cut to its first {input_seconds:.3f} s: using {input_seconds:.3f} s windows"
+            )
+        window_samples = input_samples
+    hop_samples = None if hop is None else max(1, round(hop * sampling_rate))
+    if hop_samples is None:
+        hop_samples = max(1, window_samples // 2) if window_samples is not None else None
+    elif window_samples is not None and hop_samples > window_samples:
+        logger.warning(
+            f"hop of {hop:g} s is longer than the window ({window_samples / sampling_rate:.3f} s), which "
+            "would leave audio unseen: using a hop of one window"
+        )
+        hop_samples = window_samples
+    return window_samples, hop_samples

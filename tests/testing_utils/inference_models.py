@@ -13,6 +13,9 @@ from spectrogram_transformers import (
     HTSATConfig,
     HTSATFeatureExtractor,
     HTSATForAudioClassification,
+    SSASTConfig,
+    SSASTForAudioClassification,
+    SSASTForPreTraining,
 )
 
 LABELS = {0: "dog", 1: "siren", 2: "speech"}
@@ -46,6 +49,34 @@ def tiny_htsat_dir(directory: Path, clip_seconds: float = 2.0, seed: int = 0) ->
     HTSATFeatureExtractor(
         sampling_rate=RATE, num_mel_bins=16, n_fft=512, hop_length=160, fmax=8000.0, clip_samples=int(clip_seconds * RATE)
     ).save_pretrained(directory)
+    return directory
+
+
+def tiny_ssast_dir(directory: Path, seed: int = 0) -> Path:
+    """Two-layer SSAST classifier (mean pooling of the patch tokens) on 32 mel bins × 100 frames, 16×16 patches with
+    stride 16 × 10: a 2 × 9 patch grid, one cls token (no distillation token)."""
+    torch.manual_seed(seed)
+    config = SSASTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_mel_bins=32,
+        max_length=100, patch_size=16, frequency_stride=16, time_stride=10, num_prefix_tokens=1,
+        id2label=LABELS, label2id={name: index for index, name in LABELS.items()},
+    )
+    SSASTForAudioClassification(config).save_pretrained(directory)
+    ASTFeatureExtractor(num_mel_bins=32, max_length=100).save_pretrained(directory)
+    return directory
+
+
+def tiny_ssast_pretraining_dir(directory: Path, seed: int = 0) -> Path:
+    """An SSAST pre-training checkpoint (encoder + pre-training heads, no classifier): a frame model, 32 mel × 4
+    frame patches on 100 frames, i.e. one token per 40 ms time step (a 1 × 25 grid)."""
+    torch.manual_seed(seed)
+    config = SSASTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_mel_bins=32,
+        max_length=100, patch_size=(32, 4), frequency_stride=32, time_stride=4, num_masked_patches=10,
+        prediction_size=128,
+    )
+    SSASTForPreTraining(config).save_pretrained(directory)
+    ASTFeatureExtractor(num_mel_bins=32, max_length=100).save_pretrained(directory)
     return directory
 
 
