@@ -1,5 +1,5 @@
-"""Loading a classifier and its feature extractor: a PyTorch model directory or Hub id, or an exported ONNX
-graph with the preprocessor config saved beside it."""
+"""Loading a classifier (or, for embeddings, an encoder) and its feature extractor: a PyTorch model directory or
+Hub id, or an exported ONNX graph with the preprocessor config saved beside it."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def load_torch_encoder(model: str | Path, device: torch.device | str = "cpu", dt
         config = AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InferenceError(f"cannot load a model from {name}: {first_line}") from None
+        raise InferenceError(_cannot_load_message(name, first_line)) from None
     if getattr(config, "model_type", None) not in ENCODER_MODEL_TYPES:
         raise InferenceError(
             f"{name} holds a {getattr(config, 'model_type', type(config).__name__)!r} model; embeddings need an AST, "
