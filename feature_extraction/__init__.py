@@ -7,14 +7,16 @@ from .audio import load_audio, resample, to_mono_batch, to_mono_float32
 from .base import SpectrogramFeatureExtractor, model_input_samples
 from .feature_extraction_ast import ASTFeatureExtractor
 from .feature_extraction_htsat import HTSATFeatureExtractor
-from .kaldi import kaldi_fbank, kaldi_mel_banks
-from .mel import log_mel_spectrogram, slaney_mel_filterbank
+from .kaldi import KaldiFbankSettings, kaldi_fbank, kaldi_mel_banks
+from .mel import LogMelSettings, log_mel_spectrogram, slaney_mel_filterbank
 from .streaming import AudioInfo, WindowStream, probe_audio, stream_audio
 
 __all__ = [
     "ASTFeatureExtractor",
     "AudioInfo",
     "HTSATFeatureExtractor",
+    "KaldiFbankSettings",
+    "LogMelSettings",
     "SpectrogramFeatureExtractor",
     "WindowStream",
     "kaldi_fbank",

@@ -16,7 +16,7 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
 from .base import RawAudio, SpectrogramFeatureExtractor, frames_mask
-from .kaldi import WindowType, kaldi_fbank, kaldi_frame_sizes, kaldi_mel_banks
+from .kaldi import KaldiFbankSettings, WindowType, kaldi_fbank, kaldi_mel_banks
 
 __all__ = ["ASTFeatureExtractor"]
 
@@ -109,10 +109,13 @@ class ASTFeatureExtractor(SpectrogramFeatureExtractor):
         if self.window_type not in _WINDOW_TYPES:
             raise ValueError(f"window_type must be one of {_WINDOW_TYPES}, got {self.window_type!r}")
         # Both raise for settings that give no window or no mel range at this rate.
-        _, _, fft_size = kaldi_frame_sizes(
-            self.sampling_rate, self.frame_length_ms, self.frame_shift_ms, self.round_to_power_of_two
-        )
+        _, _, fft_size = self.fbank_settings.frame_sizes(self.sampling_rate)
         kaldi_mel_banks(self.num_mel_bins, fft_size, self.sampling_rate, self.low_freq, self.high_freq)
+
+    @property
+    def fbank_settings(self) -> KaldiFbankSettings:
+        """The Kaldi front end's settings, from this extractor's saved attributes."""
+        return KaldiFbankSettings.from_attributes(self)
 
     @property
     def input_samples(self) -> int:
@@ -121,9 +124,7 @@ class ASTFeatureExtractor(SpectrogramFeatureExtractor):
         return self._samples_for(self.max_length)
 
     def _samples_for(self, max_length: int) -> int:
-        window, hop, _ = kaldi_frame_sizes(
-            self.sampling_rate, self.frame_length_ms, self.frame_shift_ms, self.round_to_power_of_two
-        )
+        window, hop, _ = self.fbank_settings.frame_sizes(self.sampling_rate)
         return (max_length - 1) * hop + window
 
     def normalize(self, features: torch.Tensor) -> torch.Tensor:
@@ -202,19 +203,7 @@ class ASTFeatureExtractor(SpectrogramFeatureExtractor):
         needed = self._samples_for(max_length)
         batch, lengths = batch[:, :needed], lengths.clamp(max=needed)
         features, num_frames = kaldi_fbank(
-            batch,
-            self.sampling_rate,
-            lengths=lengths,
-            num_mel_bins=self.num_mel_bins,
-            frame_length_ms=self.frame_length_ms,
-            frame_shift_ms=self.frame_shift_ms,
-            preemphasis=self.preemphasis,
-            remove_dc_offset=self.remove_dc_offset,
-            window_type=self.window_type,
-            round_to_power_of_two=self.round_to_power_of_two,
-            low_freq=self.low_freq,
-            high_freq=self.high_freq,
-            padding_value=self.padding_value,
+            batch, self.sampling_rate, lengths=lengths, settings=self.fbank_settings
         )  # (B, T <= max_length, M), rows past each clip's frame count = padding_value
         if bool((num_frames == 0).any()):
             logger.warning(

@@ -21,7 +21,7 @@ from transformers.utils import TensorType, logging
 
 from ..modeling.remote_code import add_remote_code
 from .base import RawAudio, SpectrogramFeatureExtractor, frames_mask
-from .mel import log_mel_spectrogram
+from .mel import LogMelSettings, log_mel_spectrogram
 
 __all__ = ["HTSATFeatureExtractor"]
 
@@ -226,18 +226,7 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
             batch = fit_to_clip_length(batch, lengths, self.clip_samples, self.clip_pad_mode)
             lengths = torch.full_like(lengths, self.clip_samples)
         features, num_frames = log_mel_spectrogram(
-            batch,
-            self.sampling_rate,
-            lengths=lengths,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            num_mel_bins=self.num_mel_bins,
-            fmin=self.fmin,
-            fmax=self.fmax,
-            amin=self.amin,
-            ref=self.ref,
-            top_db=self.top_db,
-            padding_value=self.padding_value,
+            batch, self.sampling_rate, lengths=lengths, settings=LogMelSettings.from_attributes(self)
         )  # (B, T, M)
 
         outputs = {"input_features": features.contiguous()}

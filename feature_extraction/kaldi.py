@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ import torch
 from .filterbank import BandedFilterbank, power_spectrum
 
 __all__ = [
+    "KaldiFbankSettings",
     "WindowType",
     "kaldi_fbank",
     "kaldi_frame_sizes",
@@ -202,27 +204,50 @@ def pad_batch(
     return batch, lengths
 
 
+@dataclass(frozen=True)
+class KaldiFbankSettings:
+    """The settings of a Kaldi fbank front end, travelling as one value from the feature extractor to the FFT.
+
+    The defaults are AST's call: `fbank(wav, htk_compat=True, sample_frequency=sr, use_energy=False,
+    window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10)`. `ASTFeatureExtractor` saves each
+    field as an attribute of its own (`preprocessor_config.json`) and builds this object from them.
+    """
+
+    num_mel_bins: int = 128  # triangular mel filters
+    frame_length_ms: float = 25.0  # Kaldi's frame length
+    frame_shift_ms: float = 10.0  # Kaldi's frame shift
+    preemphasis: float = 0.97  # pre-emphasis coefficient (0 disables it)
+    remove_dc_offset: bool = True  # subtract each frame's mean before pre-emphasis
+    window_type: WindowType = "hanning"  # AST's; "povey" is Kaldi's default
+    round_to_power_of_two: bool = True  # zero-pad each frame to the next power of two before the FFT
+    low_freq: float = 20.0  # lower edge of the mel filterbank in Hz
+    high_freq: float = 0.0  # upper edge in Hz; <= 0 is an offset from Nyquist
+    padding_value: float = 0.0  # value of the frames past each clip's own frame count
+
+    @classmethod
+    def from_attributes(cls, source: Any) -> KaldiFbankSettings:
+        """The settings held as same-named attributes of `source` (a feature extractor)."""
+        return cls(**{field.name: getattr(source, field.name) for field in fields(cls)})
+
+    def frame_sizes(self, sample_rate: float) -> tuple[int, int, int]:
+        """(window, shift, FFT size) in samples at `sample_rate` (`kaldi_frame_sizes`)."""
+        return kaldi_frame_sizes(sample_rate, self.frame_length_ms, self.frame_shift_ms, self.round_to_power_of_two)
+
+
+AST_FBANK = KaldiFbankSettings()
+
+
 def kaldi_fbank(
     waveforms: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray],
     sample_rate: float = 16000,
     *,
     lengths: torch.Tensor | Sequence[int] | None = None,
-    num_mel_bins: int = 128,
-    frame_length_ms: float = 25.0,
-    frame_shift_ms: float = 10.0,
-    preemphasis: float = 0.97,
-    remove_dc_offset: bool = True,
-    window_type: WindowType = "hanning",
-    round_to_power_of_two: bool = True,
-    low_freq: float = 20.0,
-    high_freq: float = 0.0,
-    padding_value: float = 0.0,
+    settings: KaldiFbankSettings = AST_FBANK,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Kaldi fbank features of a batch of clips, as `torchaudio.compliance.kaldi.fbank` computes them.
 
-    The defaults are AST's call: `fbank(wav, htk_compat=True, sample_frequency=sr, use_energy=False,
-    window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10)`. The caller removes the waveform's
-    mean first when it wants AST's behaviour (the AST dataloader does so before calling fbank).
+    The default settings are AST's call (`KaldiFbankSettings`). The caller removes the waveform's mean first
+    when it wants AST's behaviour (the AST dataloader does so before calling fbank).
 
     Args:
         waveforms: float waveforms: a list of 1-D clips of any lengths, a zero-padded batch [B, samples]
@@ -231,14 +256,7 @@ def kaldi_fbank(
             cuFFT's rounding differs from pocketfft's, which was not measured here).
         sample_rate: sampling rate in Hz; sets the window (e.g. 400 samples at 16 kHz, 800 at 32 kHz).
         lengths: valid samples of each clip of a padded batch (default: all full length).
-        num_mel_bins: number of triangular mel filters.
-        frame_length_ms, frame_shift_ms: frame length and shift in milliseconds (25 and 10 in Kaldi).
-        preemphasis: pre-emphasis coefficient (0 disables it).
-        remove_dc_offset: subtract each frame's mean before pre-emphasis.
-        window_type: "hanning" (AST), "povey" (Kaldi's default), "hamming" or "rectangular".
-        round_to_power_of_two: zero-pad each frame to the next power of two before the FFT.
-        low_freq, high_freq: edges of the mel filterbank in Hz; `high_freq <= 0` is an offset from Nyquist.
-        padding_value: value of the frames past each clip's own frame count.
+        settings: the front end's settings (frames, window, pre-emphasis, mel filterbank, padding value).
 
     Returns:
         `(features, num_frames)`: features [B, max_frames, num_mel_bins] (frames along dim 1, mel bins along
@@ -247,7 +265,8 @@ def kaldi_fbank(
     """
     batch, lengths = pad_batch(waveforms, lengths)
     dtype, device = batch.dtype, batch.device
-    window, hop, fft_size = kaldi_frame_sizes(sample_rate, frame_length_ms, frame_shift_ms, round_to_power_of_two)
+    window, hop, fft_size = settings.frame_sizes(sample_rate)
+    num_mel_bins, padding_value, preemphasis = settings.num_mel_bins, settings.padding_value, settings.preemphasis
 
     num_frames = torch.where(lengths >= window, 1 + (lengths - window).div(hop, rounding_mode="floor"), 0)
     max_frames = int(num_frames.max())
@@ -264,7 +283,7 @@ def kaldi_fbank(
     buffer = batch.new_empty(batch_size, max_frames, fft_size)  # (B, T, fft_size): samples past the window = 0
     buffer[..., window:] = 0.0
     body = buffer[..., :window]
-    centred = frames - frames.mean(dim=-1, keepdim=True) if remove_dc_offset else frames  # (B, T, window)
+    centred = frames - frames.mean(dim=-1, keepdim=True) if settings.remove_dc_offset else frames  # (B, T, window)
     if preemphasis != 0.0:
         # (x[i-1] * k rounded, then subtracted: `sub(..., alpha=k)` may fuse to one FMA and round differently)
         torch.mul(centred[..., :-1], preemphasis, out=body[..., 1:])
@@ -272,11 +291,17 @@ def kaldi_fbank(
         body[..., 0] = centred[..., 0] - centred[..., 0] * preemphasis
     else:
         body.copy_(centred)
-    body *= kaldi_window(window_type, window, device=device, dtype=dtype)
+    body *= kaldi_window(settings.window_type, window, device=device, dtype=dtype)
 
     spectrum = torch.fft.rfft(buffer)  # (B, T, fft_size // 2 + 1)
     banks = _banded_mel_banks(
-        int(num_mel_bins), int(fft_size), float(sample_rate), float(low_freq), float(high_freq), str(device), dtype
+        int(num_mel_bins),
+        int(fft_size),
+        float(sample_rate),
+        float(settings.low_freq),
+        float(settings.high_freq),
+        str(device),
+        dtype,
     )
     features = banks(power_spectrum(spectrum))  # (B, T, M)
     features.clamp_(min=_FLOAT32_EPS).log_()

@@ -107,16 +107,17 @@ def display_log_mel(
     For the eye only (25 ms windows every 10 ms, 0 Hz to Nyquist, `top_db` of range); the models' inputs come
     from their own feature extractors.
     """
-    from .feature_extraction import log_mel_spectrogram
+    from .feature_extraction import LogMelSettings, log_mel_spectrogram
 
     waveform = np.asarray(waveform, dtype=np.float32)
     hop = max(1, round(0.010 * sampling_rate))
     n_fft = 1 << max(1, int(np.ceil(np.log2(0.025 * sampling_rate))))
     if waveform.shape[0] <= n_fft // 2:  # the reflect padding needs more than half a window
         waveform = np.pad(waveform, (0, n_fft // 2 + 1 - waveform.shape[0]))
-    features, _ = log_mel_spectrogram(
-        waveform, sampling_rate, n_fft=n_fft, hop_length=hop, num_mel_bins=num_mel_bins, fmin=0.0, fmax=None, top_db=top_db
+    settings = LogMelSettings(
+        n_fft=n_fft, hop_length=hop, num_mel_bins=num_mel_bins, fmin=0.0, fmax=None, top_db=top_db
     )
+    features, _ = log_mel_spectrogram(waveform, sampling_rate, settings=settings)
     return features[0].numpy().T, hop / sampling_rate
 
 

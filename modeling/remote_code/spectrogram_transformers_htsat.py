@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import fields
 from functools import lru_cache
 from huggingface_hub.dataclasses import strict
 from pathlib import Path
@@ -2036,20 +2037,41 @@ def _reflect_pad_batch(batch: torch.Tensor, lengths: torch.Tensor, pad: int) -> 
     return padded
 
 
+@dataclass(frozen=True)
+class LogMelSettings:
+    """The settings of HTS-AT's log-mel front end, travelling as one value from the feature extractor to the FFT.
+
+    The defaults are HTS-AT's AudioSet/ESC-50 configuration at 32 kHz. `HTSATFeatureExtractor` saves each field
+    as an attribute of its own (`preprocessor_config.json`) and builds this object from them.
+    """
+
+    n_fft: int = 1024  # FFT and window size (periodic Hann)
+    hop_length: int = 320  # frame shift in samples
+    num_mel_bins: int = 64  # Slaney mel filters from fmin to fmax
+    fmin: float = 50.0
+    fmax: float | None = 14000.0  # None is Nyquist
+    amin: float = 1e-10  # floor of the mel power before the log (-100 dB)
+    ref: float = 1.0  # reference power: 10 log10(max(x, amin)) - 10 log10(max(amin, ref))
+    top_db: float | None = None  # if set, clip each clip's values to (its max - top_db); HTS-AT uses None
+    # frames past each clip's own frame count; None is the log-mel of silence, 10 log10(amin) - 10 log10(max(amin,
+    # ref)) (-100 dB by default), which is what zero-padding the waveform would give away from the clip's end
+    padding_value: float | None = None
+
+    @classmethod
+    def from_attributes(cls, source: Any) -> LogMelSettings:
+        """The settings held as same-named attributes of `source` (a feature extractor)."""
+        return cls(**{field.name: getattr(source, field.name) for field in fields(cls)})
+
+
+HTSAT_LOG_MEL = LogMelSettings()
+
+
 def log_mel_spectrogram(
     waveforms: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray],
     sample_rate: float = 32000,
     *,
     lengths: torch.Tensor | Sequence[int] | None = None,
-    n_fft: int = 1024,
-    hop_length: int = 320,
-    num_mel_bins: int = 64,
-    fmin: float = 50.0,
-    fmax: float | None = 14000.0,
-    amin: float = 1e-10,
-    ref: float = 1.0,
-    top_db: float | None = None,
-    padding_value: float | None = None,
+    settings: LogMelSettings = HTSAT_LOG_MEL,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-mel spectrogram (dB) of a batch of clips, as HTS-AT's torchlibrosa front end computes it.
 
@@ -2058,15 +2080,7 @@ def log_mel_spectrogram(
             (give `lengths`), or one clip [samples] (B = 1). Computed in float32 on the input's device.
         sample_rate: sampling rate in Hz (only the mel filterbank depends on it).
         lengths: valid samples of each clip of a padded batch (default: all full length).
-        n_fft: FFT and window size (periodic Hann).
-        hop_length: frame shift in samples.
-        num_mel_bins, fmin, fmax: Slaney mel filterbank; `fmax=None` is Nyquist.
-        amin: floor of the mel power before the log (1e-10, i.e. -100 dB).
-        ref: reference power; the result is 10 log10(max(x, amin)) - 10 log10(max(amin, ref)).
-        top_db: if set, clip each clip's values to (its max - top_db); HTS-AT uses None.
-        padding_value: value of the frames past each clip's own frame count; None means the log-mel of
-            silence, 10 log10(amin) - 10 log10(max(amin, ref)) (-100 dB by default), which is what
-            zero-padding the waveform would give away from the clip's end.
+        settings: the front end's settings (STFT, mel filterbank, dB scale, padding value).
 
     Returns:
         `(features, num_frames)`: features [B, max_frames, num_mel_bins] (time along dim 1), num_frames [B]
@@ -2077,6 +2091,8 @@ def log_mel_spectrogram(
     """
     batch, lengths = pad_batch(waveforms, lengths)
     device = batch.device
+    n_fft, hop_length, fmin, fmax = settings.n_fft, settings.hop_length, settings.fmin, settings.fmax
+    amin, top_db, padding_value = settings.amin, settings.top_db, settings.padding_value
     if hop_length < 1 or n_fft < 2:
         raise ValueError(f"need n_fft >= 2 and hop_length >= 1, got n_fft={n_fft}, hop_length={hop_length}")
     fmax = sample_rate / 2.0 if fmax is None else fmax
@@ -2100,10 +2116,10 @@ def log_mel_spectrogram(
     spectrum = torch.fft.rfft(frames * window, dim=-1)  # (B, T, n_fft // 2 + 1)
 
     mel_bank = _banded_slaney_filterbank(
-        float(sample_rate), int(n_fft), int(num_mel_bins), float(fmin), float(fmax), str(device), batch.dtype
+        float(sample_rate), int(n_fft), int(settings.num_mel_bins), float(fmin), float(fmax), str(device), batch.dtype
     )
     features = mel_bank(power_spectrum(spectrum))  # (B, T, M) mel power
-    offset = 10.0 * math.log10(max(amin, ref))
+    offset = 10.0 * math.log10(max(amin, settings.ref))
     features = features.clamp_(min=amin).log10_().mul_(10.0).sub_(offset)
 
     valid = torch.arange(max_frames, device=device).unsqueeze(0) < num_frames.to(device).unsqueeze(1)  # (B, T)
@@ -2321,18 +2337,7 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
             batch = fit_to_clip_length(batch, lengths, self.clip_samples, self.clip_pad_mode)
             lengths = torch.full_like(lengths, self.clip_samples)
         features, num_frames = log_mel_spectrogram(
-            batch,
-            self.sampling_rate,
-            lengths=lengths,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            num_mel_bins=self.num_mel_bins,
-            fmin=self.fmin,
-            fmax=self.fmax,
-            amin=self.amin,
-            ref=self.ref,
-            top_db=self.top_db,
-            padding_value=self.padding_value,
+            batch, self.sampling_rate, lengths=lengths, settings=LogMelSettings.from_attributes(self)
         )  # (B, T, M)
 
         outputs = {"input_features": features.contiguous()}

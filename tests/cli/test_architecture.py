@@ -86,7 +86,11 @@ RULES = [
     ("demo", {"training", "cli"}, "applications run on a base install"),
     ("onnx_export", {"training", "cli"}, "applications run on a base install"),
     ("training", {"cli"}, "the command line drives training, not the reverse"),
-    ("hub_configs", {"__init__", "modeling", "feature_extraction", "training", "cli", *APPLICATIONS}, "variants are data"),
+    (
+        "hub_configs",
+        {"__init__", "modeling", "feature_extraction", "training", "cli", *APPLICATIONS},
+        "variants are data",
+    ),
 ]
 
 
@@ -109,7 +113,6 @@ def test_feature_extraction_reaches_modeling_only_for_remote_code():
     reached = reached_parts("feature_extraction")
     assert "modeling" not in reached
     assert set(reached) <= {"feature_extraction", "modeling.remote_code"}, sorted(reached)
-
 
 
 def test_one_logger():

@@ -87,7 +87,11 @@ def test_relative_links_resolve():
 def test_readme_offline_detect_recipe_runs(tmp_path):
     """The README's lines for trying `detect` without a network, run as written (with this venv first on PATH)."""
     script = fenced_block_after(README.read_text(), "### Trying `detect` offline: an HTS-AT with random weights")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",
+    }
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )

@@ -11,6 +11,7 @@ import transformers
 from testing_utils.fixtures import fixture_info, load_fixture
 from spectrogram_transformers.feature_extraction import (
     ASTFeatureExtractor,
+    KaldiFbankSettings,
     kaldi_fbank,
     kaldi_mel_banks,
     resample,
@@ -94,7 +95,8 @@ def test_kaldi_fbank_padded_batch_with_lengths_equals_list(arrays):
 
 @pytest.mark.parametrize("samples", [399, 400, 401, 559, 560, 16000])
 def test_kaldi_frame_count_is_snip_edges(samples):
-    features, num_frames = kaldi_fbank([torch.randn(samples), torch.randn(1000)], 16000, padding_value=-7.0)
+    settings = KaldiFbankSettings(padding_value=-7.0)
+    features, num_frames = kaldi_fbank([torch.randn(samples), torch.randn(1000)], 16000, settings=settings)
     expected = 0 if samples < 400 else 1 + (samples - 400) // 160
     assert num_frames[0].item() == expected
     assert (features[0, expected:] == -7.0).all()

@@ -10,6 +10,7 @@ import torch
 from testing_utils.fixtures import load_fixture
 from spectrogram_transformers.feature_extraction import (
     HTSATFeatureExtractor,
+    LogMelSettings,
     log_mel_spectrogram,
     slaney_mel_filterbank,
 )
@@ -181,7 +182,7 @@ def test_top_db_clips_below_each_examples_peak():
     clip = torch.randn(32000) * 0.1
     clip[16000:] = 0.0  # digital silence: -100 dB without clipping
     plain, _ = log_mel_spectrogram(clip, 32000)
-    clipped, _ = log_mel_spectrogram(clip, 32000, top_db=80.0)
+    clipped, _ = log_mel_spectrogram(clip, 32000, settings=LogMelSettings(top_db=80.0))
     peak = plain.max()
     assert clipped.min() == pytest.approx(peak - 80.0)
     assert torch.equal(clipped.max(), peak)
