@@ -260,12 +260,29 @@ def export_onnx(
     )
 
 
+# operators that compute in integers: what ONNX Runtime's quantisers (dynamic or static) put in a graph
+_INTEGER_OPERATORS = frozenset(
+    {"MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention"}
+)
+
+
+def graph_precision(model_file: str | Path) -> str:
+    """"int8" when the ONNX graph computes any operator in integers (a quantised export), else "float32".
+
+    Read from the graph itself rather than the export metadata, so a model quantised by other tools, or one
+    whose metadata file was lost, is still described as what it is."""
+    onnx, _ = _require_onnx()
+    graph = onnx.load(str(model_file), load_external_data=False).graph
+    return "int8" if any(node.op_type in _INTEGER_OPERATORS for node in graph.node) else "float32"
+
+
 class OnnxAudioModel:
     """An exported model run by ONNX Runtime, called like the PyTorch classifier it came from.
 
     `OnnxAudioModel(path)(features)` returns float32 torch tensors in a dict that also reads as attributes:
     `logits` (B, labels), and for HTS-AT `framewise_logits` (B, frames, labels). `path` is the directory `export_onnx` wrote (or its
-    `model.onnx`). `config` is the model's config (labels in `config.id2label`).
+    `model.onnx`). `config` is the model's config (labels in `config.id2label`); `precision` what the graph
+    computes in: "float32", or "int8" for a quantised export (its inputs and outputs stay float32).
 
     Args:
         path: export directory or its `model.onnx`.
@@ -290,6 +307,7 @@ class OnnxAudioModel:
         if threads is not None:
             options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self.precision: str = graph_precision(model_file)
         model_input = self.session.get_inputs()[0]
         self.input_name: str = model_input.name
         self.input_shape: tuple = tuple(model_input.shape)  # ("batch", frames, mel)

@@ -31,7 +31,8 @@ class AudioClassifier:
         device: torch device.
         batch_size: windows per forward pass.
         dtype: "float32", "bfloat16", or "auto" (bfloat16 where the device runs it natively, else float32; an
-            in-memory model keeps its own dtype); also a torch dtype. The ONNX backend runs in float32.
+            in-memory model keeps its own dtype); also a torch dtype. The ONNX backend runs the graph as exported
+            (float32, or int8-quantised) on float32 features.
         backend: "torch" or "onnx" (ONNX Runtime, `pip install 'spectrogram-transformers[onnx]'`).
         feature_extractor: the extractor of an in-memory `model`.
     """
@@ -55,7 +56,7 @@ class AudioClassifier:
         self.backend = backend
         if backend == "onnx":
             if dtype not in (None, "auto", "float32", torch.float32):
-                raise InferenceError(f"the ONNX backend runs the exported float32 graph; dtype {dtype} is not available")
+                raise InferenceError(f"the ONNX backend takes float32 features (the graph's precision is fixed at export); dtype {dtype} is not available")
             self.dtype = torch.float32
             self.model, self.feature_extractor = load_onnx_classifier(model)
         else:
@@ -101,7 +102,8 @@ class AudioClassifier:
         """What runs, for messages: e.g. "ASTForAudioClassification, torch bfloat16 on cpu"."""
         name = type(self.model).__name__
         if self.backend == "onnx":
-            return f"{name}, ONNX Runtime float32"
+            precision = getattr(self.model, "precision", "float32")  # read from the graph
+            return f"{name}, ONNX Runtime {'int8-quantised' if precision == 'int8' else precision}"
         return f"{name}, torch {str(self.dtype).removeprefix('torch.')} on {self.device}"
 
     # -- windows ---------------------------------------------------------------------------------------------------

@@ -238,3 +238,18 @@ def test_a_model_saved_without_problem_type_gets_softmax_scores(tmp_path, capsys
     piped = {row["label"]: row["score"] for row in classifier({"raw": waveform, "sampling_rate": RATE})}
     assert piped == pytest.approx(expected_by_name, abs=1e-5)
     assert sum(piped.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("quantize", [None, "int8"])
+def test_classify_reports_the_precision_of_the_onnx_graph(ast_dir, files, tmp_path, capsys, quantize):
+    """An int8 export is reported as int8, read from the graph (the export's metadata file is not needed)."""
+    from spectrogram_transformers.onnx_export import METADATA_FILE, export_onnx
+
+    export_onnx(ast_dir, tmp_path / "onnx", quantize=quantize)
+    (tmp_path / "onnx" / METADATA_FILE).unlink()
+    assert cli_main(["classify", str(files / "good.wav"), "--model", str(tmp_path / "onnx"), "--backend", "onnx"]) == 0
+    report = capsys.readouterr().err
+    if quantize == "int8":
+        assert "ONNX Runtime int8-quantised" in report and "float32" not in report
+    else:
+        assert "ONNX Runtime float32" in report and "int8" not in report
