@@ -61,6 +61,12 @@ def test_readme_names_every_subcommand():
     assert not missing, f"README's table of commands lacks {missing}"
 
 
+def test_readme_links_every_docs_page():
+    text = README.read_text()
+    unlinked = [page.name for page in sorted((REPO_ROOT / "docs").glob("*.md")) if f"(docs/{page.name})" not in text]
+    assert not unlinked, f"README's documentation list lacks {unlinked}"
+
+
 def test_docs_state_what_is_true_now():
     for page in MARKDOWN_PAGES:
         text = page.read_text().lower()
