@@ -165,7 +165,8 @@ class CheckedLoadingMixin:
         for name in HUB_KWARGS:
             kwargs.pop(name, None)
         model = super().from_pretrained(None, *model_args, config=config, state_dict=state_dict, **kwargs)
-        model.config.name_or_path = str(pretrained_model_name_or_path)
+        # as transformers does: PEFT writes `model.name_or_path` into adapters as `base_model_name_or_path`
+        model.config.name_or_path = model.name_or_path = str(pretrained_model_name_or_path)
         if output_loading_info:
             info = {
                 "missing_keys": report["fresh"],

@@ -9,11 +9,13 @@ from typing import Literal
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from ..configuration_utils import ConsistentLabelsMixin
+
 __all__ = ["ASTConfig"]
 
 
 @strict
-class ASTConfig(PreTrainedConfig):
+class ASTConfig(ConsistentLabelsMixin, PreTrainedConfig):
     r"""Configuration of [`ASTModel`] and [`ASTForAudioClassification`].
 
     The defaults give the released AudioSet model (DeiT-base backbone, 10×10 patch stride on

@@ -167,3 +167,30 @@ def test_geometry_change_reads_the_checkpoint_once(tmp_path, monkeypatch):
     monkeypatch.setattr(loading, "load_checkpoint", lambda path: reads.append(path) or read(path))
     model = ASTForAudioClassification.from_pretrained(directory, max_length=200)
     assert model.config.max_length == 200 and len(reads) == 1  # then handed to transformers as a state dict
+
+
+@pytest.mark.parametrize("family", ["ast", "ssast", "htsat"])
+def test_name_or_path_is_the_loaded_directory(tmp_path, family):
+    """As transformers sets it: PEFT writes `model.name_or_path` into adapters as `base_model_name_or_path`."""
+    makers = {"ast": save_tiny_ast, "htsat": save_tiny_htsat, "ssast": lambda path: _tiny_ssast(path.parent)}
+    directory = makers[family](tmp_path / family)
+    model = AutoModelForAudioClassification.from_pretrained(directory)
+    assert model.name_or_path == str(directory) == model.config.name_or_path
+
+
+def test_label2id_follows_id2label_through_convert_save_load_and_export(tmp_path):
+    """A transformers AST with default labels, converted by the CLI, reloaded and exported back to transformers'
+    format: label2id stays the inverse of id2label at every step (it used to be None after the round trip, and
+    `export --format transformers` crashed on it)."""
+    from spectrogram_transformers.cli import main
+
+    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                    max_length=100, num_labels=3)
+    transformers.ASTForAudioClassification(config).save_pretrained(tmp_path / "native")
+    assert main(["convert", "--checkpoint", str(tmp_path / "native"), "--source", "hf-ast", "--output", str(tmp_path / "ours")]) == 0
+    reloaded = ASTForAudioClassification.from_pretrained(tmp_path / "ours")
+    expected = {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
+    assert reloaded.config.label2id == expected and reloaded.config.id2label == {v: k for k, v in expected.items()}
+    assert main(["export", str(tmp_path / "ours"), "--format", "transformers", "--output", str(tmp_path / "back")]) == 0
+    exported = transformers.AutoConfig.from_pretrained(tmp_path / "back")
+    assert exported.model_type == "audio-spectrogram-transformer" and exported.label2id == expected
