@@ -65,6 +65,11 @@ def _register_auto_classes() -> None:
 
     register_pipeline()
 
+    # pipeline("audio-feature-extraction"): embeddings (the audio counterpart of transformers' text and image tasks)
+    from .embedding_pipeline import register_embedding_pipeline
+
+    register_embedding_pipeline()
+
 
 _register_auto_classes()
 

@@ -21,8 +21,8 @@ from here.
 """
 
 from ..feature_extraction import model_input_samples
-from .classifier import AudioClassifier, classify_files
 from ..feature_extraction.streaming import AudioInfo, WindowStream
+from .classifier import AudioClassifier, classify_files
 from .decoding import UnreadableAudioError, UnreadableFile, decode_audio, prefetch_decoded, read_ahead, stream_decoded
 from .dtypes import BACKENDS, DTYPES, BackendName, DTypeName, bf16_supported, resolve_dtype
 from .embeddings import SHORT_CLIP_MODES, AudioEmbedder, FileEmbedding, ShortClipMode, embed_files, token_grid

@@ -5,14 +5,6 @@ pre-training checkpoint) and HTS-AT; files longer than the input get the mean of
 import numpy as np
 import pytest
 import torch
-from testing_utils.inference_models import (
-    RATE,
-    tiny_ast_dir,
-    tiny_htsat_dir,
-    tiny_ssast_dir,
-    tiny_ssast_pretraining_dir,
-    tone_file,
-)
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from spectrogram_transformers import SSASTForPreTraining
@@ -23,14 +15,14 @@ from spectrogram_transformers.inference import (
     load_torch_classifier,
     window_starts,
 )
+from testing_utils.inference_models import RATE, embedding_model_dirs, tone_file
 
-BUILDERS = {"ast": tiny_ast_dir, "ssast": tiny_ssast_dir, "htsat": tiny_htsat_dir, "ssast-pretraining": tiny_ssast_pretraining_dir}
+FAMILIES = ("ast", "ssast", "htsat", "ssast-pretraining")
 
 
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("embedding-models")
-    return {name: build(root / name) for name, build in BUILDERS.items()}
+    return embedding_model_dirs(tmp_path_factory.mktemp("embedding-models"))
 
 
 def reference_encoder(directory):
@@ -75,7 +67,7 @@ def clip(seconds, seed=0):
     return np.random.default_rng(seed).standard_normal(int(seconds * RATE)).astype(np.float32) * 0.1
 
 
-@pytest.mark.parametrize("family", list(BUILDERS))
+@pytest.mark.parametrize("family", FAMILIES)
 def test_pooled_vector_and_tokens_are_the_models_outputs(model_dirs, family):
     directory = model_dirs[family]
     embedder = AudioEmbedder(directory, dtype="float32")

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 
 from spectrogram_transformers import (
     ASTConfig,
@@ -17,6 +16,7 @@ from spectrogram_transformers import (
     SSASTForAudioClassification,
     SSASTForPreTraining,
 )
+from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 
 LABELS = {0: "dog", 1: "siren", 2: "speech"}
 RATE = 16000
@@ -87,3 +87,10 @@ def tone_file(path: Path, seconds: float, rate: int = RATE, frequency: float = 4
     audio = 0.05 * rng.standard_normal(time.size) + 0.3 * np.sin(2 * np.pi * frequency * time)
     soundfile.write(path, audio.astype(np.float32), rate, subtype="PCM_16")
     return path
+
+
+def embedding_model_dirs(root: Path) -> dict[str, Path]:
+    """One tiny model directory per kind the embeddings load: AST, SSAST and HTS-AT classifiers and an SSAST
+    pre-training checkpoint, keyed "ast", "ssast", "htsat", "ssast-pretraining"."""
+    builders = {"ast": tiny_ast_dir, "ssast": tiny_ssast_dir, "htsat": tiny_htsat_dir, "ssast-pretraining": tiny_ssast_pretraining_dir}
+    return {name: build(root / name) for name, build in builders.items()}
