@@ -82,6 +82,7 @@ class AudioInfo:
     channels: int | None
     frames: int | None
     decoder: Literal["soundfile", "ffmpeg"]
+    is_stream: bool = False  # a pipe, FIFO or device: readable once, handed to ffmpeg on its stdin
 
     @property
     def duration(self) -> float | None:
@@ -164,7 +165,14 @@ def probe_audio(path: str | os.PathLike, *, read_timeout_s: float | None = None)
             f"could not decode audio {name}: {what}; formats libsndfile does not read (AAC/M4A, WMA, video) and "
             f"pipes need ffmpeg, which is not installed ({_FFMPEG_HINT})"
         )
-    return _ffprobe_info(name, timeout) if regular else AudioInfo(name, None, None, None, "ffmpeg")
+    return _ffprobe_info(name, timeout) if regular else AudioInfo(name, None, None, None, "ffmpeg", is_stream=True)
+
+
+def _stalled_message(path: str, timeout: float) -> str:
+    return (
+        f"could not decode audio {path}: no data for {timeout:g} s (a FIFO or pipe with no writer, or a stalled "
+        f"device); set ${READ_TIMEOUT_ENV} to wait longer"
+    )
 
 
 def _soundfile_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
@@ -185,24 +193,35 @@ def _soundfile_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray
 def _ffmpeg_blocks(info: AudioInfo, output_rate: int | None, block_frames: int, timeout: float) -> Iterator[np.ndarray]:
     """Mono float32 blocks from ffmpeg's stdout, read as they come (`-ac 1`: ffmpeg down-mixes). `output_rate`
     None keeps the stream's own rate. No output for `timeout` seconds kills ffmpeg and raises."""
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", info.path, "-vn", "-ac", "1"]
+    stdin = subprocess.DEVNULL
+    if info.is_stream:
+        # Opened here and given to ffmpeg as its stdin: a child process does not inherit our /dev/fd/N (`<(...)`),
+        # and a FIFO opened without O_NONBLOCK would block until a writer comes. Wait for data (or its end).
+        stdin = os.open(info.path, os.O_RDONLY | os.O_NONBLOCK)
+        ready, _, _ = select.select([stdin], [], [], timeout)
+        if not ready:
+            os.close(stdin)
+            raise ValueError(_stalled_message(info.path, timeout))
+        os.set_blocking(stdin, True)
+    command = ["ffmpeg", "-v", "error", "-i", "pipe:0" if info.is_stream else info.path, "-vn", "-ac", "1"]
     if output_rate is not None:
         command += ["-ar", str(output_rate)]
     command += ["-f", "f32le", "pipe:1"]
     block_bytes = 4 * block_frames
     # stderr to a file, not a pipe: a pipe nobody reads fills up on a corrupt stream and blocks ffmpeg
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        try:
+            process = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
+        finally:
+            if info.is_stream:
+                os.close(stdin)  # ffmpeg holds its own copy
         try:
             descriptor = process.stdout.fileno()
             pending = bytearray()
             while True:
                 ready, _, _ = select.select([descriptor], [], [], timeout)
                 if not ready:
-                    raise ValueError(
-                        f"could not decode audio {info.path}: no data for {timeout:g} s (a FIFO or pipe with no "
-                        f"writer, or a stalled device); set ${READ_TIMEOUT_ENV} to wait longer"
-                    )
+                    raise ValueError(_stalled_message(info.path, timeout))
                 chunk = os.read(descriptor, block_bytes - len(pending))
                 if not chunk:
                     break
@@ -324,7 +343,8 @@ class WindowStream:
         next_start = 0  # the next grid start
         last_start = None  # the last start given out
         for block in self.blocks:
-            buffer = np.concatenate([buffer, np.asarray(block, dtype=np.float32)])
+            block = np.asarray(block, dtype=np.float32)
+            buffer = block if len(buffer) == 0 else np.concatenate([buffer, block])  # never modified in place
             while next_start + window <= offset + len(buffer):  # a full window: in both modes, part of the result
                 begin = next_start - offset
                 yield next_start, buffer[begin : begin + window].copy()

@@ -20,6 +20,7 @@ does both. The command line (`spectrogram-transformers detect`) is `spectrogram_
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,17 +29,21 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .inference import AudioClassifier, InferenceError, UnreadableFile, prefetch_decoded
+from .inference import AudioClassifier, InferenceError, UnreadableAudioError, UnreadableFile, WindowStream
+from .inference.windows import num_windows
 
 __all__ = [
     "Detection",
     "detect",
+    "detect_blocks",
     "detect_events",
     "detect_file",
     "detect_files",
+    "detect_stream",
     "file_frame_probabilities",
     "frame_probabilities",
     "median_filter_time",
+    "stream_frame_probabilities",
 ]
 
 Thresholds = float | Sequence[float] | Mapping[str | int, float]
@@ -181,6 +186,54 @@ class FrameProbabilities:
             self.resolution_s = self.frame_s
 
 
+class _Timeline:
+    """Window probabilities averaged onto a frame grid as they arrive. Frames no later window can reach are
+    finalised (sum / count, stored as float32: a compact [frames, labels] array, small beside the audio) and the
+    float64 sums are kept only for the frames still open, so memory grows by frames × labels × 4 bytes."""
+
+    def __init__(self, num_labels: int):
+        self.finished: list[np.ndarray] = []
+        self.finished_frames = 0
+        self.open_frames = 0  # frames after the finished ones that have received something
+        self.open_sum = np.zeros((0, num_labels))  # capacity >= open_frames rows
+        self.open_count = np.zeros((0, 1))
+
+    def add(self, offset: int, probabilities: np.ndarray) -> None:
+        """Add [frames, labels] from frame `offset` on."""
+        first = offset - self.finished_frames
+        last = first + len(probabilities)
+        if last > len(self.open_sum):  # grow by doubling: adding windows one by one stays linear
+            capacity = max(last, 2 * len(self.open_sum))
+            self.open_sum = np.concatenate([self.open_sum, np.zeros((capacity - len(self.open_sum), self.open_sum.shape[1]))])
+            self.open_count = np.concatenate([self.open_count, np.zeros((capacity - len(self.open_count), 1))])
+        self.open_sum[first:last] += probabilities
+        self.open_count[first:last] += 1
+        self.open_frames = max(self.open_frames, last)
+
+    def finish_before(self, frame: int) -> None:
+        """Frames before `frame` receive nothing more: finalise them."""
+        done = min(frame - self.finished_frames, self.open_frames)
+        if done <= 0:
+            return
+        self.finished.append((self.open_sum[:done] / np.maximum(self.open_count[:done], 1)).astype(np.float32))
+        remaining = np.zeros_like(self.open_sum)
+        remaining[: self.open_frames - done] = self.open_sum[done : self.open_frames]
+        counts = np.zeros_like(self.open_count)
+        counts[: self.open_frames - done] = self.open_count[done : self.open_frames]
+        self.open_sum, self.open_count = remaining, counts
+        self.open_frames -= done
+        self.finished_frames += done
+
+    def result(self, length: int) -> np.ndarray:
+        """[length, labels] float32: frames never reached are 0, frames past `length` (the end of the audio) dropped."""
+        self.finish_before(self.finished_frames + self.open_frames)
+        labels = self.open_sum.shape[1]
+        probabilities = np.concatenate(self.finished) if self.finished else np.zeros((0, labels), np.float32)
+        if len(probabilities) < length:
+            probabilities = np.concatenate([probabilities, np.zeros((length - len(probabilities), labels), np.float32)])
+        return probabilities[:length]
+
+
 def frame_probabilities(
     classifier: AudioClassifier,
     waveform: np.ndarray,
@@ -196,18 +249,37 @@ def frame_probabilities(
     a window) on one grid, the last window zero-padded. HTS-AT: each window's `sigmoid(framewise_logits)` is
     placed on the timeline at the frame nearest to its start; AST / SSAST: each window's clip probabilities
     (sigmoid, or softmax for single-label models) fill the hop-long frames whose centres lie in the window.
-    Overlaps are averaged; frames past the end of the audio are dropped.
+    Overlaps are averaged; frames past the end of the audio are dropped. The probabilities are float32.
     """
-    rate = classifier.sampling_rate
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1 or len(waveform) == 0:
         raise InferenceError(f"{name}: expected a non-empty mono waveform, got shape {waveform.shape}")
+    timeline, _ = stream_frame_probabilities(
+        classifier, [waveform], window_s, hop_s, progress=progress, name=name, expected_samples=len(waveform)
+    )
+    return timeline
+
+
+def stream_frame_probabilities(
+    classifier: AudioClassifier,
+    blocks: Iterable[np.ndarray],
+    window_s: float | None = None,
+    hop_s: float | None = None,
+    *,
+    progress: bool | None = None,
+    name: str = "<waveform>",
+    expected_samples: int | None = None,
+) -> tuple[FrameProbabilities, int]:
+    """`(frame_probabilities, samples)` of audio given as consecutive mono blocks at `classifier.sampling_rate`
+    (`classifier.stream(path)`): windows run as the blocks arrive and only the frame timeline is kept, so memory
+    grows with frames × labels (float32), not with the audio. Equal to `frame_probabilities` of the concatenated
+    blocks."""
+    rate = classifier.sampling_rate
     window, hop = classifier.window_sizes(window_s, hop_s)
     if window is None:  # a model without a fixed input and no window asked: 10 s windows
         window, hop = classifier.window_sizes(10.0, hop_s)
         window = window if window is not None else 10 * rate
         hop = hop if hop is not None else window // 2
-    total = len(waveform)
     from_frames = classifier.has_frame_outputs
     if from_frames:
         # the model's frames span what it was fed: the extractor's fixed clip (window zero- or repeat-filled) or the window
@@ -216,9 +288,10 @@ def frame_probabilities(
     else:
         frame_s = hop / rate
         frames_per_window = max(1, math.ceil(window / hop - 0.5))  # hop-long frames whose centre is in the window
-    timeline_sum = timeline_count = None
-
-    for batch in classifier.run_windows(waveform, window, hop, pad_end=True, progress=progress, name=name):
+    timeline = None
+    windows = WindowStream(blocks, window, hop, pad_end=True)
+    total_windows = None if expected_samples is None else num_windows(expected_samples, window, hop, pad_end=True)
+    for batch in classifier.run_window_stream(windows, total_windows=total_windows, progress=progress, name=name):
         if from_frames:
             if batch.framewise_logits is None:
                 raise InferenceError(f"{type(classifier.model).__name__} returned no framewise_logits")
@@ -228,24 +301,26 @@ def frame_probabilities(
                 frames_per_window = min(window_probabilities.shape[1], math.ceil(window / rate / frame_s - 1e-9))
         else:
             window_probabilities = classifier.scores(batch.logits)[:, None, :]  # [B, 1, labels]
-        if timeline_sum is None:
-            length = math.ceil(total / rate / frame_s - 1e-9)
-            timeline_sum = np.zeros((length, window_probabilities.shape[2]))
-            timeline_count = np.zeros((length, 1))
+        if timeline is None:
+            timeline = _Timeline(window_probabilities.shape[2])
         for start, probabilities in zip(batch.starts, window_probabilities):
             offset = round(start / rate / frame_s)
-            stop = min(offset + frames_per_window, length)
-            if stop > offset:
-                # HTS-AT: the window's first frames; AST: its one clip score broadcast over the frames it covers
-                timeline_sum[offset:stop] += probabilities[: stop - offset] if from_frames else probabilities
-                timeline_count[offset:stop] += 1
-    return FrameProbabilities(
-        probabilities=timeline_sum / np.maximum(timeline_count, 1),
-        frame_s=frame_s,
-        source="frames" if from_frames else "windows",
-        window_s=window / rate,
-        hop_s=hop / rate,
-        resolution_s=frame_s * getattr(classifier.config, "frames_per_step", 1) if from_frames else frame_s,
+            # HTS-AT: the window's first frames; AST: its one clip score broadcast over the frames it covers
+            covered = probabilities[:frames_per_window] if from_frames else np.broadcast_to(probabilities, (frames_per_window, probabilities.shape[1]))
+            timeline.add(offset, covered)
+        timeline.finish_before(round(batch.starts[-1] / rate / frame_s))  # later windows start at or after this frame
+    total = windows.num_samples
+    length = math.ceil(total / rate / frame_s - 1e-9)
+    return (
+        FrameProbabilities(
+            probabilities=timeline.result(length),
+            frame_s=frame_s,
+            source="frames" if from_frames else "windows",
+            window_s=window / rate,
+            hop_s=hop / rate,
+            resolution_s=frame_s * getattr(classifier.config, "frames_per_step", 1) if from_frames else frame_s,
+        ),
+        total,
     )
 
 
@@ -312,11 +387,35 @@ def detect(
 ) -> Detection:
     """Events in a mono waveform at `classifier.sampling_rate`: `frame_probabilities` then `detect_events`
     (`detect_kwargs`: threshold, median_filter_frames, min_duration_s, min_gap_s, default_threshold)."""
-    timeline = frame_probabilities(classifier, waveform, window_s, hop_s, progress=progress, name=name)
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 1 or len(waveform) == 0:
+        raise InferenceError(f"{name}: expected a non-empty mono waveform, got shape {waveform.shape}")
+    return detect_blocks(
+        classifier, [waveform], name=name, window_s=window_s, hop_s=hop_s, progress=progress,
+        expected_samples=len(waveform), **detect_kwargs,
+    )
+
+
+def detect_blocks(
+    classifier: AudioClassifier,
+    blocks: Iterable[np.ndarray],
+    *,
+    name: str = "<waveform>",
+    window_s: float | None = None,
+    hop_s: float | None = None,
+    progress: bool | None = None,
+    expected_samples: int | None = None,
+    **detect_kwargs: Any,
+) -> Detection:
+    """`detect` of audio given as consecutive mono blocks (`classifier.stream(path)`), run as they arrive; equal to
+    `detect` of the concatenated blocks. Memory: the float32 frame timeline, not the audio."""
+    timeline, num_samples = stream_frame_probabilities(
+        classifier, blocks, window_s, hop_s, progress=progress, name=name, expected_samples=expected_samples
+    )
     events = detect_events(timeline.probabilities, timeline.frame_s, classifier.label_names, **detect_kwargs)
     return Detection(
         path=name,
-        duration=len(waveform) / classifier.sampling_rate,
+        duration=num_samples / classifier.sampling_rate,
         events=events,
         source=timeline.source,
         frame_s=timeline.frame_s,
@@ -328,13 +427,23 @@ def detect(
     )
 
 
+def detect_stream(classifier: AudioClassifier, path: str | Path, **kwargs: Any) -> Detection:
+    """`detect` of a file decoded as a stream while its windows run (`detect_blocks`)."""
+    info, blocks = classifier.stream(path)
+    return detect_blocks(classifier, blocks, name=str(path), expected_samples=classifier.expected_samples(info), **kwargs)
+
+
 def detect_files(
     classifier: AudioClassifier, paths: Iterable[str | Path], **kwargs: Any
 ) -> Iterator[Detection | UnreadableFile]:
-    """`detect` on each file, decoding the next while the current one runs; unreadable files are yielded as
-    `UnreadableFile`s and the others still analysed."""
-    for path, waveform in prefetch_decoded(paths, classifier.decode):
-        yield waveform if isinstance(waveform, UnreadableFile) else detect(classifier, waveform, name=path, **kwargs)
+    """`detect` on each file, decoded as a stream (a background thread decodes ahead while the model runs);
+    unreadable files are yielded as `UnreadableFile`s and the others still analysed."""
+    for path in paths:
+        path = os.fspath(path)
+        try:
+            yield detect_stream(classifier, path, **kwargs)
+        except (UnreadableAudioError, FileNotFoundError) as error:
+            yield UnreadableFile(path, str(error))
 
 
 def _classifier_of(model, feature_extractor, batch_size: int) -> AudioClassifier:
@@ -358,12 +467,15 @@ def file_frame_probabilities(
 
     classifier = _classifier_of(model, feature_extractor, batch_size)
     if isinstance(audio, (str, Path)):
-        waveform = classifier.decode(audio)
+        info, blocks = classifier.stream(audio)
+        timeline, _ = stream_frame_probabilities(
+            classifier, blocks, window_s, hop_s, name=str(audio), expected_samples=classifier.expected_samples(info)
+        )
     else:
         if sampling_rate is None:
             raise ValueError("sampling_rate is required when audio is an array")
         waveform = resample(audio, sampling_rate, classifier.sampling_rate)
-    timeline = frame_probabilities(classifier, waveform, window_s, hop_s, name=str(audio) if isinstance(audio, (str, Path)) else "<waveform>")
+        timeline = frame_probabilities(classifier, waveform, window_s, hop_s)
     return timeline.probabilities, timeline.frame_s
 
 
@@ -379,4 +491,4 @@ def detect_file(
     """Events in an audio file of any length for an in-memory model and its feature extractor (or an
     `AudioClassifier` as `model`): `detect` on the decoded file. `detect_kwargs` go to `detect_events`."""
     classifier = _classifier_of(model, feature_extractor, batch_size)
-    return detect(classifier, classifier.decode(path), name=str(path), window_s=window_s, hop_s=hop_s, **detect_kwargs).events
+    return detect_stream(classifier, path, window_s=window_s, hop_s=hop_s, **detect_kwargs).events

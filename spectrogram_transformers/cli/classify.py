@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         classifier = load_classifier(args)
         speed = SpeedReport()
         results, unreadable = [], []
-        for result in classifier.classify_files(files, top_k=args.top_k, window=args.window, hop=args.hop):
+        # per-window scores only where they are shown: a long file's result then holds its labels alone
+        keep_windows = bool(args.show_windows or args.json or args.plot)
+        for result in classifier.classify_files(files, top_k=args.top_k, window=args.window, hop=args.hop, keep_windows=keep_windows):
             if isinstance(result, UnreadableFile):
                 unreadable.append(result)
             else:

@@ -13,12 +13,13 @@ import torch
 
 from ..feature_extraction import model_input_samples
 from ..feature_extraction.kaldi import pad_batch
-from .decoding import UnreadableFile, decode_audio, prefetch_decoded
+from ..feature_extraction.streaming import AudioInfo, WindowStream
+from .decoding import UnreadableAudioError, UnreadableFile, decode_audio, stream_decoded
 from .dtypes import BACKENDS, BackendName, DTypeName, resolve_dtype
 from .errors import InferenceError
 from .loading import load_onnx_classifier, load_torch_classifier
 from .results import FilePrediction, WindowBatch, WindowPrediction
-from .windows import window_and_hop_samples, window_starts
+from .windows import num_windows, window_and_hop_samples
 
 
 class AudioClassifier:
@@ -148,6 +149,35 @@ class AudioClassifier:
         """(N, labels) probabilities of N waveforms at `self.sampling_rate`."""
         return self.scores(self.run(windows)[0])
 
+    def run_window_stream(
+        self,
+        windows: Iterable[tuple[int, np.ndarray]],
+        *,
+        total_windows: int | None = None,
+        progress: bool | None = None,
+        name: str = "<waveform>",
+    ) -> Iterator[WindowBatch]:
+        """Model outputs of `(start, samples)` windows (e.g. a `WindowStream` over decoded blocks), run in batches of
+        `batch_size` as they arrive. `total_windows` (when known) sizes the progress bar, shown by default when
+        there is more than one batch."""
+        from tqdm.auto import tqdm
+
+        num_batches = None if total_windows is None else math.ceil(total_windows / self.batch_size)
+        show = (num_batches is not None and num_batches > 1) if progress is None else progress
+        with tqdm(total=num_batches, disable=not show, desc=name, unit="batch") as bar:
+            starts: list[int] = []
+            pieces: list[np.ndarray] = []
+            for start, piece in windows:
+                starts.append(start)
+                pieces.append(piece)
+                if len(pieces) == self.batch_size:
+                    yield WindowBatch(starts, *self.run(pieces))
+                    bar.update()
+                    starts, pieces = [], []
+            if pieces:
+                yield WindowBatch(starts, *self.run(pieces))
+                bar.update()
+
     def run_windows(
         self,
         waveform: np.ndarray,
@@ -160,21 +190,19 @@ class AudioClassifier:
     ) -> Iterator[WindowBatch]:
         """Model outputs of the windows (`window_starts`) of a mono waveform at `self.sampling_rate`, one batch
         of `batch_size` windows at a time. With `pad_end`, the last window is zero-padded to `window` samples."""
-        from tqdm.auto import tqdm
+        windows = WindowStream([waveform], window, hop, pad_end=pad_end)
+        total = num_windows(len(waveform), window, hop, pad_end=pad_end)
+        yield from self.run_window_stream(windows, total_windows=total, progress=progress, name=name)
 
-        starts = window_starts(len(waveform), window, hop, pad_end=pad_end)
-        num_batches = math.ceil(len(starts) / self.batch_size)
-        show = num_batches > 1 if progress is None else progress
-        for first in tqdm(range(0, len(starts), self.batch_size), total=num_batches, disable=not show, desc=name, unit="batch"):
-            batch_starts = starts[first : first + self.batch_size]
-            windows = []
-            for start in batch_starts:
-                piece = waveform[start : start + window]
-                if pad_end and len(waveform) > window and len(piece) < window:
-                    piece = np.pad(piece, (0, window - len(piece)))
-                windows.append(piece)
-            logits, framewise = self.run(windows)
-            yield WindowBatch(batch_starts, logits, framewise)
+    def stream(self, path: str | os.PathLike, **kwargs: Any) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+        """A file as `(header info, mono float32 blocks at self.sampling_rate)` (see `stream_decoded`)."""
+        return stream_decoded(path, self.sampling_rate, **kwargs)
+
+    def expected_samples(self, info: AudioInfo) -> int | None:
+        """Samples at `self.sampling_rate` the header announces (None when it does not say)."""
+        if info.frames is None or not info.sampling_rate:
+            return None
+        return round(info.frames * self.sampling_rate / info.sampling_rate)
 
     # -- classification --------------------------------------------------------------------------------------------
 
@@ -191,6 +219,7 @@ class AudioClassifier:
         window: float | None = None,
         hop: float | None = None,
         progress: bool | None = None,
+        keep_windows: bool = True,
     ) -> FilePrediction:
         """Classify a mono waveform at `self.sampling_rate` by windows.
 
@@ -199,53 +228,99 @@ class AudioClassifier:
                 fixed input gets the whole clip by default).
             hop: seconds between window starts (default: half a window; at most one window).
             progress: show a tqdm bar (default: when there is more than one batch of windows).
+            keep_windows: keep each window's scores (`windows`, `probabilities`); without them the result holds
+                only the file's labels, whatever the length of the audio.
         """
-        if top_k < 1:
-            raise InferenceError(f"top_k must be >= 1, got {top_k}")
         waveform = np.asarray(waveform, dtype=np.float32)
         if waveform.ndim != 1 or len(waveform) == 0:
             raise InferenceError(f"{name}: expected a non-empty mono waveform, got shape {waveform.shape}")
+        return self.classify_blocks(
+            [waveform], name=name, top_k=top_k, window=window, hop=hop, progress=progress,
+            keep_windows=keep_windows, expected_samples=len(waveform),
+        )
+
+    def classify_blocks(
+        self,
+        blocks: Iterable[np.ndarray],
+        *,
+        name: str = "<waveform>",
+        top_k: int = 5,
+        window: float | None = None,
+        hop: float | None = None,
+        progress: bool | None = None,
+        keep_windows: bool = True,
+        expected_samples: int | None = None,
+    ) -> FilePrediction:
+        """`classify` of audio given as consecutive mono blocks at `self.sampling_rate` (`stream` of a file): the
+        windows run as the blocks arrive, so memory does not grow with the audio (except the per-window scores
+        when `keep_windows`). The result is exactly `classify` of the concatenated blocks: the file's scores are a
+        running mean of the window probabilities, summed in window order as `mean` does."""
+        if top_k < 1:
+            raise InferenceError(f"top_k must be >= 1, got {top_k}")
         window_samples, hop_samples = self.window_sizes(window, hop)
-        if window_samples is None:
-            window_samples = hop_samples = len(waveform)
-        window_samples = min(window_samples, len(waveform))
+        if window_samples is None:  # a model without a fixed input and no window asked: the whole clip, one window
+            whole = np.concatenate(list(blocks))
+            blocks, window_samples, hop_samples = [whole], len(whole), len(whole)
+        windows = WindowStream(blocks, window_samples, hop_samples)
+        total = None if expected_samples is None else num_windows(expected_samples, window_samples, hop_samples)
+        score_sum, count = None, 0
+        starts, rows = [], []
+        for batch in self.run_window_stream(windows, total_windows=total, progress=progress, name=name):
+            scores = self.scores(batch.logits)  # (B, labels)
+            if score_sum is None:
+                score_sum = np.zeros(scores.shape[1], dtype=np.float32)
+            for row in scores:  # row by row in float32, as numpy's mean over axis 0 adds them
+                score_sum += row
+            count += len(scores)
+            if keep_windows:
+                starts.extend(batch.starts)
+                rows.append(scores)
+        num_samples = windows.num_samples
+        if not num_samples or score_sum is None:
+            raise InferenceError(f"{name}: expected a non-empty mono waveform, got no samples")
+        window_samples = min(window_samples, num_samples)  # a clip shorter than a window is one window: all of it
         hop_samples = min(hop_samples, window_samples)
-        starts, scores = [], []
-        for batch in self.run_windows(waveform, window_samples, hop_samples, progress=progress, name=name):
-            starts.extend(batch.starts)
-            scores.append(self.scores(batch.logits))
-        scores = np.concatenate(scores)  # (windows, labels)
-        windows = [
+        probabilities = np.concatenate(rows) if keep_windows else None
+        windows_out = [
             WindowPrediction(
                 start=start / self.sampling_rate,
-                end=min(start + window_samples, len(waveform)) / self.sampling_rate,
+                end=min(start + window_samples, num_samples) / self.sampling_rate,
                 labels=self._top(row, top_k),
             )
-            for start, row in zip(starts, scores)
+            for start, row in zip(starts, probabilities if keep_windows else [])
         ]
         return FilePrediction(
             path=name,
-            duration=len(waveform) / self.sampling_rate,
-            labels=self._top(scores.mean(axis=0), top_k),
-            windows=windows,
+            duration=num_samples / self.sampling_rate,
+            labels=self._top(np.true_divide(score_sum, count), top_k),
+            windows=windows_out,
             window_s=window_samples / self.sampling_rate,
             hop_s=hop_samples / self.sampling_rate,
-            probabilities=scores,
+            probabilities=probabilities,
             label_names=self.label_names,
         )
 
     def decode(self, path: str | os.PathLike) -> np.ndarray:
-        """A file decoded to a mono waveform at `self.sampling_rate` (see `decode_audio`)."""
+        """A whole file decoded to a mono waveform at `self.sampling_rate` (see `decode_audio`; `stream` for long
+        files)."""
         return decode_audio(path, self.sampling_rate)
 
     def classify_file(self, path: str | Path, **kwargs: Any) -> FilePrediction:
-        return self.classify(self.decode(path), name=str(path), **kwargs)
+        """`classify` of a file, decoded as a stream while its windows run (memory does not grow with the file;
+        pass `keep_windows=False` to keep no per-window scores either)."""
+        info, blocks = self.stream(path)
+        return self.classify_blocks(blocks, name=str(path), expected_samples=self.expected_samples(info), **kwargs)
 
     def classify_files(self, paths: Iterable[str | os.PathLike], **kwargs: Any) -> Iterator[FilePrediction | UnreadableFile]:
-        """Classify files one after the other, decoding the next while the current one runs; a file that cannot
-        be decoded is yielded as an `UnreadableFile` and the others are still classified."""
-        for path, waveform in prefetch_decoded(paths, self.decode):
-            yield waveform if isinstance(waveform, UnreadableFile) else self.classify(waveform, name=path, **kwargs)
+        """Classify files one after the other, each decoded as a stream (a background thread decodes ahead while
+        the model runs); a file that cannot be decoded is yielded as an `UnreadableFile` and the others are still
+        classified."""
+        for path in paths:
+            path = os.fspath(path)
+            try:
+                yield self.classify_file(path, **kwargs)
+            except (UnreadableAudioError, FileNotFoundError) as error:
+                yield UnreadableFile(path, str(error))
 
 
 def classify_files(

@@ -61,3 +61,15 @@ def window_and_hop_samples(
         )
         hop_samples = window_samples
     return window_samples, hop_samples
+
+
+def num_windows(num_samples: int, window: int, hop: int, *, pad_end: bool = False) -> int:
+    """`len(window_starts(num_samples, window, hop, pad_end=pad_end))` without listing them."""
+    if window < 1 or hop < 1:
+        raise ValueError(f"window and hop must be at least one sample, got {window} and {hop}")
+    if num_samples <= window:
+        return 1
+    if pad_end:
+        return math.ceil((num_samples - window) / hop) + 1
+    full, rest = divmod(num_samples - window, hop)
+    return full + 1 + (1 if rest else 0)
