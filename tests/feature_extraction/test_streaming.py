@@ -10,6 +10,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import soundfile
+
 from spectrogram_transformers.feature_extraction import load_audio, resample
 from spectrogram_transformers.feature_extraction.streaming import (
     WindowStream,

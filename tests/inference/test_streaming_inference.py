@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
 
 from spectrogram_transformers.detection import detect, detect_blocks, detect_stream
 from spectrogram_transformers.inference import AudioClassifier
+from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
