@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 from datasets import Audio, ClassLabel, load_from_disk
-from spectrogram_transformers.training.offline_demo import job_torch_threads
+from spectrogram_transformers.training.offline_demo import classify_held_out, job_torch_threads
 from spectrogram_transformers.training.synthetic_keywords import (
     KEYWORDS,
     SyntheticKeywordsConfig,
@@ -187,6 +187,19 @@ def test_offline_main_job_end_to_end(tiny_dir, tmp_path, capsys):
         logits = model(**extractor(waveforms, sampling_rate=16000, return_tensors="pt")).logits
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor(test["label"])).item()
     assert loss == pytest.approx(metrics["test_loss"], abs=1e-4), STALE_WEIGHTS
+
+    # the pipeline's accuracy is Trainer's because it scores the same thing: every clip's scores are the softmax of
+    # the logits of Trainer's features (the clip's first 98 frames), not an average over two windows of the 1 s clip
+    assert "(their first 0.995 s, the model's input, as Trainer scores them)" in out
+    report = classify_held_out(output_dir, tiny_dir, num_demo_clips=len(test))
+    expected = torch.softmax(logits, dim=-1)
+    names = test.features["label"].names
+    assert len(report["examples"]) == len(test)
+    for example, probabilities in zip(report["examples"], expected):
+        scores = {name: float(probability) for name, probability in zip(names, probabilities)}
+        assert dict(example["top5"]) == pytest.approx({label: scores[label] for label, _ in example["top5"]}, abs=1e-5)
+        assert [label for label, _ in example["top5"]] == sorted(scores, key=scores.get, reverse=True)[:5]
+    assert report["accuracy"] == pytest.approx((logits.argmax(-1) == torch.tensor(test["label"])).double().mean().item())
 
     # one held-out clip drawn next to the saved model, its path printed
     (plot_line,) = [line for line in out.splitlines() if line.startswith("example plot (one held-out clip): ")]
