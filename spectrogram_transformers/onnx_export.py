@@ -1,4 +1,4 @@
-"""ONNX export of this package's audio-classification models, and an ONNX Runtime runner standing in for them.
+"""ONNX export of this package's audio-classification models (the ONNX Runtime runner is `inference.onnx_runtime`).
 
 `export_onnx(model_dir, output)` writes `output/model.onnx` with the model's `config.json` and
 `preprocessor_config.json` beside it, so the directory is self-contained: `OnnxAudioModel(output)` runs it
@@ -28,15 +28,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from transformers.utils import ModelOutput
 
 from .inference import load_torch_classifier
+from .inference.onnx_runtime import (  # the runner lives with inference; its names stay importable here
+    EXPORT_FILE,
+    METADATA_FILE,
+    OnnxAudioModel,
+    OnnxClassifierOutput,
+    require_onnx,
+)
 from .modeling.export_transformers import refuse_non_empty_output
 
 __all__ = ["EXPORT_FILE", "METADATA_FILE", "OnnxAudioModel", "OnnxClassifierOutput", "OnnxExportReport", "export_onnx"]
 
-EXPORT_FILE = "model.onnx"
-METADATA_FILE = "onnx_export.json"
 QUANTIZATIONS = ("int8",)
 OPSET = 17
 
@@ -104,17 +108,6 @@ def _fuse_qkv_projections(model: nn.Module) -> None:
             module.fuse_qkv_projections()
 
 
-def _require_onnx():
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError as error:
-        raise ImportError(
-            "ONNX export and inference need the onnx extra: pip install 'spectrogram-transformers[onnx]'"
-        ) from error
-    return onnx, onnxruntime
-
-
 class _ClassifierOutputs(nn.Module):
     """The model as a function of its features alone, returning plain tensors (what the ONNX graph holds)."""
 
@@ -126,14 +119,6 @@ class _ClassifierOutputs(nn.Module):
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = self.model(features, return_dict=True)
         return tuple(outputs[name] for name in self.output_names)
-
-
-@dataclass
-class OnnxClassifierOutput(ModelOutput):
-    """`OnnxAudioModel`'s outputs: a dict that also reads as attributes (`.logits`), as transformers' outputs."""
-
-    logits: torch.FloatTensor | None = None
-    framewise_logits: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -186,7 +171,7 @@ def export_onnx(
         quantize: None for fp32, "int8" for ONNX Runtime's dynamic int8 quantisation of the weights.
         overwrite: replace the files of an existing non-empty `output`.
     """
-    _require_onnx()
+    require_onnx()
     if quantize not in (None, *QUANTIZATIONS):
         raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
     output = Path(output)
@@ -258,88 +243,3 @@ def export_onnx(
         max_abs_difference=differences,
         same_top1=same_top1,
     )
-
-
-# operators that compute in integers: what ONNX Runtime's quantisers (dynamic or static) put in a graph
-_INTEGER_OPERATORS = frozenset(
-    {"MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention"}
-)
-
-
-def graph_precision(model_file: str | Path) -> str:
-    """"int8" when the ONNX graph computes any operator in integers (a quantised export), else "float32".
-
-    Read from the graph itself rather than the export metadata, so a model quantised by other tools, or one
-    whose metadata file was lost, is still described as what it is."""
-    onnx, _ = _require_onnx()
-    graph = onnx.load(str(model_file), load_external_data=False).graph
-    return "int8" if any(node.op_type in _INTEGER_OPERATORS for node in graph.node) else "float32"
-
-
-class OnnxAudioModel:
-    """An exported model run by ONNX Runtime, called like the PyTorch classifier it came from.
-
-    `OnnxAudioModel(path)(features)` returns float32 torch tensors in a dict that also reads as attributes:
-    `logits` (B, labels), and for HTS-AT `framewise_logits` (B, frames, labels). `path` is the directory `export_onnx` wrote (or its
-    `model.onnx`). `config` is the model's config (labels in `config.id2label`); `precision` what the graph
-    computes in: "float32", or "int8" for a quantised export (its inputs and outputs stay float32).
-
-    Args:
-        path: export directory or its `model.onnx`.
-        threads: ONNX Runtime intra-op threads (default: ONNX Runtime's choice, one per physical core).
-    """
-
-    def __init__(self, path: str | Path, threads: int | None = None):
-        from transformers import AutoConfig
-
-        import spectrogram_transformers  # noqa: F401  (registers this package's configs)
-
-        _, onnxruntime = _require_onnx()
-        path = Path(path)
-        directory = path.parent if path.suffix == ".onnx" else path
-        model_file = path if path.suffix == ".onnx" else path / EXPORT_FILE
-        if not model_file.is_file():
-            raise FileNotFoundError(f"no ONNX model at {model_file}; write one with `spectrogram-transformers export --format onnx`")
-        metadata_file = directory / METADATA_FILE
-        self.metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
-        self.config = AutoConfig.from_pretrained(str(directory))
-        options = onnxruntime.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        self.precision: str = graph_precision(model_file)
-        model_input = self.session.get_inputs()[0]
-        self.input_name: str = model_input.name
-        self.input_shape: tuple = tuple(model_input.shape)  # ("batch", frames, mel)
-        self.output_names: tuple[str, ...] = tuple(output.name for output in self.session.get_outputs())
-
-    @property
-    def main_input_name(self) -> str:
-        return self.input_name
-
-    def _check(self, features: np.ndarray) -> np.ndarray:
-        expected = self.input_shape[1:]
-        if features.ndim != 3 or tuple(features.shape[1:]) != tuple(expected):
-            raise ValueError(
-                f"{self.input_name} must have shape (batch, {', '.join(map(str, expected))}); got {tuple(features.shape)}. "
-                "Use the model's feature extractor (saved beside the ONNX model) to turn audio into features."
-            )
-        if features.shape[0] == 0:
-            raise ValueError(f"{self.input_name} is an empty batch")
-        if not np.issubdtype(features.dtype, np.floating):
-            raise TypeError(f"{self.input_name} must be floating point, got {features.dtype}")
-        return np.ascontiguousarray(features, dtype=np.float32)
-
-    def __call__(self, features: np.ndarray | torch.Tensor | None = None, **inputs) -> OnnxClassifierOutput:
-        """Features (B, frames, mel) positionally or by the model's input name -> {output name: tensor}."""
-        if features is None:
-            if self.input_name not in inputs:
-                raise TypeError(f"pass the features positionally or as {self.input_name}=...")
-            features = inputs.pop(self.input_name)
-        inputs.pop("attention_mask", None)  # the feature extractor's, not a model input
-        if inputs:
-            raise TypeError(f"unexpected inputs {sorted(inputs)}; the ONNX model takes {self.input_name} only")
-        if isinstance(features, torch.Tensor):
-            features = features.detach().to("cpu", torch.float32).numpy()
-        outputs = self.session.run(list(self.output_names), {self.input_name: self._check(np.asarray(features))})
-        return OnnxClassifierOutput(**{name: torch.from_numpy(value).float() for name, value in zip(self.output_names, outputs)})

@@ -64,7 +64,7 @@ def load_onnx_classifier(path: str | Path):
     extractor saved beside it."""
     from transformers import AutoFeatureExtractor
 
-    from ..onnx_export import OnnxAudioModel
+    from .onnx_runtime import OnnxAudioModel
 
     path = Path(path)
     directory = path.parent if path.suffix == ".onnx" else path
