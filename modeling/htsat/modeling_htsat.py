@@ -222,18 +222,24 @@ class HTSATEmbeddings(nn.Module):
         )
         self.norm = nn.LayerNorm(config.embed_dim, eps=config.layer_norm_eps) if config.patch_norm else nn.Identity()
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.frozen = False  # set by `freeze()`: bn0 then keeps its running statistics in training
 
     def freeze(self) -> None:
-        """No gradient for `bn0`, the patch projection and its LayerNorm, and `bn0` keeps its running statistics."""
+        """No gradient for `bn0`, the patch projection and its LayerNorm; `bn0` then keeps its running statistics."""
         self.requires_grad_(False)
-        self.frozen = True
         self.train(self.training)
 
     def train(self, mode: bool = True) -> "HTSATEmbeddings":
+        """`bn0` stays in eval mode while its parameters are frozen (no `requires_grad`), whatever `mode` says.
+
+        A frozen BatchNorm must not normalise with, nor update its statistics from, training batches: its running
+        statistics are part of the frozen front end. This is what keeps a PEFT/LoRA adapter exact: PEFT freezes
+        every base parameter and saves only the adapter, so statistics updated in train-mode steps would be lost
+        on reload (the reloaded adapter would give other outputs). Decided here because Trainer (and every
+        training loop) calls `train()` before its steps; `freeze_feature_encoder()` freezes it the same way.
+        """
         super().train(mode)
-        if self.frozen:
-            # a frozen BatchNorm must not normalise with (nor update its statistics from) training batches
+        parameters = list(self.mel_norm.parameters())
+        if parameters and not any(parameter.requires_grad for parameter in parameters):
             self.mel_norm.eval()
         return self
 
