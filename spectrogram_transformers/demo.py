@@ -72,7 +72,7 @@ class DemoAnalyser:
         self.threshold = threshold
         model_type = getattr(self.classifier.config, "model_type", "")
         self.family = FAMILY_NAMES.get(model_type, model_type or type(self.classifier.model).__name__)
-        # HTS-AT's token-semantic head gives frame-level probabilities: events with ~10 ms start and end times
+        # HTS-AT's token-semantic head gives frame-level probabilities: events with start and end times
         self.frame_level = self.classifier.has_frame_outputs
 
     @property
@@ -85,7 +85,11 @@ class DemoAnalyser:
         listed = ", ".join(labels[:LABELS_SHOWN]) + (f", ... and {len(labels) - LABELS_SHOWN} more" if len(labels) > LABELS_SHOWN else "")
         input_seconds = self.classifier.input_seconds
         kind = "multi-label (sigmoid)" if self.classifier.multi_label else "single-label (softmax)"
-        events = "frame outputs: event times to the frame" if self.frame_level else "long audio: events from window scores"
+        events = "long audio: events from window scores"
+        if self.frame_level:
+            config = self.classifier.config
+            step = f"{input_seconds * config.frames_per_step / config.num_frames:g} s" if input_seconds else "the model's time step"
+            events = f"frame outputs: event times to {step}"
         return "\n".join(
             [
                 f"**Model:** `{self.model_name}` ({self.classifier.description})  ",

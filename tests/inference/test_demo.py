@@ -85,6 +85,8 @@ def test_model_description(models):
     assert "HTSATForAudioClassification, torch" in text  # what runs, as classify reports it
     assert f"Labels ({len(KEYWORDS)}):** {', '.join(KEYWORDS)}" in text
     assert "single-label" in DemoAnalyser(models["ast"]).describe()
+    # the token-semantic head's time step (8 of the 256 frames of a 2 s clip), as detect states it
+    assert "frame outputs: event times to 0.0625 s" in text
 
 
 @pytest.mark.parametrize(
