@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from spectrogram_transformers.cli import SUBCOMMANDS, apply_flag_style, build_parser, main
 
 import spectrogram_transformers
+from spectrogram_transformers.cli import SUBCOMMANDS, apply_flag_style, build_parser, main
 
 
 def _parse(argv: list[str]) -> dict:

@@ -12,9 +12,6 @@ import sys
 import torch
 import transformers
 from safetensors.torch import load_file, save_file
-from spectrogram_transformers.modeling.remote_code import remote_code_auto_map
-from testing_utils.fixtures import TESTS_DIR
-from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
 
 from spectrogram_transformers import (
     ASTForAudioClassification,
@@ -24,6 +21,9 @@ from spectrogram_transformers import (
     SSASTForPreTraining,
     SSASTModel,
 )
+from spectrogram_transformers.modeling.remote_code import remote_code_auto_map
+from testing_utils.fixtures import TESTS_DIR
+from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
 
 LABELS = {0: "dog", 1: "rain", 2: "siren"}
 
