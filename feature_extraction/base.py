@@ -96,7 +96,7 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         # classes *before* registered ones (`feature_extractor_class_from_name`), and transformers has its own
         # `ASTFeatureExtractor`, so writing our class name would load theirs. Without the key, the Auto class
         # reads config.json and picks the extractor registered for its `model_type` ("ast" -> ASTFeatureExtractor,
-        # in `spectrogram_transformers._register_auto_classes`).
+        # in `spectrogram_transformers.registration`).
         output = super().to_dict()
         output.pop("feature_extractor_type", None)
         return output

@@ -1,77 +1,41 @@
 """spectrogram-transformers: AST, HTS-AT and SSAST as Hugging Face `transformers` models.
 
-Importing this package registers every config, model and feature extractor with the `Auto*` classes
-(in `_register_auto_classes`, the one place that does so), so that `AutoModelForAudioClassification`,
-`AutoFeatureExtractor` and `pipeline("audio-classification")` load directories this package saved; the
-pipeline of these models accepts audio at any sampling rate and classifies long audio in windows.
+Importing this package registers every config, model and feature extractor with the `Auto*` classes and this
+package's pipeline for "audio-classification" (see `registration` for exactly what changes), so that
+`AutoModelForAudioClassification`, `AutoFeatureExtractor`, `AutoProcessor` and
+`pipeline("audio-classification")` load directories this package saved. The public names below are imported on
+first use, so `import spectrogram_transformers` itself imports neither torch nor transformers.
 """
 
-from .feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor
-from .modeling.ast import (
-    ASTConfig,
-    ASTForAudioClassification,
-    ASTModel,
-    ASTPreTrainedModel,
-)
-from .modeling.convert import SUPPORTED_SOURCES, convert
-from .modeling.htsat import (
-    HTSATAudioClassifierOutput,
-    HTSATConfig,
-    HTSATForAudioClassification,
-    HTSATModel,
-    HTSATPreTrainedModel,
-)
-from .modeling.ssast import (
-    SSASTConfig,
-    SSASTForAudioClassification,
-    SSASTForPreTraining,
-    SSASTForPreTrainingOutput,
-    SSASTModel,
-    SSASTPreTrainedModel,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .registration import register_with_transformers
 
 __version__ = "0.1.0"
 
-
-def _register_auto_classes() -> None:
-    """Register configs, models and feature extractors with transformers' Auto classes (idempotent)."""
-    from transformers import (
-        AutoConfig,
-        AutoFeatureExtractor,
-        AutoModel,
-        AutoModelForAudioClassification,
-        AutoModelForPreTraining,
-    )
-
-    families = [
-        # (config, base model, classification model, pre-training model or None, feature extractor or None)
-        (ASTConfig, ASTModel, ASTForAudioClassification, None, ASTFeatureExtractor),
-        (HTSATConfig, HTSATModel, HTSATForAudioClassification, None, HTSATFeatureExtractor),
-        # SSAST shares AST's front end (the original dataloaders are bit-identical)
-        (SSASTConfig, SSASTModel, SSASTForAudioClassification, SSASTForPreTraining, ASTFeatureExtractor),
-    ]
-    for config_class, base_model, classifier, pretraining_model, feature_extractor in families:
-        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
-        AutoModel.register(config_class, base_model, exist_ok=True)
-        AutoModelForAudioClassification.register(config_class, classifier, exist_ok=True)
-        if pretraining_model is not None:
-            AutoModelForPreTraining.register(config_class, pretraining_model, exist_ok=True)
-        if feature_extractor is not None:
-            AutoFeatureExtractor.register(config_class, feature_extractor, exist_ok=True)
-
-    # pipeline("audio-classification"): any sampling rate without torchaudio, long audio in windows, for these
-    # models; transformers' own pipeline for every other model (see pipelines.py for why a pipeline class)
-    from .pipelines import register_pipeline
-
-    register_pipeline()
-
-    # pipeline("audio-feature-extraction"): embeddings (the audio counterpart of transformers' text and image tasks)
-    from .embedding_pipeline import register_embedding_pipeline
-
-    register_embedding_pipeline()
-
-
-_register_auto_classes()
+# public name -> the subpackage or module defining it (imported at first access)
+_EXPORTS: dict[str, str] = {
+    "ASTFeatureExtractor": "feature_extraction",
+    "HTSATFeatureExtractor": "feature_extraction",
+    "ASTConfig": "modeling.ast",
+    "ASTForAudioClassification": "modeling.ast",
+    "ASTModel": "modeling.ast",
+    "ASTPreTrainedModel": "modeling.ast",
+    "SUPPORTED_SOURCES": "modeling.convert",
+    "convert": "modeling.convert",
+    "HTSATAudioClassifierOutput": "modeling.htsat",
+    "HTSATConfig": "modeling.htsat",
+    "HTSATForAudioClassification": "modeling.htsat",
+    "HTSATModel": "modeling.htsat",
+    "HTSATPreTrainedModel": "modeling.htsat",
+    "SSASTConfig": "modeling.ssast",
+    "SSASTForAudioClassification": "modeling.ssast",
+    "SSASTForPreTraining": "modeling.ssast",
+    "SSASTForPreTrainingOutput": "modeling.ssast",
+    "SSASTModel": "modeling.ssast",
+    "SSASTPreTrainedModel": "modeling.ssast",
+}
 
 __all__ = [
     "ASTConfig",
@@ -94,3 +58,38 @@ __all__ = [
     "SUPPORTED_SOURCES",
     "convert",
 ]
+
+if TYPE_CHECKING:
+    from .feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor
+    from .modeling.ast import ASTConfig, ASTForAudioClassification, ASTModel, ASTPreTrainedModel
+    from .modeling.convert import SUPPORTED_SOURCES, convert
+    from .modeling.htsat import (
+        HTSATAudioClassifierOutput,
+        HTSATConfig,
+        HTSATForAudioClassification,
+        HTSATModel,
+        HTSATPreTrainedModel,
+    )
+    from .modeling.ssast import (
+        SSASTConfig,
+        SSASTForAudioClassification,
+        SSASTForPreTraining,
+        SSASTForPreTrainingOutput,
+        SSASTModel,
+        SSASTPreTrainedModel,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+register_with_transformers()

@@ -147,17 +147,29 @@ class AudioClassificationPipelineForSpectrogramModels(AudioClassificationPipelin
         return AudioClassificationPipeline(*args, **kwargs)
 
 
-def register_pipeline() -> None:
-    """Make `pipeline("audio-classification")` build `AudioClassificationPipelineForSpectrogramModels`.
+def register_pipeline(registry) -> None:
+    """Make `pipeline("audio-classification")` build `AudioClassificationPipelineForSpectrogramModels`, through
+    `registry.register_pipeline` (transformers' `PIPELINE_REGISTRY`; called by `registration` once
+    `transformers.pipelines` is imported).
 
-    The task's registry entry keeps its default model and model classes; only its implementation changes.
-    `PIPELINE_REGISTRY.register_pipeline` is not used because it logs an "Overwriting" warning at every import
-    and marks the class as custom code that `Pipeline.save_pretrained` would copy into saved model directories.
+    The task keeps its default model, model classes and type; only its implementation changes. The registry's
+    "already registered. Overwriting" warning is expected here and kept out of the user's log.
     """
-    from transformers.pipelines import PIPELINE_REGISTRY
+    from transformers.utils import logging as transformers_logging
 
-    entry = PIPELINE_REGISTRY.supported_tasks["audio-classification"]
-    PIPELINE_REGISTRY.supported_tasks["audio-classification"] = {
-        **entry,
-        "impl": AudioClassificationPipelineForSpectrogramModels,
-    }
+    entry = registry.supported_tasks["audio-classification"]
+    if entry["impl"] is AudioClassificationPipelineForSpectrogramModels:
+        return
+    registry_logger = transformers_logging.get_logger(type(registry).__module__)
+    level = registry_logger.level
+    registry_logger.setLevel(transformers_logging.ERROR)
+    try:
+        registry.register_pipeline(
+            "audio-classification",
+            pipeline_class=AudioClassificationPipelineForSpectrogramModels,
+            pt_model=entry.get("pt"),
+            default=entry.get("default"),
+            type=entry.get("type"),
+        )
+    finally:
+        registry_logger.setLevel(level)

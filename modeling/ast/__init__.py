@@ -1,18 +1,28 @@
-"""Audio Spectrogram Transformer (AST): config, models and checkpoint conversion."""
+"""Audio Spectrogram Transformer (AST): config, models and checkpoint conversion.
 
-from .ast_state_dicts import adapt_state_dict_geometry, ast_checkpoint_filter
-from .configuration_ast import ASTConfig
-from .modeling_ast import (
-    ASTForAudioClassification,
-    ASTModel,
-    ASTPreTrainedModel,
-)
+Names are imported on first access, so the config can be imported (and registered with AutoConfig)
+without the modeling code and transformers' model machinery.
+"""
 
-__all__ = [
-    "ASTConfig",
-    "ASTForAudioClassification",
-    "ASTModel",
-    "ASTPreTrainedModel",
-    "adapt_state_dict_geometry",
-    "ast_checkpoint_filter",
-]
+import importlib
+from typing import Any
+
+# public name -> the module defining it
+_EXPORTS: dict[str, str] = {
+    "ASTConfig": ".configuration_ast",
+    "ASTForAudioClassification": ".modeling_ast",
+    "ASTModel": ".modeling_ast",
+    "ASTPreTrainedModel": ".modeling_ast",
+    "adapt_state_dict_geometry": ".ast_state_dicts",
+    "ast_checkpoint_filter": ".ast_state_dicts",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -74,3 +74,26 @@ def test_a_missing_model_is_one_line_naming_it(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: does/not/exist: no such directory or Hub id"
+
+
+# a process in which torch (and so transformers' models) cannot be imported, then the command line
+WITHOUT_TORCH = """
+import importlib.abc, sys
+
+class BlockTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "torch":
+            raise ImportError(f"{name} is blocked in this process")
+
+sys.meta_path.insert(0, BlockTorch())
+from spectrogram_transformers.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["list", "recipes"]])
+def test_help_version_and_list_run_without_torch(argv):
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, *argv], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    expected = {"--help": "classify", "--version": spectrogram_transformers.__version__, "list": "esc50"}[argv[0]]
+    assert expected in result.stdout
