@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .inference import AudioClassifier, InferenceError, UnreadableAudioError, UnreadableFile, WindowStream
+from .inference.classifier import as_mono_waveform
 from .inference.windows import num_windows
 
 __all__ = [
@@ -251,9 +252,7 @@ def frame_probabilities(
     (sigmoid, or softmax for single-label models) fill the hop-long frames whose centres lie in the window.
     Overlaps are averaged; frames past the end of the audio are dropped. The probabilities are float32.
     """
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if waveform.ndim != 1 or len(waveform) == 0:
-        raise InferenceError(f"{name}: expected a non-empty mono waveform, got shape {waveform.shape}")
+    waveform = as_mono_waveform(waveform, name)
     timeline, _ = stream_frame_probabilities(
         classifier, [waveform], window_s, hop_s, progress=progress, name=name, expected_samples=len(waveform)
     )
@@ -387,9 +386,7 @@ def detect(
 ) -> Detection:
     """Events in a mono waveform at `classifier.sampling_rate`: `frame_probabilities` then `detect_events`
     (`detect_kwargs`: threshold, median_filter_frames, min_duration_s, min_gap_s, default_threshold)."""
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if waveform.ndim != 1 or len(waveform) == 0:
-        raise InferenceError(f"{name}: expected a non-empty mono waveform, got shape {waveform.shape}")
+    waveform = as_mono_waveform(waveform, name)
     return detect_blocks(
         classifier, [waveform], name=name, window_s=window_s, hop_s=hop_s, progress=progress,
         expected_samples=len(waveform), **detect_kwargs,

@@ -121,6 +121,9 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
         return {"logits": self.model(**model_inputs).logits, "is_last": is_last}
 
     def postprocess(self, model_outputs: list[dict[str, Any]], top_k: int = 5, function_to_apply: str | None = None):
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a whole number >= 1 (labels to return), got {top_k!r}")
+        top_k = min(top_k, len(self.model.config.id2label))
         if function_to_apply is None:
             problem_type = self.model.config.problem_type
             function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(problem_type, "softmax")

@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import numpy as np
+import pickle
 import re
 import shutil
 import torch
@@ -527,11 +528,20 @@ def load_checkpoint(checkpoint: str | Path | Mapping) -> dict[str, torch.Tensor]
         return read_safetensors(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unpickling refused or corrupt file: say which file and why
+    except pickle.UnpicklingError as error:  # weights_only refused an object: never run a file's code
+        refused = re.search(r"Unsupported (?:global|operand)[^\n.]*", str(error))
         raise ValueError(
-            f"could not read {path} with torch.load(weights_only=True): {error}. Only plain tensors and "
-            "containers are accepted; re-save the checkpoint's state_dict if it pickles other objects."
-        ) from error
+            f"refused to unpickle {path}: it holds objects other than tensors"
+            f"{f' ({refused.group(0).strip()})' if refused else ''}, and checkpoints are read with "
+            "torch.load(weights_only=True), which never runs a file's code; re-save its state_dict (tensors only) "
+            "or convert it to safetensors where you trust it"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - a truncated or foreign file: say which file and why
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(
+            f"could not read {path} as a PyTorch checkpoint ({first_line}); the file is truncated, corrupt or in "
+            "another format"
+        ) from None
     if not isinstance(loaded, Mapping):
         raise ValueError(f"{path} holds a {type(loaded).__name__}, expected a state dict")
     return unwrap_state_dict(loaded)

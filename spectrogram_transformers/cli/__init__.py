@@ -117,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the top level has no option that takes a value: the first word is the subcommand (if it is one)
     command = next((word for word in argv if not word.startswith("-")), None)
     args = build_parser([command] if command in SUBCOMMANDS else []).parse_args(argv)
-    return int(args._run(args) or 0)
+    from .errors import run_command
+
+    return run_command(args._run, args)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SpeedReport", "add_model_arguments", "load_classifier", "report_unreadable", "run_reporting_errors"]
+from ._argument_types import positive_int, torch_device
+
+__all__ = [
+    "SpeedReport",
+    "add_model_arguments",
+    "json_safe",
+    "load_classifier",
+    "print_json",
+    "report_unreadable",
+    "run_reporting_errors",
+]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_batch_size: int) -> None:
     parser.add_argument("--model", required=True, help="model directory or Hub id (with --backend onnx: the directory export --format onnx wrote)")
-    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=default_batch_size, help=f"windows per forward pass (default {default_batch_size})")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=positive_int, default=default_batch_size, help=f"windows per forward pass (default {default_batch_size})")
+    parser.add_argument("--device", type=torch_device, default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument(
         "--dtype",
         choices=("auto", "float32", "bfloat16"),
@@ -31,15 +43,27 @@ def load_classifier(args: argparse.Namespace):
 
 
 def run_reporting_errors(body: Callable[[], int]) -> int:
-    """Run a command body; a user's mistake (bad model, unreadable input, missing tool or extra) becomes one line
-    on stderr and exit status 2, without a traceback."""
-    from ..inference import InferenceError
+    """Run a command body. A user's mistake (bad model, unreadable input, missing tool or extra) raised by it
+    becomes one line and exit status 2 at the one boundary of every command (`cli.errors.run_command`)."""
+    return body()
 
-    try:
-        return body()
-    except (InferenceError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None (JSON null): JSON has no NaN, and a bare `NaN`
+    makes the whole output unreadable to JSON parsers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    """Valid JSON on stdout, always (`allow_nan=False` guards it)."""
+    json.dump(json_safe(value), sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
 
 
 def report_unreadable(unreadable: list, total: int, speed_summary: str) -> None:

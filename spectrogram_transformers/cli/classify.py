@@ -13,14 +13,15 @@ Every readable file is classified; unreadable ones are listed with the reason an
 """
 
 import argparse
-import json
 import sys
 
 from ._archive import add_archive_arguments, check_output_arguments, run_task, uses_archive
+from ._argument_types import positive_int, positive_seconds
 from ._inference import (
     SpeedReport,
     add_model_arguments,
     load_classifier,
+    print_json,
     report_unreadable,
     run_reporting_errors,
 )
@@ -31,9 +32,9 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_archive_arguments(parser, "audio files (WAV, FLAC, OGG, MP3, ... via soundfile; other formats via ffmpeg)")
     add_model_arguments(parser, default_batch_size=16)
-    parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5, help="labels to show (default 5)")
-    parser.add_argument("--window", type=float, default=None, help="window seconds (default and maximum: the model's input length)")
-    parser.add_argument("--hop", type=float, default=None, help="seconds between windows (default: half a window)")
+    parser.add_argument("--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="labels to show (default 5)")
+    parser.add_argument("--window", type=positive_seconds, default=None, help="window seconds (default and maximum: the model's input length)")
+    parser.add_argument("--hop", type=positive_seconds, default=None, help="seconds between windows (default: half a window)")
     parser.add_argument("--windows", action="store_true", help="--output rows: also each window's start, end and top-k labels")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--no-windows", dest="show_windows", action="store_false", help="text output: whole-file labels only")
@@ -113,8 +114,7 @@ def run(args: argparse.Namespace) -> int:
             for path in save_classification_plots(predictions, args.plot, classifier.sampling_rate):
                 print(f"plot: {path}", file=sys.stderr)
         if args.json:
-            json.dump([result.to_dict() for result in results], sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json([result.to_dict() for result in results])
         return 1 if unreadable else 0
 
     return run_reporting_errors(body)

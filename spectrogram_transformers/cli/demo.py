@@ -9,6 +9,7 @@ Needs the `[demo]` extra (gradio, matplotlib). The page is `spectrogram_transfor
 import argparse
 import sys
 
+from ._argument_types import positive_int, probability
 from ._inference import add_model_arguments
 
 __all__ = ["add_arguments", "run"]
@@ -18,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser, default_batch_size=16)  # --model, --batch-size, --device, --dtype, --backend: as classify
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5, help="labels shown (default 5)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="event threshold of frame-level models (HTS-AT)")
+    parser.add_argument("--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="labels shown (default 5)")
+    parser.add_argument("--threshold", type=probability, default=0.5, help="event threshold of frame-level models (HTS-AT)")
     parser.add_argument("--title", default=None, help="page title (default: family and model name)")
     gradio = parser.add_argument_group("passed to Gradio's launch()")
     gradio.add_argument("--share", action="store_true", help="also serve on a public *.gradio.live link (needs the internet)")

@@ -9,14 +9,15 @@ input with its events, written as it goes, resumable, on every rank.
 """
 
 import argparse
-import json
 import sys
 
 from ._archive import add_archive_arguments, check_output_arguments, input_source_from_args, run_task, uses_archive
+from ._argument_types import positive_int, positive_seconds, probability
 from ._inference import (
     SpeedReport,
     add_model_arguments,
     load_classifier,
+    print_json,
     report_unreadable,
     run_reporting_errors,
 )
@@ -29,15 +30,15 @@ def _class_threshold(text: str) -> tuple[str, float]:
     if not separator or not label:
         raise argparse.ArgumentTypeError(f"expected LABEL=VALUE, got {text!r}")
     try:
-        return label, float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LABEL=VALUE with a number, got {text!r}") from None
+        return label, probability(value)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value {error}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_archive_arguments(parser, "audio files (soundfile formats; others via ffmpeg)")
     add_model_arguments(parser, default_batch_size=4)
-    parser.add_argument("--threshold", type=float, default=0.5, help="probability threshold of every class")
+    parser.add_argument("--threshold", type=probability, default=0.5, help="probability threshold of every class")
     parser.add_argument(
         "--class-threshold",
         type=_class_threshold,
@@ -49,9 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--median-filter", type=int, default=1, metavar="FRAMES", help="odd median-filter length in frames")
     parser.add_argument("--min-duration", type=float, default=0.0, metavar="SECONDS", help="drop shorter events")
     parser.add_argument("--min-gap", type=float, default=0.0, metavar="SECONDS", help="merge events closer than this")
-    parser.add_argument("--window", type=float, default=None, metavar="SECONDS", help="analysis window (default and maximum: the model's input)")
-    parser.add_argument("--hop", type=float, default=None, metavar="SECONDS", help="analysis hop (default: half a window)")
-    parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5, help="--output rows: top-k labels of the mean frame probabilities (default 5)")
+    parser.add_argument("--window", type=positive_seconds, default=None, metavar="SECONDS", help="analysis window (default and maximum: the model's input)")
+    parser.add_argument("--hop", type=positive_seconds, default=None, metavar="SECONDS", help="analysis hop (default: half a window)")
+    parser.add_argument("--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="--output rows: top-k labels of the mean frame probabilities (default 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object {file: result}")
     parser.add_argument(
         "--plot", metavar="OUT.png", default=None,
@@ -130,8 +131,7 @@ def run(args: argparse.Namespace) -> int:
             for path in save_detection_plots(detections, args.plot, classifier.sampling_rate):
                 print(f"plot: {path}", file=sys.stderr)
         if args.json:
-            json.dump(results, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json(results)
         return 1 if unreadable else 0
 
     return run_reporting_errors(body)

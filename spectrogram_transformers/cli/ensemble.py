@@ -4,6 +4,7 @@ import argparse
 import json
 import sys
 
+from ._argument_types import positive_int, torch_device
 from ._training_arguments import require_training_extra
 
 __all__ = ["add_arguments", "run"]
@@ -17,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data_dir", default=None, help="local files with the recipe dataset's schema")
     parser.add_argument("--dataset_id", default=None)
     parser.add_argument("--dataset_config", default=None)
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch_size", type=positive_int, default=16)
+    parser.add_argument("--device", type=torch_device, default="cpu")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..feature_extraction import model_input_samples
+from ..feature_extraction import model_input_samples, to_mono_float32
 from ..feature_extraction.kaldi import pad_batch
 from ..feature_extraction.streaming import AudioInfo, WindowStream
 from .decoding import UnreadableAudioError, UnreadableFile, decode_audio, stream_decoded
@@ -20,6 +20,22 @@ from .errors import InferenceError
 from .loading import load_onnx_classifier, load_torch_classifier
 from .results import FilePrediction, WindowBatch, WindowPrediction
 from .windows import num_windows, window_and_hop_samples
+
+
+def as_mono_waveform(waveform: Any, name: str = "<waveform>") -> np.ndarray:
+    """The input rules of every entry point (feature extractors, pipeline, `classify`, `detect`): the one
+    normalisation `to_mono_float32` (PCM scaled, channels down-mixed, NaN/Inf and non-audio dtypes refused),
+    its ValueError/TypeError as an `InferenceError`. A float32 mono array, what decoding gives, is only checked
+    (no copy of a long file)."""
+    if isinstance(waveform, np.ndarray) and waveform.dtype == np.float32 and waveform.ndim == 1 and waveform.size:
+        if not np.isfinite(waveform).all():
+            bad = int((~np.isfinite(waveform)).sum())
+            raise InferenceError(f"audio ({name}) contains {bad} NaN or infinite sample(s)")
+        return waveform
+    try:
+        return to_mono_float32(waveform, name=name)
+    except (ValueError, TypeError) as error:
+        raise InferenceError(str(error)) from None
 
 
 class AudioClassifier:
@@ -231,9 +247,7 @@ class AudioClassifier:
             keep_windows: keep each window's scores (`windows`, `probabilities`); without them the result holds
                 only the file's labels, whatever the length of the audio.
         """
-        waveform = np.asarray(waveform, dtype=np.float32)
-        if waveform.ndim != 1 or len(waveform) == 0:
-            raise InferenceError(f"{name}: expected a non-empty mono waveform, got shape {waveform.shape}")
+        waveform = as_mono_waveform(waveform, name)
         return self.classify_blocks(
             [waveform], name=name, top_k=top_k, window=window, hop=hop, progress=progress,
             keep_windows=keep_windows, expected_samples=len(waveform),

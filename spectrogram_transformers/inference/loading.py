@@ -10,6 +10,11 @@ import torch
 from .errors import InferenceError
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _cannot_load_message(name: str, reason: str) -> str:
     """Why `name` gave no model config, in the user's terms: a path that does not exist and is no valid Hub id is
     "no such directory or Hub id" (transformers would say "Repo id must be in the form 'repo_name'...")."""
@@ -50,8 +55,15 @@ def load_torch_classifier(model: str | Path, device: torch.device | str = "cpu",
         raise wrong_kind
     try:
         loaded = AutoModelForAudioClassification.from_pretrained(name)
-    except ValueError:  # a config no audio-classification class is registered for
-        raise wrong_kind from None
+    except ValueError as error:
+        if "Unrecognized configuration class" in str(error):  # no audio-classification class for this config
+            raise wrong_kind from None
+        # unreadable weights: truncated or foreign safetensors, a refused pickle (the message names the file)
+        raise InferenceError(f"cannot load the weights of {name}: {_first_line(error)}") from None
+    except KeyError as error:  # CheckpointKeyError: weights of another family or another shape than config.json
+        raise InferenceError(
+            f"the weights in {name} do not fit its config.json (another model family or size?): {_first_line(error)}"
+        ) from None
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(name)
     except (OSError, ValueError) as error:
@@ -78,7 +90,33 @@ def load_onnx_classifier(path: str | Path):
         feature_extractor = AutoFeatureExtractor.from_pretrained(str(directory))
     except (OSError, ValueError) as error:
         raise InferenceError(f"no feature extractor (preprocessor_config.json) beside {path}: {str(error).splitlines()[0]}") from None
+    _check_onnx_graph_fits(model, feature_extractor, directory)
     return model, feature_extractor
+
+
+def _check_onnx_graph_fits(model, feature_extractor, directory: Path) -> None:
+    """Refuse, when loading, a config.json or preprocessor_config.json that does not fit the graph: labels that
+    are not the graph's outputs would print wrong names silently; another input length fails on every file."""
+    import numpy as np
+
+    num_labels = len(model.config.id2label)
+    for output in model.session.get_outputs():
+        width = output.shape[-1] if output.shape else None
+        if isinstance(width, int) and width != num_labels:
+            raise InferenceError(
+                f"{directory}: config.json names {num_labels} labels but the ONNX graph's {output.name!r} has "
+                f"{width} outputs; use the config.json that was exported with this model.onnx"
+            )
+    expected = tuple(model.input_shape[1:])
+    if all(isinstance(size, int) for size in expected):
+        silence = np.zeros(int(feature_extractor.sampling_rate // 10), dtype=np.float32)
+        features = feature_extractor(silence, sampling_rate=feature_extractor.sampling_rate, return_tensors="np")
+        got = tuple(np.asarray(features[model.input_name]).shape[1:])
+        if got != expected:
+            raise InferenceError(
+                f"{directory}: preprocessor_config.json makes features of shape {got} but the ONNX graph takes "
+                f"{expected}; use the preprocessor_config.json that was exported with this model.onnx"
+            )
 
 
 ENCODER_MODEL_TYPES = ("ast", "ssast", "htsat")

@@ -88,7 +88,14 @@ class OnnxAudioModel:
         options = onnxruntime.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - onnxruntime's own types (InvalidProtobuf, Fail, ...): a corrupt or foreign file
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(
+                f"{model_file} is not a readable ONNX model ({reason}); it may be truncated or not an ONNX file: "
+                "export it again with `spectrogram-transformers export --format onnx`"
+            ) from None
         self.precision: str = graph_precision(model_file)
         model_input = self.session.get_inputs()[0]
         self.input_name: str = model_input.name

@@ -98,12 +98,15 @@ def test_user_mistakes_are_one_line_errors(ast_dir, files, tmp_path, capsys):
         (["detect", str(files / "good.wav"), "--model", str(ast_dir), "--class-threshold", "cat=0.2"], "unknown label"),
         (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx"], "cannot load an ONNX model"),
         (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx", "--dtype", "bfloat16"], "float32"),
-        (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--hop", "-1"], "positive"),
     ]
     for arguments, message in cases:
         assert cli_main(arguments) == 2, arguments
         lines = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "Loading weights" not in line]
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], (arguments, lines)
+    # a negative hop is refused when the flags are parsed (argparse's usage + one error line, status 2)
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["classify", str(files / "good.wav"), "--model", str(ast_dir), "--hop", "-1"])
+    assert exit_.value.code == 2 and "argument --hop: must be a finite number of seconds > 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # a fresh interpreter, as above

@@ -236,7 +236,7 @@ def test_cli_prints_json(tiny_model_dir, long_file, capsys):
     add_arguments(parser)
     args = parser.parse_args(
         [str(long_file), "--model", str(tiny_model_dir), "--window", "2", "--hop", "1", "--threshold", "0",
-         "--class-threshold", "siren=1.5", "--json"]
+         "--class-threshold", "siren=1", "--json"]
     )
     assert run(args) == 0
     captured = capsys.readouterr()
