@@ -94,7 +94,7 @@ def test_user_mistakes_are_one_line_errors(ast_dir, files, tmp_path, capsys):
     cases = [
         (["classify", str(files / "good.wav"), "--model", str(tmp_path / "pretraining")], "SSASTForPreTraining"),
         (["detect", str(files / "good.wav"), "--model", str(tmp_path / "pretraining")], "SSASTForPreTraining"),
-        (["detect", str(files / "good.wav"), "--model", str(tmp_path / "no_such_model")], "cannot load a model"),
+        (["detect", str(files / "good.wav"), "--model", str(tmp_path / "no_such_model")], "no such directory or Hub id"),
         (["detect", str(files / "good.wav"), "--model", str(ast_dir), "--class-threshold", "cat=0.2"], "unknown label"),
         (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx"], "cannot load an ONNX model"),
         (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx", "--dtype", "bfloat16"], "float32"),
