@@ -46,6 +46,7 @@ from .datasets import (
     load_recipe_datasets,
     training_label_weights,
 )
+from .lora import LoraSettings, apply_lora, is_lora_model, save_lora_model
 from .metrics import build_compute_metrics
 from .recipe import FamilySpec, Recipe, load_recipe
 from .trainer import AudioClassificationTrainer
@@ -331,13 +332,19 @@ def _finalise(
         logger.warning(f"{metrics['train_skipped_clips']} training clip(s) could not be decoded and were skipped")
 
     if loaded.family.weight_averaging is not None and arguments.save_strategy != "no":
-        metrics.update(_weight_average(trainer, loaded.family, output_dir))
+        if is_lora_model(trainer.model):  # the checkpoints hold adapters, not models to average
+            logger.warning("weight averaging skipped: the run trains a LoRA adapter")
+        else:
+            metrics.update(_weight_average(trainer, loaded.family, output_dir))
 
     metrics.update(trainer.evaluate(data.eval, metric_key_prefix="eval"))
     if data.test is not None:
         metrics.update(trainer.evaluate(data.test, metric_key_prefix="test"))
 
-    trainer.save_model(str(output_dir))
+    if is_lora_model(trainer.model):  # the adapter under adapter/, the merged model where a full run's model goes
+        save_lora_model(trainer, output_dir)
+    else:
+        trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         from .model_card import write_model_card
 
@@ -375,6 +382,7 @@ def run_training(
     training_overrides: dict[str, Any] | None = None,
     callbacks: list | None = None,
     overwrite_output_dir: bool = False,
+    lora: LoraSettings | None = None,
 ) -> dict[str, float]:
     """Fine-tune `model` with `recipe`; returns the final metrics (also written to `output_dir`).
 
@@ -394,6 +402,8 @@ def run_training(
         overwrite_output_dir: replace a previous run in `output_dir` (its checkpoints are removed first); without
             it such a directory is refused unless the run resumes it. `training_overrides["resume_from_checkpoint"]`
             is a checkpoint folder or "last" (the newest COMPLETE checkpoint of `output_dir`).
+        lora: train a LoRA adapter instead of every weight (`training/lora.py`): the adapter is saved under
+            `<output_dir>/adapter`, the merged model in `output_dir`.
     """
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     overrides = dict(training_overrides or {})
@@ -407,6 +417,8 @@ def run_training(
 
     data = _load_data(recipe, fold, data_dir, streaming, dataset_id, dataset_config, seed)
     loaded = _load_model(model, recipe, data, seed)
+    if lora is not None:
+        loaded.network = apply_lora(loaded.network, lora)
     arguments, steps_per_epoch = build_training_arguments(
         loaded.family, overrides, output_dir, streaming=streaming, num_train_examples=data.num_train_examples
     )

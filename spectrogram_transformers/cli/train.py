@@ -22,7 +22,10 @@ from ._training_arguments import (
 __all__ = ["add_arguments", "run", "training_overrides_from_args"]
 
 # flags of this subcommand that are not TrainingArguments fields
-_OWN_FLAGS = ("recipe", "model", "fold", "data_dir", "streaming", "dataset_id", "dataset_config", "sampler", "labels", "overwrite_output_dir")
+_OWN_FLAGS = (
+    "recipe", "model", "fold", "data_dir", "streaming", "dataset_id", "dataset_config", "sampler", "labels",
+    "overwrite_output_dir", "lora", "lora_targets",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace a previous run in --output_dir (its checkpoints are deleted first); without it such a "
         "directory is refused unless --resume_from_checkpoint continues it",
+    )
+    parser.add_argument(
+        "--lora",
+        type=int,
+        default=None,
+        metavar="RANK",
+        help="train a LoRA adapter of this rank (and the head) instead of every weight; saves the adapter in "
+        "OUTPUT_DIR/adapter and the merged model in OUTPUT_DIR (needs the [lora] extra)",
+    )
+    parser.add_argument(
+        "--lora_targets",
+        default=None,
+        help="comma-separated module names the adapter targets (default q_proj,v_proj; also k_proj, o_proj, fc1, fc2)",
     )
     add_training_argument_overrides(
         parser,
@@ -120,9 +136,29 @@ def _run_offline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lora_settings(args: argparse.Namespace):
+    """`LoraSettings` of `--lora`/`--lora_targets` (None without `--lora`); a missing peft is one line."""
+    if args.lora is None:
+        if args.lora_targets is not None:
+            raise SystemExit("train: --lora_targets needs --lora RANK")
+        return None
+    from ..training.lora import LoraSettings, parse_lora_targets
+
+    try:
+        import peft  # noqa: F401
+    except ImportError:
+        raise SystemExit("train: --lora needs PEFT: pip install 'spectrogram-transformers[lora]'") from None
+    try:
+        return LoraSettings(rank=args.lora, targets=parse_lora_targets(args.lora_targets))
+    except ValueError as error:
+        raise SystemExit(f"train: {error}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     require_training_extra("train")
     if args.recipe in (None, OFFLINE_RECIPE):
+        if args.lora is not None:
+            raise SystemExit("train: --lora needs --recipe and --model (the offline main job trains every weight)")
         return _run_offline(args)
     if args.model is None:
         raise SystemExit("train needs --model with --recipe (see --help)")
@@ -138,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         "sampler": args.sampler,
         "training_overrides": overrides,
         "overwrite_output_dir": args.overwrite_output_dir,
+        "lora": _lora_settings(args),
     }
     output_dir = overrides.pop("output_dir", None)
     recipe = load_recipe(args.recipe)
@@ -145,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
         recipe.dataset.labels = args.labels
     from ..training.checkpoints import OutputDirectoryInUse, ResumeError
     from ..training.label_check import LabelMismatch
+    from ..training.lora import LoraTargetError
 
     try:
         if args.fold == "all":
@@ -153,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             fold = int(args.fold) if args.fold is not None else None
             result = run_training(recipe, args.model, output_dir=output_dir, fold=fold, **common)
-    except (OutputDirectoryInUse, ResumeError, LabelMismatch) as error:
+    except (OutputDirectoryInUse, ResumeError, LabelMismatch, LoraTargetError) as error:
         raise SystemExit(f"train: {error}") from None
     if int(os.environ.get("RANK", "0")) == 0:
         json.dump(result, sys.stdout, indent=2, sort_keys=True)

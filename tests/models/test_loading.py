@@ -4,8 +4,6 @@ import pytest
 import torch
 import transformers
 from safetensors.torch import load_file, save_file
-from spectrogram_transformers.modeling.checkpoint import CheckpointKeyError
-from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
 from transformers import AutoModelForAudioClassification
 
 from spectrogram_transformers import (
@@ -18,6 +16,8 @@ from spectrogram_transformers import (
     SSASTForPreTraining,
     SSASTModel,
 )
+from spectrogram_transformers.modeling.checkpoint import CheckpointKeyError
+from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
 
 LABELS = {0: "dog", 1: "rain", 2: "siren"}
 

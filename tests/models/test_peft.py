@@ -4,10 +4,10 @@ directory alone."""
 
 import pytest
 import torch
-from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
 from transformers import AutoModelForAudioClassification
 
 from spectrogram_transformers import SSASTConfig, SSASTForAudioClassification
+from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
 
 peft = pytest.importorskip("peft")
 
