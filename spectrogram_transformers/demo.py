@@ -27,9 +27,15 @@ if TYPE_CHECKING:
 
     from .inference import AudioClassifier, FilePrediction
 
-__all__ = ["DEMO_EXTRA_MESSAGE", "Analysis", "DemoAnalyser", "build_demo", "figure_to_array"]
+__all__ = ["DEFAULT_MAX_DURATION_S", "DEMO_EXTRA_MESSAGE", "UPLOAD_CACHE_CLEANUP", "Analysis", "DemoAnalyser", "build_demo", "figure_to_array"]
 
 DEMO_EXTRA_MESSAGE = "the demo needs gradio and matplotlib: pip install \"spectrogram-transformers[demo]\""
+# Longest upload analysed, in seconds (read from the header before decoding): the page decodes an upload whole for
+# its spectrogram, about 2 GB per hour of audio, so one small FLAC of hours of silence could take the server's memory.
+DEFAULT_MAX_DURATION_S = 600.0
+# Gradio's `delete_cache`: every minute, uploads older than 5 minutes are deleted (and all of them when the server
+# restarts), so uploads do not pile up on the server's disk.
+UPLOAD_CACHE_CLEANUP = (60, 300)
 FAMILY_NAMES = {"ast": "AST", "htsat": "HTS-AT", "ssast": "SSAST"}
 # labels listed on the page before "... and N more"
 LABELS_SHOWN = 30
@@ -55,15 +61,28 @@ class DemoAnalyser:
             `classifier_kwargs`: device, batch_size, dtype, backend, as `classify` takes them).
         top_k: labels shown.
         threshold: probability threshold of the detected events.
+        max_duration: longest audio analysed, in seconds (None: no limit). Longer uploads are refused from their
+            header, before anything is decoded (and decoding stops there when the header does not say).
     """
 
-    def __init__(self, model: AudioClassifier | str | Path, *, top_k: int = 5, threshold: float = 0.5, **classifier_kwargs: Any):
+    def __init__(
+        self,
+        model: AudioClassifier | str | Path,
+        *,
+        top_k: int = 5,
+        threshold: float = 0.5,
+        max_duration: float | None = DEFAULT_MAX_DURATION_S,
+        **classifier_kwargs: Any,
+    ):
         from .inference import AudioClassifier
 
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
+        if max_duration is not None and not (max_duration > 0 and np.isfinite(max_duration)):
+            raise ValueError(f"max_duration must be a positive number of seconds, got {max_duration}")
+        self.max_duration = max_duration
         if isinstance(model, AudioClassifier):
             self.classifier, self.model_name = model, str(model.config.name_or_path or type(model.model).__name__)
         else:
@@ -78,6 +97,9 @@ class DemoAnalyser:
     @property
     def labels(self) -> list[str]:
         return list(self.classifier.label_names)
+
+    def _too_long(self, name: str, duration: float | None) -> str:
+        return _too_long_text(name, duration, self.max_duration)
 
     def describe(self) -> str:
         """Markdown: the model's name, family, labels and sampling rate."""
@@ -120,8 +142,20 @@ class DemoAnalyser:
         from .plotting import plot_classification, plot_detection_result
 
         rate = self.classifier.sampling_rate
-        # what `classify FILE` runs (classify_files = decode + classify, default windows)
-        waveform = self.classifier.decode(path)
+        info, blocks = self.classifier.stream(path)
+        if self.max_duration is not None and info.duration is not None and info.duration > self.max_duration:
+            blocks.close()
+            return Analysis(message=self._too_long(path.name, info.duration))
+        # what `classify FILE` runs (the decoded file, default windows); whole here, for the spectrogram
+        pieces, samples = [], 0
+        for block in blocks:
+            pieces.append(block)
+            samples += len(block)
+            if self.max_duration is not None and samples > self.max_duration * rate:  # the header did not say
+                blocks.close()
+                return Analysis(message=self._too_long(path.name, None))
+        waveform = np.concatenate(pieces)
+        del pieces
         prediction: FilePrediction = self.classifier.classify(waveform, name=path.name, top_k=self.top_k, progress=False)
         if not (self.frame_level or len(prediction.windows) > 1):
             figure = plot_classification(prediction, waveform, rate, title=path.name)
@@ -130,6 +164,15 @@ class DemoAnalyser:
         detection = detect(self.classifier, waveform, name=path.name, threshold=self.threshold, progress=False)
         figure = plot_detection_result(detection, waveform, rate, top_k=self.top_k)
         return Analysis(labels=prediction.labels, events=detection.events, figure=figure, duration=prediction.duration)
+
+
+def _too_long_text(name: str, duration: float | None, limit: float) -> str:
+    length = f"{_minutes(round(duration, 1))} long" if duration is not None else "longer than the limit"
+    return f"Error: {name} is {length}; this page analyses at most {_minutes(limit)} of audio (the server's --max-duration)."
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.3g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
 
 
 def figure_to_array(figure: Figure, dpi: int = 100) -> np.ndarray:
@@ -153,7 +196,8 @@ def _require_gradio():
 
 def build_demo(model: str | Path | DemoAnalyser, *, title: str | None = None, **analyser_kwargs: Any) -> gradio.Blocks:
     """The Gradio page of a model (not launched): `build_demo(DIR).launch()`, or `demo = build_demo(ID)` in a
-    Space's `app.py`. `analyser_kwargs` go to `DemoAnalyser` (top_k, threshold; device, batch_size, dtype, backend)."""
+    Space's `app.py`. `analyser_kwargs` go to `DemoAnalyser` (top_k, threshold, max_duration; device, batch_size,
+    dtype, backend). Uploads are deleted by Gradio's cache clean-up (`UPLOAD_CACHE_CLEANUP`)."""
     gr = _require_gradio()
     analyser = model if isinstance(model, DemoAnalyser) else DemoAnalyser(model, **analyser_kwargs)
     title = title or f"{analyser.family}: {Path(analyser.model_name).name}"
@@ -166,9 +210,15 @@ def build_demo(model: str | Path | DemoAnalyser, *, title: str | None = None, **
         status = f"**{analysis.message}**" if analysis.message else f"Analysed {analysis.duration:.2f} s of audio."
         return labels, image, rows, status
 
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=UPLOAD_CACHE_CLEANUP) as demo:
         gr.Markdown(f"# {title}")
         gr.Markdown(analyser.describe(), elem_id="model-info")
+        frequency, age = UPLOAD_CACHE_CLEANUP
+        gr.Markdown(
+            f"Uploads are deleted from the server {age // 60} to {(age + frequency) // 60} minutes after they arrive."
+            + (f" Audio longer than {_minutes(analyser.max_duration)} is refused." if analyser.max_duration is not None else ""),
+            elem_id="limits",
+        )
         with gr.Row():
             with gr.Column(scale=1):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio (upload or record)", elem_id="audio-input")

@@ -12,16 +12,18 @@ extractor are this package's, it builds the windowed pipeline below; for any oth
 transformers' own `AudioClassificationPipeline`, so plain transformers models keep their behaviour exactly.
 
 The windowed pipeline is a `ChunkPipeline`, as transformers' ASR pipeline is for long audio: `preprocess` decodes
-(soundfile, falling back to ffmpeg for other formats), resamples with the package's soxr resampler (the same
-function the feature extractors use, so a dict at any rate equals pre-resampled audio), cuts the waveform into
-windows of the model's input every half window, and yields one window's features at a time; the pipeline's
-`batch_size` batches windows; `postprocess` averages the window probabilities, as `classify` does.
+(a file path as a stream of blocks: soundfile, or ffmpeg read as it comes for other formats and pipes, so memory
+does not grow with the file; other inputs whole), resamples with the package's soxr resampler (the same as the
+feature extractors', so a dict at any rate equals pre-resampled audio), cuts windows of the model's input every
+half window as the audio arrives, and yields one window's features at a time; the pipeline's `batch_size`
+batches windows; `postprocess` averages the window probabilities, as `classify` does.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -66,17 +68,12 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
             from huggingface_hub.utils import httpx
 
             inputs = httpx.get(inputs, follow_redirects=True).content
-        if isinstance(inputs, (str, os.PathLike, bytes, bytearray)):
+        if isinstance(inputs, (bytes, bytearray)):
             try:
-                return load_audio(inputs if isinstance(inputs, (str, os.PathLike)) else bytes(inputs))
+                return load_audio(bytes(inputs))
             except ValueError as soundfile_error:  # a format libsndfile does not read: ffmpeg, as the parent does
-                if isinstance(inputs, (bytes, bytearray)):
-                    payload = inputs
-                else:
-                    with open(inputs, "rb") as handle:
-                        payload = handle.read()
                 try:
-                    return ffmpeg_read(bytes(payload), rate), rate
+                    return ffmpeg_read(bytes(inputs), rate), rate
                 except ValueError as ffmpeg_error:
                     raise ValueError(f"{soundfile_error}; ffmpeg: {ffmpeg_error}") from None
         torchcodec = sys.modules.get("torchcodec")  # an AudioDecoder input means torchcodec is imported already
@@ -96,25 +93,41 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
             return to_mono_float32(inputs), rate  # raw audio is at the model's rate, as in the parent pipeline
         raise TypeError(f"expected a file path, bytes, an array or a dict with 'array' and 'sampling_rate', got {type(inputs).__name__}")
 
-    def preprocess(self, inputs: Any):
+    def _blocks(self, inputs: Any) -> list[np.ndarray] | Iterator[np.ndarray]:
+        """Mono blocks at the model's rate: a file path is decoded as a stream (`stream_audio`: soundfile in blocks,
+        ffmpeg read as it comes, never the whole file in memory); any other input is decoded whole, one block."""
         from .feature_extraction import resample
-        from .inference import model_input_samples, window_starts
+        from .feature_extraction.streaming import stream_audio
 
-        waveform, rate = self._decode(inputs)
         target = self.feature_extractor.sampling_rate
-        waveform = resample(waveform, rate, target)  # soxr: the extractors' own resampler
-        window = model_input_samples(self.feature_extractor) or len(waveform)
-        starts = window_starts(len(waveform), window, max(1, window // 2))
+        if isinstance(inputs, (str, os.PathLike)) and not str(inputs).startswith(("http://", "https://")):
+            _, blocks = stream_audio(inputs, target)
+            return blocks
+        waveform, rate = self._decode(inputs)
+        return [resample(waveform, rate, target)]  # soxr: the extractors' own resampler
+
+    def preprocess(self, inputs: Any):
+        from .feature_extraction import WindowStream, model_input_samples
+
+        blocks = self._blocks(inputs)
+        window = model_input_samples(self.feature_extractor)
+        if window is None:  # an extractor without a fixed input: the whole clip is one window
+            blocks = [np.concatenate(list(blocks))]
+            window = len(blocks[0])
+        windows = WindowStream(blocks, window, max(1, window // 2))
         input_name = self.feature_extractor.model_input_names[0]
-        for first in range(0, len(starts), _FEATURE_GROUP):
-            group = starts[first : first + _FEATURE_GROUP]
+        held = None  # the latest window's features: whether it is the last is known only when the next arrives
+        for group in _groups(windows, _FEATURE_GROUP):
             features = self.feature_extractor(
-                [waveform[start : start + window] for start in group], sampling_rate=target, return_tensors="pt"
+                [piece for _, piece in group], sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt"
             )[input_name]
             if self.dtype is not None:
                 features = features.to(dtype=self.dtype)
-            for index, row in enumerate(features):
-                yield {input_name: row[None], "is_last": first + index == len(starts) - 1}
+            for row in features:
+                if held is not None:
+                    yield {input_name: held, "is_last": False}
+                held = row[None]
+        yield {input_name: held, "is_last": True}
 
     def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
         is_last = model_inputs.pop("is_last")
@@ -136,6 +149,17 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
             scores = logits
         values, ids = scores.mean(dim=0).topk(top_k)
         return [{"score": score, "label": self.model.config.id2label[index]} for score, index in zip(values.tolist(), ids.tolist())]
+
+
+def _groups(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    group = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 class AudioClassificationPipelineForSpectrogramModels(AudioClassificationPipeline):

@@ -9,7 +9,8 @@ Needs the `[demo]` extra (gradio, matplotlib). The page is `spectrogram_transfor
 import argparse
 import sys
 
-from ._argument_types import positive_int, probability
+from ..demo import DEFAULT_MAX_DURATION_S  # the demo module imports gradio only when a page is built
+from ._argument_types import positive_int, positive_seconds, probability
 from ._inference import add_model_arguments
 
 __all__ = ["add_arguments", "run"]
@@ -22,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="labels shown (default 5)")
     parser.add_argument("--threshold", type=probability, default=0.5, help="event threshold of frame-level models (HTS-AT)")
     parser.add_argument("--title", default=None, help="page title (default: family and model name)")
+    parser.add_argument(
+        "--max-duration", "--max_duration", dest="max_duration", type=positive_seconds, default=DEFAULT_MAX_DURATION_S,
+        metavar="SECONDS",
+        help=f"refuse uploads longer than this, read from the file's header before decoding (default {DEFAULT_MAX_DURATION_S:g} s)",
+    )
     gradio = parser.add_argument_group("passed to Gradio's launch()")
     gradio.add_argument("--share", action="store_true", help="also serve on a public *.gradio.live link (needs the internet)")
     gradio.add_argument("--root-path", default=None, help="URL prefix when served behind a proxy")
@@ -48,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     options = launch_options(args)
     try:
         demo = build_demo(
-            args.model, title=args.title, top_k=args.top_k, threshold=args.threshold,
+            args.model, title=args.title, top_k=args.top_k, threshold=args.threshold, max_duration=args.max_duration,
             device=args.device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend,
         )
     except ImportError as error:

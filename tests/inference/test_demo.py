@@ -142,3 +142,41 @@ def test_space_app_builds_the_page_of_the_model_named_by_the_environment(models,
     namespace = runpy.run_path(str(REPO_ROOT / "examples" / "space" / "app.py"), run_name="space_app")  # not __main__: no launch
     assert isinstance(namespace["demo"], gradio.Blocks)
     assert namespace["demo"].title == "AST: ast"
+
+
+def test_audio_longer_than_the_cap_is_refused_from_its_header_before_decoding(models, tmp_path):
+    """20 minutes of FLAC silence (a few kB) would decode to 77 MB of float32 at the model's rate: the page refuses
+    it from the header, so Python's peak allocation stays far below that."""
+    import tracemalloc
+
+    silence = tmp_path / "silence.flac"
+    with soundfile.SoundFile(silence, "w", 8000, 1, format="FLAC") as handle:
+        for _ in range(20):
+            handle.write(np.zeros(8000 * 60, dtype=np.float32))
+    analyser = DemoAnalyser(models["ast"])  # default cap: 10 minutes
+    tracemalloc.start()
+    try:
+        analysis = analyser.analyse(silence)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert analysis.message == (
+        "Error: silence.flac is 20 minutes long; this page analyses at most 10 minutes of audio (the server's --max-duration)."
+    )
+    assert analysis.labels == [] and peak < 20_000_000
+    short_cap = DemoAnalyser(models["ast"], max_duration=2.0).analyse(fixture_path("audio/mix_3s_16k.wav"))
+    assert short_cap.message.startswith("Error: mix_3s_16k.wav is 3 seconds long; this page analyses at most 2 seconds")
+
+
+def test_the_page_deletes_uploads_and_states_its_limits(models):
+    from spectrogram_transformers.demo import UPLOAD_CACHE_CLEANUP
+
+    demo = build_demo(models["ast"], max_duration=90)
+    assert demo.delete_cache == UPLOAD_CACHE_CLEANUP == (60, 300)  # Gradio removes uploads older than 5 minutes
+    texts = [component.get("props", {}).get("value") for component in demo.get_config_file()["components"]]
+    assert "Uploads are deleted from the server 5 to 6 minutes after they arrive. Audio longer than 1.5 minutes is refused." in texts
+    assert parse_demo_args(["--model", "m"]).max_duration == 600.0
+    assert parse_demo_args(["--model", "m", "--max-duration", "30"]).max_duration == 30.0
+    for bad in ("0", "-5", "inf", "ten"):
+        with pytest.raises(SystemExit):
+            parse_demo_args(["--model", "m", "--max-duration", bad])

@@ -103,3 +103,21 @@ def test_plain_transformers_models_keep_transformers_pipeline(tmp_path):
     if importlib.util.find_spec("torchaudio") is None:  # transformers' own behaviour: it resamples with torchaudio
         with pytest.raises(ImportError, match="torchaudio"):
             plain({"array": signal(44100, 1.0), "sampling_rate": 44100})
+
+
+def test_a_long_file_path_is_streamed_and_equals_the_array(ast_pipeline, tmp_path):
+    """A multi-window file path runs from blocks (feature_extraction.streaming) with the same windows and scores
+    as the decoded array; formats libsndfile does not read stream through ffmpeg's stdout."""
+    import shutil
+    import subprocess
+
+    import soundfile
+
+    audio = signal(48000, 4.3, seed=2)
+    soundfile.write(tmp_path / "long.flac", audio, 48000)
+    from_array = as_dict(ast_pipeline({"array": soundfile.read(tmp_path / "long.flac", dtype="float32")[0], "sampling_rate": 48000}))
+    assert as_dict(ast_pipeline(str(tmp_path / "long.flac"))) == from_array  # the same samples, the same windows
+    if shutil.which("ffmpeg") is not None:
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "long.flac"), "-c:a", "aac", str(tmp_path / "long.m4a")], check=True)
+        from_m4a = as_dict(ast_pipeline(str(tmp_path / "long.m4a")))
+        assert max(from_m4a, key=from_m4a.get) == max(from_array, key=from_array.get)
