@@ -1,14 +1,16 @@
 """Custom code that travels with every saved model, so plain `transformers` loads it with `trust_remote_code=True`.
 
-`transformers` copies the module an `auto_map` entry names, and that module's relative imports, into one flat
-folder; this package's nested subpackages (`..pos_embed`, `..checkpoint`) do not survive that. So each family
-has ONE self-contained module in this folder (`spectrogram_transformers_<family>.py`), generated from the package
-source by `python -m spectrogram_transformers.modeling.remote_code.generate` (never edited by hand; a test fails
-when it is stale). `save_pretrained` of every model class (and of the HTS-AT feature extractor) calls
-`add_remote_code`: it writes `auto_map` and copies the family's module next to the weights.
+`transformers` copies the module an `auto_map` entry names, and that module's sibling relative imports
+(`from .x import y`), into one flat folder; this package's nested subpackages (`..pos_embed`, `..checkpoint`) do
+not survive that. So the generator (`python -m spectrogram_transformers.modeling.remote_code.generate`, never
+edited by hand; a test fails when its output is stale) flattens the package source into this folder: ONE shared
+module (`spectrogram_transformers_shared.py`, what two or more families use) and a thin module per family
+(`spectrogram_transformers_<family>.py`, the rest, importing the shared one). `save_pretrained` of every model
+class (and of the HTS-AT feature extractor) calls `add_remote_code`: it writes `auto_map` and copies both
+modules next to the weights.
 
-The same functions run inside the generated modules, where `__file__` is the generated module itself: the code
-copied is then the module that is running, so a model loaded with remote code saves a loadable directory too.
+The same functions run inside the generated modules, where `__file__` is the generated shared module itself: the
+code copied is then the code that is running, so a model loaded with remote code saves a loadable directory too.
 
 With this package installed, the Auto classes keep using the package's registered classes for these directories
 (a registered `model_type` counts as local code: no remote code runs and nothing asks to trust it).
@@ -22,8 +24,10 @@ __all__ = [
     "REMOTE_CODE_CLASSES",
     "RemoteCodeMixin",
     "add_remote_code",
+    "SHARED_MODULE",
     "remote_code_auto_map",
     "remote_code_file",
+    "remote_code_files",
 ]
 
 # model_type -> {Auto class: class name in the family's generated module}
@@ -56,20 +60,31 @@ REMOTE_CODE_CLASSES: dict[str, dict[str, str]] = {
 FEATURE_EXTRACTOR_AUTO_MAP: dict[str, str] = {"HTSATFeatureExtractor": "htsat"}
 
 
+# the generated module every family module imports (a sibling relative import, which transformers copies along)
+SHARED_MODULE = "spectrogram_transformers_shared"
+
+
 def module_name(model_type: str) -> str:
     return f"spectrogram_transformers_{model_type}"
 
 
-def remote_code_file(model_type: str) -> Path:
-    """The generated self-contained module of a family (beside this file, or this very file when generated)."""
+def remote_code_files(model_type: str) -> list[Path]:
+    """The generated modules a family's directory carries: the shared one and the family's (beside this file, or
+    beside the generated module running this code)."""
     if model_type not in REMOTE_CODE_CLASSES:
         raise ValueError(f"no remote code for model_type {model_type!r}; known: {sorted(REMOTE_CODE_CLASSES)}")
-    path = Path(__file__).with_name(f"{module_name(model_type)}.py")
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: regenerate it with `python -m spectrogram_transformers.modeling.remote_code.generate`"
-        )
-    return path
+    paths = [Path(__file__).with_name(f"{name}.py") for name in (SHARED_MODULE, module_name(model_type))]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing: regenerate it with `python -m spectrogram_transformers.modeling.remote_code.generate`"
+            )
+    return paths
+
+
+def remote_code_file(model_type: str) -> Path:
+    """The generated module of a family (the one `auto_map` names; it imports the shared module)."""
+    return remote_code_files(model_type)[1]
 
 
 def remote_code_auto_map(model_type: str) -> dict[str, str]:
@@ -87,11 +102,11 @@ def add_remote_code(target, save_directory, model_type: str, copy_file: bool = T
         auto_map = {"AutoFeatureExtractor": auto_map["AutoFeatureExtractor"]}
     target.auto_map = {**(getattr(target, "auto_map", None) or {}), **auto_map}
     if copy_file:
-        source = remote_code_file(model_type)
-        destination = Path(save_directory) / source.name
         Path(save_directory).mkdir(parents=True, exist_ok=True)
-        if not (destination.exists() and destination.samefile(source)):
-            shutil.copyfile(source, destination)
+        for source in remote_code_files(model_type):
+            destination = Path(save_directory) / source.name
+            if not (destination.exists() and destination.samefile(source)):
+                shutil.copyfile(source, destination)
 
 
 class RemoteCodeMixin:

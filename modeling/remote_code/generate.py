@@ -1,17 +1,18 @@
-"""Generate the self-contained remote-code module of each family from the package source.
+"""Generate the remote-code modules (one shared, one thin module per family) from the package source.
 
     python -m spectrogram_transformers.modeling.remote_code.generate           # rewrite the modules
     python -m spectrogram_transformers.modeling.remote_code.generate --check   # exit 1 if one is stale
 
-`transformers` copies a custom-code module and its relative imports into one flat folder, so the package's
-nested imports (`from ..pos_embed import ...`) cannot travel. This tool inlines them, as `transformers` turns
-`modular_*.py` into `modeling_*.py`: starting from the modules that define a family's Auto classes, it follows
-every relative import (also the lazy ones inside functions), keeps only the top-level statements the family's
-classes reach (by the names they use, resolved module by module), and writes them in dependency order below the
-external imports. Two different definitions that would land on one name are an error naming both modules,
-never a silent shadowing. The output is never edited by hand: `tests/test_remote_code.py` fails when it differs
-from what this tool generates now.
-"""
+`transformers` copies a custom-code module and its sibling relative imports into one flat folder, so the
+package's nested imports (`from ..pos_embed import ...`) cannot travel. This tool inlines them, as `transformers`
+turns `modular_*.py` into `modeling_*.py`: starting from the modules that define a family's Auto classes, it
+follows every relative import (also the lazy ones inside functions), keeps only the top-level statements the
+family's classes reach (by the names they use, resolved module by module), and writes them in dependency order
+below the external imports. What two or more families reach goes once into `spectrogram_transformers_shared.py`;
+each family module holds the rest and imports the shared one (`from .spectrogram_transformers_shared import
+...`). Two different definitions that would land on one name are an error naming both modules, never a silent
+shadowing. Every output starts with a do-not-edit banner; `tests/models/test_remote_code.py` fails when a file
+differs from what this tool generates now."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import REMOTE_CODE_CLASSES, module_name
+from . import REMOTE_CODE_CLASSES, SHARED_MODULE, module_name
 
-__all__ = ["ROOT_MODULES", "GenerationError", "generate_family", "generate_module", "main"]
+__all__ = ["ROOT_MODULES", "GenerationError", "generate_files", "generate_module", "main"]
 
 PACKAGE = "spectrogram_transformers"
 # modules defining each family's Auto classes (relative to the package); everything else is found from them
@@ -242,36 +243,43 @@ def _statement_text(module: _Module, statement: _Statement) -> str:
     return "\n".join(line for line in chunk.values() if line is not None)
 
 
-def generate_family(model_type: str) -> str:
-    """The text of the family's self-contained module."""
-    return generate_module(
-        [f"{PACKAGE}.{root}" for root in ROOT_MODULES[model_type]],
-        list(REMOTE_CODE_CLASSES[model_type].values()),
-        f"{model_type.upper()} family of spectrogram-transformers",
-    )
+BANNER = (
+    "# GENERATED FILE: DO NOT EDIT. Written by `python -m spectrogram_transformers.modeling.remote_code.generate`\n"
+    "# from the package source; change the package and regenerate (tests/models/test_remote_code.py checks it).\n"
+)
 
 
-def generate_module(root_modules: list[str], class_names: list[str], title: str) -> str:
-    """One flat module holding `class_names` (defined in `root_modules`) and everything they reach."""
-    modules = _load_modules(root_modules)
+def _roots(modules: dict[str, _Module], root_modules: list[str], class_names: list[str]) -> list[tuple[str, str]]:
     roots = []
     for class_name in class_names:
-        owners = [name for name, module in modules.items() if class_name in module.bindings]
+        owners = [name for name in root_modules if class_name in modules[name].bindings]
+        owners += [name for name, module in modules.items() if class_name in module.bindings and name not in owners]
         defining = [name for name in owners if _definition(modules, name, class_name).module == name]
         if not defining:
             raise GenerationError(f"no module of {', '.join(root_modules)} defines {class_name}")
         roots.append((defining[0], class_name))
+    return roots
+
+
+def _reached(modules: dict[str, _Module], roots: list[tuple[str, str]]) -> list[_Statement]:
+    """Every statement `roots` reach, in dependency order (identical copies of a definition included)."""
+    position = _position(modules)
+    return sorted(_reachable(modules, roots), key=lambda statement: position[id(statement)])
+
+
+def _position(modules: dict[str, _Module]) -> dict[int, tuple[int, int]]:
     order = _order(modules)
-    position = {
+    return {
         id(statement): (order.index(name), index)
         for name in order
         for index, statement in enumerate(modules[name].statements)
     }
-    kept = sorted(_reachable(modules, roots), key=lambda statement: position[id(statement)])
 
-    # one definition per flat name (the first in dependency order where identical copies exist)
+
+def _dedup(statements: list[_Statement], title: str) -> list[_Statement]:
+    """One statement per flat name: identical copies collapse to the first; different meanings are an error."""
     by_name: dict[str, _Statement] = {}
-    for statement in kept:
+    for statement in statements:
         for name in statement.defines:
             other = by_name.get(name)
             if other is None or other is statement:
@@ -284,17 +292,26 @@ def generate_module(root_modules: list[str], class_names: list[str], title: str)
                     f"{title}: {name!r} is defined differently in {other.module} and {statement.module}; "
                     "rename one (or import it from the other) so the flat module has one meaning per name"
                 )
-    kept_ids = {id(s) for s in by_name.values()} | {id(s) for s in kept if s.alias_of}
+    kept_ids = {id(s) for s in by_name.values()} | {id(s) for s in statements if s.alias_of}
+    return [statement for statement in statements if id(statement) in kept_ids]
 
-    imports = sorted({s.external_import for s in kept if s.external_import and id(s) in kept_ids})
+
+def _render(
+    modules: dict[str, _Module], statements: list[_Statement], docstring: str, shared_import: str = ""
+) -> str:
+    """A flat module: banner, docstring, external imports, `shared_import`, then the statements grouped by the
+    package module they come from."""
+    imports = sorted({s.external_import for s in statements if s.external_import})
     plain = [text for text in imports if text.startswith("import ")]
     from_imports = [text for text in imports if text.startswith("from ")]
+    order = _order(modules)
     sources = []
     for module_name_ in order:
         module = modules[module_name_]
+        chosen = {id(s) for s in statements if s.module == module_name_}
         texts = []
         for statement in module.statements:
-            if id(statement) not in kept_ids or statement.external_import:
+            if id(statement) not in chosen or statement.external_import:
                 continue
             if statement.alias_of is not None:
                 texts.append(f"{statement.alias_of[0]} = {statement.alias_of[1]}")
@@ -303,17 +320,89 @@ def generate_module(root_modules: list[str], class_names: list[str], title: str)
         if texts:
             sources.append(f"# ---- from {module_name_} " + "-" * max(0, 100 - len(module_name_) - 13))
             sources.append("\n\n\n".join(texts))
-    module_list = ", ".join(name.removeprefix(f"{PACKAGE}.") for name in order)
-    header = (
-        f'"""{title} as one self-contained module, for transformers\'\n'
-        "`trust_remote_code=True` (the Auto classes and pipeline load a saved directory without the package).\n\n"
-        "GENERATED by `python -m spectrogram_transformers.modeling.remote_code.generate` from the package modules\n"
-        f"{module_list}.\nDo not edit: change the package and regenerate (a test fails when this file is stale).\n"
-        '"""'
-    )
     # postponed annotations: feature-extraction modules annotate with classes defined further down
     future = "from __future__ import annotations"
-    return "\n".join([header, "", future, "", *plain, *from_imports, "", "", "\n\n\n".join(sources), ""])
+    parts = [BANNER + f'"""{docstring}\n"""', "", future, "", *plain, *from_imports]
+    if shared_import:
+        parts += ["", shared_import]
+    return "\n".join([*parts, "", "", "\n\n\n".join(sources), ""])
+
+
+def _source_list(statements: list[_Statement]) -> str:
+    names = sorted({s.module.removeprefix(f"{PACKAGE}.") for s in statements if not s.external_import})
+    return ", ".join(names)
+
+
+def generate_module(root_modules: list[str], class_names: list[str], title: str) -> str:
+    """One flat module holding `class_names` (defined in `root_modules`) and everything they reach."""
+    modules = _load_modules(root_modules)
+    statements = _dedup(_reached(modules, _roots(modules, root_modules, class_names)), title)
+    docstring = (
+        f"{title} as one self-contained module.\n\nFrom the package modules {_source_list(statements)}."
+    )
+    return _render(modules, statements, docstring)
+
+
+def generate_files() -> dict[str, str]:
+    """File name -> text of every generated module: the shared one and one thin module per family.
+
+    A statement two or more families reach goes to the shared module once; a family module holds the rest of
+    its family and imports its share from the shared module with a sibling relative import, which transformers
+    copies along when it loads the family module as remote code.
+    """
+    roots = {family: [f"{PACKAGE}.{root}" for root in modules] for family, modules in ROOT_MODULES.items()}
+    modules = _load_modules([root for family_roots in roots.values() for root in family_roots])
+    reached = {
+        family: _reached(modules, _roots(modules, roots[family], list(REMOTE_CODE_CLASSES[family].values())))
+        for family in ROOT_MODULES
+    }
+    for family, statements in reached.items():
+        _dedup(statements, f"{family} family")  # each family alone has one meaning per name
+    count: dict[int, int] = {}
+    for statements in reached.values():
+        for statement in statements:
+            count[id(statement)] = count.get(id(statement), 0) + 1
+    shared_ids = {identity for identity, families in count.items() if families > 1}
+    everything = {id(s): s for statements in reached.values() for s in statements}
+    position = _position(modules)
+    shared = _dedup(sorted((everything[i] for i in shared_ids), key=lambda s: position[id(s)]), "the shared module")
+    files = {
+        f"{SHARED_MODULE}.py": _render(
+            modules,
+            shared,
+            "What the AST, SSAST and HTS-AT families of spectrogram-transformers share, for transformers'\n"
+            "`trust_remote_code=True`: the family modules beside this file import it.\n\n"
+            f"From the package modules {_source_list(shared)}.",
+        )
+    }
+    for family, statements in reached.items():
+        # names the family takes from the shared module (external imports are repeated, not re-exported)
+        imported = sorted(
+            {name for s in statements if id(s) in shared_ids and not s.external_import for name in s.defines}
+        )
+        # the family's own statements and all its external imports; identical copies of what it takes from the
+        # shared module are left out
+        own = _dedup(
+            [
+                s
+                for s in statements
+                if s.external_import or (id(s) not in shared_ids and not (s.defines and s.defines <= set(imported)))
+            ],
+            family,
+        )
+        shared_import = f"from .{SHARED_MODULE} import (  # noqa: F401\n" + "".join(
+            f"    {name},\n" for name in imported
+        ) + ")"
+        files[f"{module_name(family)}.py"] = _render(
+            modules,
+            own,
+            f"The {family.upper()} family of spectrogram-transformers for transformers' `trust_remote_code=True`\n"
+            "(the Auto classes and pipeline load a saved directory without the package); what the families share\n"
+            f"is in `{SHARED_MODULE}.py`, copied beside it.\n\n"
+            f"From the package modules {_source_list(own) or '(none of its own)'}.",
+            shared_import,
+        )
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,12 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     directory = Path(__file__).parent
     stale = []
-    for model_type in REMOTE_CODE_CLASSES:
-        path = directory / f"{module_name(model_type)}.py"
-        text = generate_family(model_type)
+    files = generate_files()
+    for name, text in files.items():
+        path = directory / name
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             continue
-        stale.append(path.name)
+        stale.append(name)
         if not args.check:
             path.write_text(text, encoding="utf-8")
     if args.check and stale:

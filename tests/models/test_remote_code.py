@@ -1,5 +1,6 @@
 """Saved directories carry their own code: plain transformers loads them with `trust_remote_code=True`."""
 
+import ast
 import json
 import os
 import subprocess
@@ -11,11 +12,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from spectrogram_transformers.modeling.remote_code import (
     REMOTE_CODE_CLASSES,
+    SHARED_MODULE,
     remote_code_file,
 )
 from spectrogram_transformers.modeling.remote_code.generate import (
     GenerationError,
-    generate_family,
+    generate_files,
     generate_module,
 )
 from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
@@ -37,6 +39,7 @@ from spectrogram_transformers import (
 from testing_utils.fixtures import TESTS_DIR
 
 TESTS = TESTS_DIR / "testing_utils"
+REMOTE_CODE_DIR = remote_code_file("ast").parent
 
 
 def save_tiny_ssast(directory: Path, pretraining: bool = False) -> Path:
@@ -51,12 +54,34 @@ def save_tiny_ssast(directory: Path, pretraining: bool = False) -> Path:
     return Path(directory)
 
 
-@pytest.mark.parametrize("model_type", sorted(REMOTE_CODE_CLASSES))
-def test_generated_remote_code_is_up_to_date(model_type):
-    expected = generate_family(model_type)
-    assert remote_code_file(model_type).read_text(encoding="utf-8") == expected, (
-        "stale: run `python -m spectrogram_transformers.modeling.remote_code.generate`"
+def test_generated_remote_code_is_up_to_date():
+    generated = generate_files()
+    assert sorted(generated) == sorted(
+        [f"{SHARED_MODULE}.py", *(remote_code_file(model_type).name for model_type in REMOTE_CODE_CLASSES)]
     )
+    for name, expected in generated.items():
+        assert expected.startswith("# GENERATED FILE: DO NOT EDIT."), name
+        assert (REMOTE_CODE_DIR / name).read_text(encoding="utf-8") == expected, (
+            f"{name} is stale: run `python -m spectrogram_transformers.modeling.remote_code.generate`"
+        )
+
+
+def test_family_modules_take_what_they_share_from_one_module():
+    """No definition is written twice: a class or function two family modules define alike would belong in the
+    shared module (same-named private helpers with different bodies are each family's own)."""
+    defined = {}
+    for model_type in REMOTE_CODE_CLASSES:
+        tree = ast.parse(remote_code_file(model_type).read_text(encoding="utf-8"))
+        defined[model_type] = {
+            node.name: ast.dump(node) for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))
+        }
+        shared_imports = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == SHARED_MODULE]
+        assert len(shared_imports) == 1 and shared_imports[0].level == 1, model_type  # a sibling relative import
+    families = sorted(defined)
+    for index, first in enumerate(families):
+        for second in families[index + 1 :]:
+            twice = [name for name in defined[first].keys() & defined[second].keys() if defined[first][name] == defined[second][name]]
+            assert not twice, (first, second, sorted(twice))
 
 
 def test_generator_refuses_two_meanings_for_one_name(tmp_path, monkeypatch):
@@ -82,6 +107,7 @@ def test_saved_directories_carry_auto_map_and_code(tmp_path):
         assert config["auto_map"]["AutoModelForAudioClassification"].startswith(f"spectrogram_transformers_{model_type}.")
         assert "AutoFeatureExtractor" in config["auto_map"]
         assert (directory / f"spectrogram_transformers_{model_type}.py").read_text() == remote_code_file(model_type).read_text()
+        assert (directory / f"{SHARED_MODULE}.py").read_text() == (REMOTE_CODE_DIR / f"{SHARED_MODULE}.py").read_text()
     assert "AutoModelForPreTraining" in json.loads((pretraining_dir / "config.json").read_text())["auto_map"]
     htsat_preprocessor = json.loads((htsat_dir / "preprocessor_config.json").read_text())
     assert htsat_preprocessor["feature_extractor_type"] == "HTSATFeatureExtractor"

@@ -80,6 +80,7 @@ def test_remote_code_classes_load_every_checkpoint_format_without_the_package(tm
          "kwargs": kwargs, "output": output}
         for name, _, code, model_type, auto, checkpoint, kwargs, output, _ in cases
     ]
+    specs[0]["resave"] = str(tmp_path / "resaved_by_remote_code")
     (tmp_path / "cases.json").write_text(json.dumps(specs))
     environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
@@ -95,3 +96,6 @@ def test_remote_code_classes_load_every_checkpoint_format_without_the_package(tm
         with torch.no_grad():
             expected = getattr(model(features[name]), output)
         assert torch.equal(produced[name], expected), name
+    assert torch.equal(produced["native_ast.resaved"], produced["native_ast"])
+    resaved = sorted(path.name for path in (tmp_path / "resaved_by_remote_code").glob("*.py"))
+    assert resaved == ["spectrogram_transformers_ast.py", "spectrogram_transformers_shared.py"]

@@ -3,7 +3,7 @@ imported: loads checkpoints of every format the package classes load through the
 a package-saved directory with transformers' `get_class_from_dynamic_module`) and writes their outputs.
 
 Usage: python remote_code_loading_client.py CASES.json FEATURES.safetensors OUTPUT.safetensors THREADS
-CASES.json: [{"name", "code_dir", "class_ref" ("module.Class"), "checkpoint", "kwargs", "output"}]
+CASES.json: [{"name", "code_dir", "class_ref" ("module.Class"), "checkpoint", "kwargs", "output", "resave"?}]
 """
 
 import importlib.abc
@@ -39,6 +39,12 @@ def main() -> None:
         with torch.no_grad():
             outputs[case["name"]] = getattr(model(features[case["name"]]), case["output"]).contiguous()
         outputs[case["name"] + ".module"] = torch.tensor([model_class.__module__.startswith("transformers_modules.")])
+        if case.get("resave"):  # saved by the remote code itself: the directory carries that code and loads again
+            resaved = case["resave"]
+            model.save_pretrained(resaved)
+            reloaded = get_class_from_dynamic_module(case["class_ref"], resaved).from_pretrained(resaved).eval()
+            with torch.no_grad():
+                outputs[case["name"] + ".resaved"] = getattr(reloaded(features[case["name"]]), case["output"]).contiguous()
     assert not any(name.split(".")[0] == "spectrogram_transformers" for name in sys.modules)
     save_file(outputs, output_file)
 
