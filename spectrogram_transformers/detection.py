@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +35,7 @@ from .inference.windows import num_windows
 
 __all__ = [
     "Detection",
+    "EventStream",
     "detect",
     "detect_blocks",
     "detect_events",
@@ -167,6 +168,123 @@ def detect_events(
     return events
 
 
+class EventStream:
+    """`detect_events` over frames that arrive in pieces: `add` finalised frame probabilities in time order,
+    `finish` returns exactly the events `detect_events` finds on all of them at once, while only a median
+    window's worth of frames and one open event per class are held (so events of a 10-hour timeline need no
+    10-hour array). Arguments as `detect_events`, with the class names given."""
+
+    def __init__(
+        self,
+        frame_duration_s: float,
+        names: Sequence[str],
+        threshold: Thresholds = 0.5,
+        median_filter_frames: int = 1,
+        min_duration_s: float = 0.0,
+        min_gap_s: float = 0.0,
+        default_threshold: float = 0.5,
+        offset_s: float = 0.0,
+    ):
+        if not frame_duration_s > 0:
+            raise ValueError(f"frame_duration_s must be positive, got {frame_duration_s}")
+        median_filter_time(np.zeros((0, 1)), median_filter_frames)  # the same check of the filter length
+        self.names = list(names)
+        self.thresholds = _class_thresholds(threshold, self.names, default_threshold)
+        self.frame_s, self.offset_s = frame_duration_s, offset_s
+        self.min_duration_s, self.max_gap_frames = min_duration_s, min_gap_s / frame_duration_s
+        self.width = median_filter_frames
+        self.half = median_filter_frames // 2
+        self.padded = np.zeros((0, len(self.names)))  # median input not yet filtered (start edge-replicated)
+        self.received = 0  # raw frames added
+        self.filtered = 0  # frames filtered and thresholded
+        labels = len(self.names)
+        self.run_start = np.full(labels, -1)  # start of the run of active frames in progress, -1: none
+        self.run_max = np.full(labels, -np.inf)
+        self.held: list[list | None] = [None] * labels  # the last closed (merged) run [start, end, max], not yet final
+        self.events: list[dict] = []
+
+    def add(self, frames: np.ndarray) -> None:
+        """Frame probabilities [k, labels] following those added before."""
+        frames = np.asarray(frames, dtype=np.float64)
+        if len(frames) == 0:
+            return
+        if self.received == 0 and self.half:
+            frames = np.concatenate([np.repeat(frames[:1], self.half, axis=0), frames])  # edge at the start
+        self.received += len(frames) - (self.half if self.received == 0 else 0)
+        self.padded = np.concatenate([self.padded, frames])
+        self._filter_ready()
+
+    def _filter_ready(self) -> None:
+        ready = len(self.padded) - self.width + 1  # frames whose whole median window is here
+        if ready <= 0:
+            return
+        if self.width == 1:
+            values = self.padded
+        else:
+            windows = np.lib.stride_tricks.sliding_window_view(self.padded[: ready + self.width - 1], self.width, axis=0)
+            values = np.median(windows, axis=-1)
+        self._threshold(values[:ready])
+        self.padded = self.padded[ready:].copy()
+
+    def _threshold(self, values: np.ndarray) -> None:
+        first = self.filtered
+        self.filtered += len(values)
+        active = values >= self.thresholds[None, :]
+        was_active = (self.run_start >= 0)[None, :]
+        edges = np.diff(np.concatenate([was_active, active]).astype(np.int8), axis=0)  # +1 run starts, -1 run ends
+        for label in np.flatnonzero(active.any(axis=0) | was_active[0]):
+            column = values[:, label]
+            starts = np.flatnonzero(edges[:, label] == 1).tolist()
+            ends = np.flatnonzero(edges[:, label] == -1).tolist()
+            if self.run_start[label] >= 0:
+                starts = [None, *starts]  # the run in progress continues from an earlier piece
+            for index, start in enumerate(starts):
+                end = ends[index] if index < len(ends) else None
+                segment = column[(start or 0) : end]
+                peak = float(segment.max()) if len(segment) else -np.inf
+                if start is not None:
+                    self.run_start[label], self.run_max[label] = first + start, peak
+                else:
+                    self.run_max[label] = max(self.run_max[label], peak)
+                if end is not None:
+                    self._close(label, first + end)
+
+    def _close(self, label: int, end: int) -> None:
+        start, peak = int(self.run_start[label]), float(self.run_max[label])
+        self.run_start[label], self.run_max[label] = -1, -np.inf
+        held = self.held[label]
+        if held is not None and start - held[1] < self.max_gap_frames:
+            held[1], held[2] = end, max(held[2], peak)
+            return
+        self._emit(label, held)
+        self.held[label] = [start, end, peak]
+
+    def _emit(self, label: int, run: list | None) -> None:
+        if run is None or (run[1] - run[0]) * self.frame_s + 1e-9 < self.min_duration_s:
+            return
+        self.events.append(
+            {
+                "label": self.names[label],
+                "start": self.offset_s + run[0] * self.frame_s,
+                "end": self.offset_s + run[1] * self.frame_s,
+                "score": run[2],
+            }
+        )
+
+    def finish(self) -> list[dict]:
+        """The events, sorted by start then label, as `detect_events` returns them."""
+        if self.received and self.half:
+            self.padded = np.concatenate([self.padded, np.repeat(self.padded[-1:], self.half, axis=0)])  # edge at the end
+            self._filter_ready()
+        for label in np.flatnonzero(self.run_start >= 0):
+            self._close(label, self.filtered)
+        for label, run in enumerate(self.held):
+            self._emit(label, run)
+        self.held = [None] * len(self.names)
+        self.events.sort(key=lambda event: (event["start"], event["label"]))
+        return self.events
+
+
 @dataclass
 class FrameProbabilities:
     """A file's timeline: `probabilities` [frames, labels] with `frame_s` seconds per frame, from the model's
@@ -189,10 +307,11 @@ class FrameProbabilities:
 
 class _Timeline:
     """Window probabilities averaged onto a frame grid as they arrive. Frames no later window can reach are
-    finalised (sum / count, stored as float32: a compact [frames, labels] array, small beside the audio) and the
-    float64 sums are kept only for the frames still open, so memory grows by frames × labels × 4 bytes."""
+    finalised (sum / count, as float32) and handed to `sink` (the event search) and, with `keep`, stored: a
+    compact [frames, labels] array. float64 sums are held only for the frames still open."""
 
-    def __init__(self, num_labels: int):
+    def __init__(self, num_labels: int, sink: Callable[[np.ndarray], None] | None = None, keep: bool = True):
+        self.sink, self.keep = sink, keep
         self.finished: list[np.ndarray] = []
         self.finished_frames = 0
         self.open_frames = 0  # frames after the finished ones that have received something
@@ -211,27 +330,42 @@ class _Timeline:
         self.open_count[first:last] += 1
         self.open_frames = max(self.open_frames, last)
 
+    def _hand_over(self, frames: np.ndarray) -> None:
+        if len(frames) == 0:
+            return
+        if self.sink is not None:
+            self.sink(frames)
+        if self.keep:
+            self.finished.append(frames)
+        self.finished_frames += len(frames)
+
     def finish_before(self, frame: int) -> None:
         """Frames before `frame` receive nothing more: finalise them."""
         done = min(frame - self.finished_frames, self.open_frames)
         if done <= 0:
             return
-        self.finished.append((self.open_sum[:done] / np.maximum(self.open_count[:done], 1)).astype(np.float32))
+        frames = (self.open_sum[:done] / np.maximum(self.open_count[:done], 1)).astype(np.float32)
         remaining = np.zeros_like(self.open_sum)
         remaining[: self.open_frames - done] = self.open_sum[done : self.open_frames]
         counts = np.zeros_like(self.open_count)
         counts[: self.open_frames - done] = self.open_count[done : self.open_frames]
         self.open_sum, self.open_count = remaining, counts
         self.open_frames -= done
-        self.finished_frames += done
+        self._hand_over(frames)
 
-    def result(self, length: int) -> np.ndarray:
-        """[length, labels] float32: frames never reached are 0, frames past `length` (the end of the audio) dropped."""
-        self.finish_before(self.finished_frames + self.open_frames)
+    def result(self, length: int) -> np.ndarray | None:
+        """Finalise up to `length` frames (the end of the audio: frames never reached are 0, later ones dropped);
+        the [length, labels] float32 timeline when kept."""
         labels = self.open_sum.shape[1]
+        rest = max(0, length - self.finished_frames)
+        frames = np.zeros((rest, labels), np.float32)
+        used = min(rest, self.open_frames)
+        frames[:used] = self.open_sum[:used] / np.maximum(self.open_count[:used], 1)
+        self.open_frames = 0
+        self._hand_over(frames)
+        if not self.keep:
+            return None
         probabilities = np.concatenate(self.finished) if self.finished else np.zeros((0, labels), np.float32)
-        if len(probabilities) < length:
-            probabilities = np.concatenate([probabilities, np.zeros((length - len(probabilities), labels), np.float32)])
         return probabilities[:length]
 
 
@@ -268,11 +402,16 @@ def stream_frame_probabilities(
     progress: bool | None = None,
     name: str = "<waveform>",
     expected_samples: int | None = None,
+    frames_sink: Callable[[float, int], Callable[[np.ndarray], None]] | None = None,
+    keep_frames: bool = True,
 ) -> tuple[FrameProbabilities, int]:
     """`(frame_probabilities, samples)` of audio given as consecutive mono blocks at `classifier.sampling_rate`
     (`classifier.stream(path)`): windows run as the blocks arrive and only the frame timeline is kept, so memory
     grows with frames × labels (float32), not with the audio. Equal to `frame_probabilities` of the concatenated
-    blocks."""
+    blocks.
+
+    `frames_sink(frame_s, num_labels)`, when given, makes a function that receives the finalised frames in time
+    order (e.g. `EventStream.add`); with `keep_frames=False` the timeline is not stored (`probabilities` None)."""
     rate = classifier.sampling_rate
     window, hop = classifier.window_sizes(window_s, hop_s)
     if window is None:  # a model without a fixed input and no window asked: 10 s windows
@@ -301,7 +440,8 @@ def stream_frame_probabilities(
         else:
             window_probabilities = classifier.scores(batch.logits)[:, None, :]  # [B, 1, labels]
         if timeline is None:
-            timeline = _Timeline(window_probabilities.shape[2])
+            labels = window_probabilities.shape[2]
+            timeline = _Timeline(labels, None if frames_sink is None else frames_sink(frame_s, labels), keep_frames)
         for start, probabilities in zip(batch.starts, window_probabilities):
             offset = round(start / rate / frame_s)
             # HTS-AT: the window's first frames; AST: its one clip score broadcast over the frames it covers
@@ -340,7 +480,7 @@ class Detection:
     frame_s: float
     window_s: float
     hop_s: float
-    frame_probabilities: np.ndarray = field(repr=False, compare=False)
+    frame_probabilities: np.ndarray | None = field(repr=False, compare=False)  # None: not kept (keep_frames=False)
     label_names: list[str] = field(default_factory=list, repr=False, compare=False)
     resolution_s: float | None = None
 
@@ -402,14 +542,24 @@ def detect_blocks(
     hop_s: float | None = None,
     progress: bool | None = None,
     expected_samples: int | None = None,
+    keep_frames: bool = True,
     **detect_kwargs: Any,
 ) -> Detection:
     """`detect` of audio given as consecutive mono blocks (`classifier.stream(path)`), run as they arrive; equal to
-    `detect` of the concatenated blocks. Memory: the float32 frame timeline, not the audio."""
+    `detect` of the concatenated blocks. Events are searched as the frames are finalised (`EventStream`), so with
+    `keep_frames=False` (no `frame_probabilities`, e.g. no plot wanted) memory does not grow with the audio at
+    all; with it, the float32 timeline (frames × labels) is kept."""
+    searches: list[EventStream] = []
+
+    def event_search(frame_s: float, num_labels: int) -> Callable[[np.ndarray], None]:
+        searches.append(EventStream(frame_s, _label_names(classifier.label_names, num_labels), **detect_kwargs))
+        return searches[0].add
+
     timeline, num_samples = stream_frame_probabilities(
-        classifier, blocks, window_s, hop_s, progress=progress, name=name, expected_samples=expected_samples
+        classifier, blocks, window_s, hop_s, progress=progress, name=name, expected_samples=expected_samples,
+        frames_sink=event_search, keep_frames=keep_frames,
     )
-    events = detect_events(timeline.probabilities, timeline.frame_s, classifier.label_names, **detect_kwargs)
+    events = searches[0].finish()
     return Detection(
         path=name,
         duration=num_samples / classifier.sampling_rate,

@@ -111,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
             return run_task(args, lambda device: task, _print_row)
         speed = SpeedReport()
         results, unreadable, detections = {}, [], []
-        for result in detect_files(classifier, files, window_s=args.window, hop_s=args.hop, **detect_kwargs):
+        # the frame timeline only for the plot: without it, memory does not grow with the file
+        keep_frames = bool(args.plot)
+        for result in detect_files(classifier, files, window_s=args.window, hop_s=args.hop, keep_frames=keep_frames, **detect_kwargs):
             if isinstance(result, UnreadableFile):
                 unreadable.append(result)
                 results[result.path] = {"error": result.reason}

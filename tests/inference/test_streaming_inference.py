@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from spectrogram_transformers.detection import detect, detect_blocks, detect_stream
+from spectrogram_transformers.detection import EventStream, detect, detect_blocks, detect_events, detect_stream
 from spectrogram_transformers.inference import AudioClassifier
 from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
 
@@ -75,6 +75,31 @@ def test_detect_of_a_stream_equals_detect_of_the_whole_file(model, audio, reques
     assert streamed.frame_probabilities.dtype == np.float32
     np.testing.assert_array_equal(streamed.frame_probabilities, whole.frame_probabilities)
     assert detect_stream(classifier, path, threshold=0.3) == whole
+    # events are searched as frames are finalised: without the timeline kept, the same events
+    no_frames = detect_stream(classifier, path, threshold=0.3, median_filter_frames=5, min_gap_s=0.2, keep_frames=False)
+    assert no_frames.frame_probabilities is None
+    assert no_frames.events == detect_events(
+        whole.frame_probabilities, whole.frame_s, classifier.label_names, threshold=0.3, median_filter_frames=5, min_gap_s=0.2
+    )
+
+
+def test_event_search_in_pieces_equals_detect_events():
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        frames, labels = int(rng.integers(1, 300)), int(rng.integers(1, 5))
+        probabilities = np.repeat(rng.random((frames // 5 + 1, labels)), 5, axis=0)[:frames].astype(np.float32)
+        probabilities += 0.05 * rng.standard_normal(probabilities.shape).astype(np.float32)
+        options = {
+            "threshold": float(rng.choice([0.3, 0.5, 0.7])), "median_filter_frames": int(rng.choice([1, 3, 5, 9])),
+            "min_duration_s": float(rng.choice([0, 0.2, 0.5])), "min_gap_s": float(rng.choice([0, 0.15, 0.4])),
+        }
+        names = [f"class{index}" for index in range(labels)]
+        search, first = EventStream(0.1, names, **options), 0
+        while first < frames:
+            size = int(rng.integers(1, 40))
+            search.add(probabilities[first : first + size])
+            first += size
+        assert search.finish() == detect_events(probabilities, 0.1, names, **options), (trial, options)
 
 
 def run_cli(command: str, env: dict) -> subprocess.CompletedProcess:
