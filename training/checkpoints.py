@@ -14,6 +14,7 @@ do with a directory that already holds one.
 """
 
 import json
+import os
 import re
 import shutil
 import uuid
@@ -23,6 +24,8 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 from transformers.utils import logging
+
+from ..errors import InvalidInputError
 
 __all__ = [
     "RUN_FILES",
@@ -68,15 +71,15 @@ LATEST = ("last", "latest", "true", "True")
 _SCHEDULE_FIELDS = ("max_steps", "num_train_epochs", "train_batch_size", "save_steps")
 
 
-class OutputDirectoryInUse(ValueError):
+class OutputDirectoryInUse(InvalidInputError):
     """The output directory holds a previous run, and the user neither resumes it nor asks to overwrite it."""
 
 
-class IncompleteCheckpointError(ValueError):
+class IncompleteCheckpointError(InvalidInputError):
     """A `checkpoint-<step>` folder given to average or ensemble is not complete."""
 
 
-class ResumeError(ValueError):
+class ResumeError(InvalidInputError):
     """--resume_from_checkpoint names no complete checkpoint."""
 
 
@@ -206,20 +209,39 @@ def clear_previous_run(output_dir: str | Path) -> list[str]:
 
 
 def check_output_dir(output_dir: str | Path, *, resuming: bool, overwrite: bool) -> None:
-    """Refuse an output directory holding a previous run unless resuming or overwriting (then clear it)."""
+    """Refuse an output directory that cannot be written (a file in the way, a read-only file system) or that holds
+    a previous run, unless resuming or overwriting. Nothing is removed here: with `overwrite`, the caller clears
+    the previous run (`clear_previous_run`) only once the new run has passed every check and can start."""
+    _check_writable_directory(Path(output_dir))
     if resuming:
         return
     contents = previous_run_contents(output_dir)
-    if not contents:
-        return
-    if overwrite:
-        clear_previous_run(output_dir)
+    if not contents or overwrite:
         return
     shown = ", ".join(contents[:6]) + (", ..." if len(contents) > 6 else "")
     raise OutputDirectoryInUse(
         f"{output_dir} holds a previous run ({shown}); pass --overwrite_output_dir to replace it, "
         "--resume_from_checkpoint last to continue it, or another --output_dir"
     )
+
+
+def _check_writable_directory(output_dir: Path) -> None:
+    """--output_dir must be a directory (or creatable as one) on a writable file system."""
+    existing = output_dir
+    while not existing.exists():
+        if existing.is_symlink():  # a dangling link or a loop: it can be neither used nor created
+            raise OutputDirectoryInUse(f"--output_dir {output_dir}: {existing} is a symbolic link that leads nowhere")
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        where = f"--output_dir {output_dir}" + ("" if existing == output_dir else f": {existing}")
+        raise OutputDirectoryInUse(f"{where} is a file, not a directory; choose another --output_dir")
+    if existing.exists() and not os.access(existing, os.W_OK):
+        raise OutputDirectoryInUse(
+            f"--output_dir {output_dir}: {existing} is not writable (a read-only file system or no permission); "
+            "choose another --output_dir"
+        )
 
 
 def run_id_of(state: dict[str, Any] | None) -> str | None:

@@ -42,9 +42,6 @@ class AudioClassificationCollator:
             loss of AST's Speech Commands recipe); defaults to True when the augmentation mixes labels.
         generator: RNG of the augmentation; None uses torch's global RNG.
         input_name: key of the features; defaults to the feature extractor's first `model_input_names`.
-        repeat_last_clip_when_empty: when no clip of a batch decodes, repeat the last good clip instead of
-            giving an empty batch (training, where an optimiser step needs data). Evaluation leaves it off, so
-            every metric is computed on decodable clips only, each counted once.
 
     Decoding is deterministic, so the loader stage has no randomness. `num_skipped` counts the clips this
     collator (in this process) could not decode.
@@ -59,9 +56,7 @@ class AudioClassificationCollator:
     soft_labels: bool | None = None
     generator: torch.Generator | None = None
     input_name: str | None = None
-    repeat_last_clip_when_empty: bool = False
     num_skipped: int = field(default=0, init=False)
-    _fallback: dict | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         if self.input_name is None:
@@ -85,18 +80,8 @@ class AudioClassificationCollator:
             except (ValueError, FileNotFoundError, RuntimeError, TypeError) as error:
                 self.num_skipped += 1
                 warnings.warn(f"skipping a clip that cannot be decoded ({self.num_skipped} so far): {error}", stacklevel=2)
-        skipped = len(rows) - len(kept)
-        if not self.repeat_last_clip_when_empty:
-            return waveforms, kept, skipped
-        if kept:
-            self._fallback = {"waveform": waveforms[-1], "row": kept[-1]}
-        elif self._fallback is not None:
-            # training: a batch of only corrupt clips repeats the last good clip rather than hand Trainer an
-            # empty batch to step on
-            waveforms, kept = [self._fallback["waveform"]], [self._fallback["row"]]
-        else:
-            raise ValueError(f"none of the {len(rows)} clips of the first batch could be decoded; check the audio column")
-        return waveforms, kept, skipped
+        # a batch of only undecodable clips is empty (never a copy of another clip): the trainer skips it
+        return waveforms, kept, len(rows) - len(kept)
 
     def _labels(self, rows: list[dict]) -> torch.Tensor | None:
         if self.label_encoder is None:

@@ -13,12 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidInputError, UserError
 from .label_encoding import LabelEncoder
 from .recipe import DatasetSpec, LabelMap, load_label_map
 
 __all__ = ["AUDIO_EXTENSIONS", "PARQUET_CONVERSION_REVISION", "RecipeData", "load_recipe_datasets"]
 
 _DEFAULT_SHUFFLE_BUFFER = 1000
+
+
+class DatasetUnavailable(UserError, RuntimeError):
+    """The Hub dataset could not be loaded (offline, a script dataset, a missing config)."""
 
 
 @dataclass
@@ -56,7 +61,7 @@ def _load_local(spec: DatasetSpec, data_dir: Path, streaming: bool) -> dict:
     import datasets
 
     if not data_dir.exists():
-        raise FileNotFoundError(f"--data_dir {data_dir} does not exist")
+        raise InvalidInputError(f"--data_dir {data_dir} does not exist")
     if (data_dir / "dataset_dict.json").is_file() or (data_dir / "state.json").is_file():
         loaded = datasets.load_from_disk(str(data_dir))
         if isinstance(loaded, datasets.Dataset):
@@ -73,14 +78,14 @@ def _load_local(spec: DatasetSpec, data_dir: Path, streaming: bool) -> dict:
         if data_files:
             builder = "parquet" if all(name.endswith(".parquet") for files in data_files.values() for name in files) else None
             if builder is None:
-                raise ValueError(f"local_data_files of the recipe must match parquet files, got {data_files}")
+                raise InvalidInputError(f"local_data_files of the recipe must match parquet files, got {data_files}")
             return dict(datasets.load_dataset("parquet", data_files=data_files, streaming=streaming))
     if any(data_dir.rglob("*.parquet")):
         # the datasets library infers the splits from file/folder names (train-*.parquet, test/, ...)
         return dict(datasets.load_dataset(str(data_dir), streaming=streaming))
     if any(path.suffix.lower() in AUDIO_EXTENSIONS for path in data_dir.rglob("*")):
         return _load_audio_folder(data_dir, streaming)
-    raise ValueError(f"--data_dir {data_dir} holds no save_to_disk dataset, parquet shards or audio files")
+    raise InvalidInputError(f"--data_dir {data_dir} holds no save_to_disk dataset, parquet shards or audio files")
 
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64")
@@ -109,13 +114,13 @@ def _load_audio_folder(data_dir: Path, streaming: bool) -> dict:
         if metadata is not None:
             table = datasets.load_dataset("csv" if metadata.suffix == ".csv" else "json", data_files=str(metadata), split="train")
             if "file_name" not in table.column_names:
-                raise ValueError(f"{metadata} needs a 'file_name' column")
+                raise InvalidInputError(f"{metadata} needs a 'file_name' column")
             paths = [str((folder / file_name).resolve()) for file_name in table["file_name"]]
             split = table.remove_columns("file_name").add_column("audio", [{"bytes": None, "path": path} for path in paths])
             split = split.cast_column("audio", datasets.Features({"audio": audio_storage})["audio"])
         else:
             if not class_names:
-                raise ValueError(f"{folder}: put the clips in one sub-folder per class, or add a metadata.csv")
+                raise InvalidInputError(f"{folder}: put the clips in one sub-folder per class, or add a metadata.csv")
             rows = {
                 "audio": [{"bytes": None, "path": str(path.resolve())} for path in files[name]],
                 "label": [class_names.index(path.relative_to(folder).parts[0]) for path in files[name]],
@@ -143,7 +148,7 @@ def _load_hub(spec: DatasetSpec, streaming: bool, dataset_id: str | None, datase
         else:
             loaded = datasets.load_dataset(hub_id, config, revision=spec.revision, streaming=streaming)
     except Exception as error:  # the datasets library raises many types (connection, script, missing config)
-        raise RuntimeError(
+        raise DatasetUnavailable(
             f"could not load {hub_id!r} (config {config!r}) from the Hub: {error}. Offline, or for script-based "
             "datasets (which datasets >= 4 no longer runs), pass --data_dir with local files of the same schema "
             "(parquet shards, a save_to_disk directory or an audio folder), or --dataset_id for a copy."
@@ -159,7 +164,7 @@ def _filter_values(dataset, column: str, values: Sequence, keep: bool):
         return [(value in wanted) == keep for value in batch_values]
 
     if column not in (dataset.column_names or []):
-        raise ValueError(f"column {column!r} is not in the dataset (columns: {dataset.column_names})")
+        raise InvalidInputError(f"column {column!r} is not in the dataset (columns: {dataset.column_names})")
     kwargs = {"keep_in_memory": True} if hasattr(dataset, "_data") else {}  # map-style: keep indices in memory
     return dataset.filter(predicate, input_columns=[column], batched=True, **kwargs)
 
@@ -198,16 +203,16 @@ def load_recipe_datasets(
     needed = {name for key in ("train", "eval", "test") for name in _as_list(spec.splits.get(key))}
     missing = sorted(needed - set(raw))
     if missing:
-        raise ValueError(f"the dataset has splits {sorted(raw)}, the recipe needs {sorted(needed)} (missing {missing})")
+        raise InvalidInputError(f"the dataset has splits {sorted(raw)}, the recipe needs {sorted(needed)} (missing {missing})")
 
     def prepared(names: list[str]):
         parts = []
         for name in names:
             part = raw[name]
             if spec.audio_column not in (part.column_names or []):
-                raise ValueError(f"split {name!r} has no audio column {spec.audio_column!r} (columns: {part.column_names})")
+                raise InvalidInputError(f"split {name!r} has no audio column {spec.audio_column!r} (columns: {part.column_names})")
             if spec.label_column not in part.column_names:
-                raise ValueError(f"split {name!r} has no label column {spec.label_column!r} (columns: {part.column_names})")
+                raise InvalidInputError(f"split {name!r} has no label column {spec.label_column!r} (columns: {part.column_names})")
             part = part.cast_column(spec.audio_column, datasets.Audio(decode=False))
             if spec.exclude is not None:
                 part = _filter_values(part, spec.exclude["column"], spec.exclude["values"], keep=False)
@@ -221,11 +226,11 @@ def load_recipe_datasets(
         folds = list(spec.folds["values"])
         fold = folds[0] if fold is None else fold
         if fold not in folds:
-            raise ValueError(f"fold must be one of {folds}, got {fold}")
+            raise InvalidInputError(f"fold must be one of {folds}, got {fold}")
         train = _filter_values(train, spec.folds["column"], [fold], keep=False)
         evaluation = _filter_values(evaluation, spec.folds["column"], [fold], keep=True)
     elif fold is not None:
-        raise ValueError("this recipe has no folds; leave --fold out")
+        raise InvalidInputError("this recipe has no folds; leave --fold out")
 
     features = train.features
     label_map = load_label_map(spec.labels, spec.label_key, features, spec.label_column)

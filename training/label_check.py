@@ -11,6 +11,7 @@ from typing import Any
 
 from transformers.utils import logging
 
+from ..errors import InvalidInputError
 from .datasets import LabelEncoder, RecipeData
 from .recipe import DatasetSpec
 
@@ -20,7 +21,7 @@ logger = logging.get_logger(__name__)
 _SHOWN = 10
 
 
-class LabelMismatch(ValueError):
+class LabelMismatch(InvalidInputError):
     """A split's labels do not fit the label map (found before training starts)."""
 
 

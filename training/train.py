@@ -30,10 +30,12 @@ import torch
 from transformers import PreTrainedModel, TrainingArguments
 from transformers.utils import logging
 
+from ..errors import InvalidInputError
 from .checkpoints import (
     RunIdentity,
     check_output_dir,
     checkpoint_step,
+    clear_previous_run,
     read_trainer_state,
     remove_incomplete_checkpoints_after,
     resolve_resume_checkpoint,
@@ -242,7 +244,39 @@ def _load_data(recipe: Recipe, fold, data_dir, streaming, dataset_id, dataset_co
         seed=seed,
     )
     check_split_labels(data, recipe.dataset)
+    _check_trainable(data, recipe)
     return data
+
+
+def _check_trainable(data: RecipeData, recipe: Recipe) -> None:
+    """Refuse data that can only train a meaningless model: an empty training split, or single-label data with
+    one class (a 1-output softmax is always 1.0: loss 0 and accuracy 1 whatever the audio)."""
+    if data.num_train_examples == 0:
+        raise InvalidInputError("the training split has no examples; check --data_dir or the recipe's splits")
+    if data.label_encoder.multi_label:
+        return
+    if len(data.label_map) < 2:
+        raise InvalidInputError(
+            f"the data has a single class ({', '.join(data.label_map.names)}): single-label training needs at least "
+            "two classes (a one-class softmax scores 1.0 for any audio); add clips of other classes"
+        )
+    if not data.streaming:  # map-style: reading the label column is cheap
+        column = recipe.dataset.label_column
+        present = {str(value) for value in data.train.select_columns([column])[column]}
+        if len(present) < 2:
+            raise InvalidInputError(
+                f"every training example has the same label ({', '.join(present)}): single-label training needs at "
+                "least two classes in the training split"
+            )
+
+
+def _check_learning_rate(overrides: dict[str, Any]) -> None:
+    """A NaN, infinite or non-positive --learning_rate is a user error, said before any data or model loads."""
+    if "learning_rate" not in overrides:
+        return
+    value = float(overrides["learning_rate"])
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInputError(f"--learning_rate must be a finite number > 0, got {overrides['learning_rate']!r}")
 
 
 def _load_model(model: str, recipe: Recipe, data: RecipeData, seed: int) -> _FineTuningModel:
@@ -287,7 +321,6 @@ def _build_trainer(
         recipe.dataset.label_column,
         return_waveforms=True,
         soft_labels=(augmentation.uses_mixup and augmentation.mixup_labels) or loaded.loss_type == "bce",
-        repeat_last_clip_when_empty=True,
     )
     # evaluation: the same decode -> pad once -> `extract`, in the loader: fixed-shape feature batches, which
     # accelerate can concatenate when it dispatches a streamed evaluation set over processes; undecodable clips
@@ -411,8 +444,9 @@ def run_training(
         output_dir = overrides.pop("output_dir", None) or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}" / (f"fold{fold}" if fold is not None else "")
     overrides.pop("output_dir", None)
     overwrite_output_dir = bool(overrides.pop("overwrite_output_dir", False)) or overwrite_output_dir
+    _check_learning_rate(overrides)
     resume = resolve_resume_checkpoint(overrides.pop("resume_from_checkpoint", None), output_dir)
-    check_output_dir(output_dir, resuming=resume is not None, overwrite=overwrite_output_dir)
+    check_output_dir(output_dir, resuming=resume is not None, overwrite=overwrite_output_dir)  # removes nothing
     seed = int(overrides.get("seed", 42))
 
     data = _load_data(recipe, fold, data_dir, streaming, dataset_id, dataset_config, seed)
@@ -429,6 +463,9 @@ def run_training(
         logger.warning(f"resuming from {resume}")
         if trainer.is_world_process_zero() and Path(resume).parent.resolve() == Path(output_dir).resolve():
             remove_incomplete_checkpoints_after(output_dir, checkpoint_step(resume) or 0)
+    if overwrite_output_dir and resume is None and trainer.is_world_process_zero():
+        # every check has passed and the trainer is built: only now is the previous run replaced
+        clear_previous_run(output_dir)
     train_result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     trainer.run_id = identity.run_id
     return _finalise(trainer, train_result.metrics, recipe, data, loaded, arguments, output_dir, model, dataset_id)

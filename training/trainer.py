@@ -4,7 +4,10 @@ featurized on the device with undecodable clips counted (`AudioBatchMixin`), eva
 collator (`EvalCollatorMixin`), a streamed training set split between processes (`StreamSplitByNodeMixin`).
 """
 
+import errno
 import math
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,10 +17,11 @@ from transformers import Trainer
 from transformers.trainer_pt_utils import find_batch_size
 from transformers.utils import logging
 
+from ..errors import UserError
 from .augment import BalancedSampler
 from .datasets import SKIPPED_CLIPS_KEY, AugmentedFeaturizer
 
-__all__ = ["AudioBatchMixin", "AudioClassificationTrainer", "EvalCollatorMixin", "StreamSplitByNodeMixin", "classification_loss", "epoch_schedule_factor"]
+__all__ = ["AudioBatchMixin", "CheckpointWriteError", "TrainingDiverged", "check_finite_weights", "write_failure", "AudioClassificationTrainer", "EvalCollatorMixin", "StreamSplitByNodeMixin", "classification_loss", "epoch_schedule_factor"]
 
 logger = logging.get_logger(__name__)
 
@@ -116,6 +120,42 @@ class StreamSplitByNodeMixin:
         return super().get_train_dataloader()
 
 
+class TrainingDiverged(UserError):
+    """The loss, the gradient norm or the weights stopped being finite: nothing more is trained or saved."""
+
+
+class CheckpointWriteError(UserError):
+    """A checkpoint or model could not be written (the disk is full, the file system refused the write)."""
+
+
+def check_finite_weights(model: torch.nn.Module, what: str) -> None:
+    """Raise `TrainingDiverged` naming the tensors that hold NaN or infinity (never saved as a model)."""
+    bad = [name for name, tensor in model.state_dict().items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise TrainingDiverged(
+            f"{len(bad)} weight tensor(s) hold NaN or infinity ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}), "
+            f"so {what} is not saved: training diverged; lower --learning_rate"
+        )
+
+
+def write_failure(error: BaseException, directory: str | Path) -> CheckpointWriteError | None:
+    """A user-facing error for a failed write into `directory` that the disk caused, or None (a bug: re-raise).
+
+    torch's zip writer reports a full disk as `RuntimeError: ... unexpected pos A vs B`, with no errno."""
+    text = str(error)
+    full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "unexpected pos" in text
+    if not full:
+        return None
+    try:
+        free = f"{shutil.disk_usage(directory).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return CheckpointWriteError(
+        f"no space left on device while writing to {directory} ({free}): free some space or choose another "
+        "--output_dir, then continue with --resume_from_checkpoint last (the half-written checkpoint is skipped)"
+    )
+
+
 class AudioBatchMixin:
     """Batches as the package's collators build them, in a `Trainer` subclass (mixed in before `Trainer`): the
     count of undecodable clips (`num_skipped_clips`) is taken out and added to the phase's total, and padded
@@ -129,12 +169,13 @@ class AudioBatchMixin:
         super().__init__(*args, **kwargs)
         self._skipped_clips = {"train": 0, "eval": 0}
 
-    def _count_skipped(self, inputs: dict[str, Any]) -> dict[str, Any]:
+    def _count_skipped(self, inputs: dict[str, Any], phase: str | None = None) -> dict[str, Any]:
         """The batch without its count of undecodable clips, which is added to this phase's total."""
         inputs = dict(inputs)
         skipped = inputs.pop(SKIPPED_CLIPS_KEY, None)
         if skipped is not None:
-            self._skipped_clips["train" if self.model.training else "eval"] += int(torch.as_tensor(skipped).sum())
+            phase = phase or ("train" if self.model.training else "eval")
+            self._skipped_clips[phase] += int(torch.as_tensor(skipped).sum())
         return inputs
 
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +190,53 @@ class AudioBatchMixin:
             inputs["waveform_lengths"] = torch.as_tensor(lengths).cpu()
             inputs = self.featurizer.from_batch(inputs, augment=self.model.training)
         return inputs
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """Skip a batch in which no clip could be decoded (counted, never replaced by another clip), and stop at a
+        loss that is not finite instead of training on (and saving) NaN weights."""
+        if find_batch_size({key: value for key, value in inputs.items() if key != SKIPPED_CLIPS_KEY}) == 0:
+            self._count_skipped(inputs, "train")  # the model may not be in train mode yet (Trainer sets it here)
+            logger.warning(f"step {self.state.global_step + 1}: no clip of the batch could be decoded; skipped")
+            if self.args.world_size > 1:  # every process must take part in the gradient all-reduce: zero gradients
+                zero = sum(parameter.sum() for parameter in model.parameters() if parameter.requires_grad) * 0.0
+                self.accelerator.backward(zero)
+            return torch.zeros((), device=self.args.device)
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss).all():
+            raise TrainingDiverged(
+                f"training diverged at step {self.state.global_step + 1}: the loss is {loss.float().mean().item()}; "
+                f"lower --learning_rate (now {self.args.learning_rate:g}) or check the data"
+            )
+        return loss
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        # checked before the optimiser step, so that a non-finite gradient never reaches the weights
+        grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
+        if grad_norm is not None and not math.isfinite(float(grad_norm)):
+            raise TrainingDiverged(
+                f"training diverged at step {self.state.global_step + 1}: the gradient norm is {float(grad_norm)}; "
+                f"lower --learning_rate (now {self.args.learning_rate:g}) or set --max_grad_norm"
+            )
+        return grad_norm
+
+    def _save(self, output_dir=None, state_dict=None):
+        check_finite_weights(self.model, f"the model in {output_dir or self.args.output_dir}")
+        try:
+            return super()._save(output_dir, state_dict)
+        except (OSError, RuntimeError) as error:
+            failure = write_failure(error, output_dir or self.args.output_dir)
+            if failure is None:
+                raise
+            raise failure from None
+
+    def _save_checkpoint(self, model, trial):
+        try:
+            return super()._save_checkpoint(model, trial)
+        except (OSError, RuntimeError) as error:
+            failure = write_failure(error, self.args.output_dir)
+            if failure is None:
+                raise
+            raise failure from None
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         # a batch in which no clip could be decoded: nothing to predict or score (its clips are counted)

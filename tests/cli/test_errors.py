@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
 
 

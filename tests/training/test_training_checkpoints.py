@@ -2,11 +2,15 @@
 picks, and when an output directory holding a previous run is refused or cleared."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
+from transformers import TrainerState
+from transformers.trainer_utils import get_last_checkpoint
+
 from spectrogram_transformers.training.averaging import (
     checkpoints_of_run,
     select_checkpoints,
@@ -16,13 +20,12 @@ from spectrogram_transformers.training.checkpoints import (
     ResumeError,
     RunIdentity,
     check_output_dir,
+    clear_previous_run,
     incomplete_reason,
     last_complete_checkpoint,
     resolve_resume_checkpoint,
     same_run,
 )
-from transformers import TrainerState
-from transformers.trainer_utils import get_last_checkpoint
 
 
 def _state(step: int, run_id: str | None = "run-a", epoch: float | None = None, max_steps: int = 6, log=None) -> TrainerState:
@@ -87,7 +90,9 @@ def test_a_previous_run_is_refused_unless_resumed_or_overwritten(tmp_path):
     assert (tmp_path / "checkpoint-2").is_dir()  # refused: nothing touched
     check_output_dir(tmp_path, resuming=True, overwrite=False)
     assert (tmp_path / "model.safetensors").is_file()
-    check_output_dir(tmp_path, resuming=False, overwrite=True)
+    check_output_dir(tmp_path, resuming=False, overwrite=True)  # allowed, but nothing removed yet
+    assert (tmp_path / "model.safetensors").is_file()
+    clear_previous_run(tmp_path)  # what run_training does once the new run can start
     assert sorted(path.name for path in tmp_path.iterdir()) == ["unrelated.txt"]  # the run's files only
 
 
@@ -127,11 +132,11 @@ def test_averaging_uses_only_the_checkpoints_of_its_run(tmp_path):
         select_checkpoints(tmp_path, run_id="a-run-that-never-saved")
 
 
-def test_average_and_ensemble_refuse_a_half_written_checkpoint_in_one_line(tmp_path):
+def test_average_and_ensemble_refuse_a_half_written_checkpoint_in_one_line(tmp_path, capsys):
     from spectrogram_transformers.cli import main
 
     half_written = _write_checkpoint(tmp_path, 6, complete=False)
-    with pytest.raises(SystemExit, match=r"average: .*checkpoint-6 is not a complete checkpoint: no readable trainer_state"):
-        main(["average", str(half_written), str(_write_checkpoint(tmp_path, 4)), "--output", str(tmp_path / "avg")])
-    with pytest.raises(SystemExit, match=r"ensemble: .*checkpoint-6 is not a complete checkpoint"):
-        main(["ensemble", "--models", str(half_written), "--recipe", "esc50"])  # refused before any data is read
+    assert main(["average", str(half_written), str(_write_checkpoint(tmp_path, 4)), "--output", str(tmp_path / "avg")]) == 2
+    assert re.search(r"error: average: .*checkpoint-6 is not a complete checkpoint: no readable trainer_state", capsys.readouterr().err)
+    assert main(["ensemble", "--models", str(half_written), "--recipe", "esc50"]) == 2  # refused before any data is read
+    assert re.search(r"error: ensemble: .*checkpoint-6 is not a complete checkpoint", capsys.readouterr().err)
