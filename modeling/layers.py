@@ -12,6 +12,7 @@ from transformers import PreTrainedConfig
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
+from transformers.utils.generic import can_return_tuple
 
 __all__ = ["AudioClassificationMixin", "DropPath", "check_input_values", "check_labels", "eager_attention_forward"]
 
@@ -147,29 +148,20 @@ class AudioClassificationMixin:
     BCE-with-logits for `"multi_label_classification"` (AudioSet), MSE for regression.
     """
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool = False,
-        return_dict: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> SequenceClassifierOutput | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        outputs = self.base_model(
-            input_values,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            interpolate_pos_encoding=interpolate_pos_encoding,
-            return_dict=True,
-        )
+        """`kwargs` (`output_attentions`, `output_hidden_states`, ...) go to the encoder and the loss."""
+        outputs = self.base_model(input_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         logits = self.classifier(outputs.pooler_output)  # (B, labels)
         loss = None
         if labels is not None:
-            loss = self.loss_function(check_labels(labels, logits, self.config), logits, self.config)
-        output = SequenceClassifierOutput(
+            loss = self.loss_function(check_labels(labels, logits, self.config), logits, self.config, **kwargs)
+        return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-        return output if return_dict else output.to_tuple()

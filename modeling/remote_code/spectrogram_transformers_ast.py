@@ -46,6 +46,8 @@ from transformers.processing_utils import Unpack
 from transformers.utils import TensorType
 from transformers.utils import TransformersKwargs
 from transformers.utils import logging
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import capture_outputs
 from typing import Any
 from typing import Literal
 

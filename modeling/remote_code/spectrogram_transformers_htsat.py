@@ -43,6 +43,8 @@ from transformers.utils import ModelOutput
 from transformers.utils import TensorType
 from transformers.utils import TransformersKwargs
 from transformers.utils import logging
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import capture_outputs
 from typing import Any
 from typing import ClassVar
 from typing import Literal
@@ -562,14 +564,17 @@ class HTSATWindowAttention(nn.Module):
         return mask.repeat(batch_size, 1, 1, 1)  # (B·windows, heads, N, N), batch-major as the windows
 
     def forward(
-        self, windows: torch.Tensor, shift_mask: torch.Tensor | None = None, output_attentions: bool = False
+        self, windows: torch.Tensor, shift_mask: torch.Tensor | None = None, **kwargs: Unpack[TransformersKwargs]
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, windows, N, C) -> the same shape, and with `output_attentions=True` weights (B, windows, heads, N, N)
+        (recorded by the model through `_can_record_outputs`); `kwargs` go on to the attention function."""
         batch_size, num_windows, tokens, dim = windows.shape
         shape = (batch_size * num_windows, tokens, self.num_heads, self.head_dim)
         query = self.q_proj(windows).view(shape).transpose(1, 2)  # (B·windows, heads, N, d)
         key = self.k_proj(windows).view(shape).transpose(1, 2)
         value = self.v_proj(windows).view(shape).transpose(1, 2)
-        implementation = "eager" if output_attentions else self.config._attn_implementation
+        # attention maps need the eager function, whatever implementation the model runs
+        implementation = "eager" if kwargs.get("output_attentions") else self.config._attn_implementation
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         output, weights = attention_interface(
             self,
@@ -579,6 +584,7 @@ class HTSATWindowAttention(nn.Module):
             self.attention_mask(batch_size, shift_mask).to(query.dtype),
             dropout=self.attention_dropout if self.training else 0.0,
             scaling=self.scaling,
+            **kwargs,
         )
         output = output.reshape(batch_size, num_windows, tokens, dim)  # from (B·windows, N, heads, d)
         if weights is not None:
@@ -626,18 +632,18 @@ class HTSATLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         token_order: torch.Tensor,
         shift_mask: torch.Tensor | None = None,
-        output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
         """`token_order`: `window_token_order` of this block's shift; `shift_mask`: used when the block is shifted."""
         batch_size, length, channels = hidden_states.shape
         order, inverse = token_order
         windows = self.layernorm_before(hidden_states).index_select(1, order)  # (B, H·W, C) in window order
         windows = windows.view(batch_size, -1, self.window * self.window, channels)  # (B, windows, N, C)
-        windows, weights = self.attention(windows, shift_mask if self.shift else None, output_attentions)
+        windows, _ = self.attention(windows, shift_mask if self.shift else None, **kwargs)
         attended = windows.reshape(batch_size, length, channels).index_select(1, inverse)  # row-major, unshifted
         hidden_states = hidden_states + self.drop_path(attended)
         hidden_states = hidden_states + self.drop_path(self.mlp(self.layernorm_after(hidden_states)))
-        return hidden_states, weights
+        return hidden_states
 
 
 class HTSATPatchMerging(nn.Module):
@@ -697,17 +703,13 @@ class HTSATStage(nn.Module):
         shifted = window_token_order(self.resolution, self.window, self.shift)
         return plain, shifted, shifted_window_mask(self.resolution, self.window, self.shift)
 
-    def forward(
-        self, hidden_states: torch.Tensor, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor | None, ...]]:
-        weights = ()
+    def forward(self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
         for block in self.blocks:
             token_order = self.shifted_window_order if block.shift else self.window_order
-            hidden_states, block_weights = block(hidden_states, token_order, self.shift_mask, output_attentions)
-            weights += (block_weights,)
+            hidden_states = block(hidden_states, token_order, self.shift_mask, **kwargs)
         if self.downsample is not None:
             hidden_states = self.downsample(hidden_states)
-        return hidden_states, weights
+        return hidden_states
 
 
 class HTSATEncoder(nn.Module):
@@ -722,18 +724,10 @@ class HTSATEncoder(nn.Module):
             for stage, start in enumerate(starts)
         )
 
-    def forward(
-        self, hidden_states: torch.Tensor, output_attentions: bool = False, output_hidden_states: bool = False
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
-        all_attentions = () if output_attentions else None
+    def forward(self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
         for stage in self.layers:
-            hidden_states, weights = stage(hidden_states, output_attentions)
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-            if output_attentions:
-                all_attentions += weights
-        return hidden_states, all_hidden_states, all_attentions
+            hidden_states = stage(hidden_states, **kwargs)
+        return hidden_states
 
 
 class HTSATTokenSemanticHead(nn.Module):
@@ -816,6 +810,9 @@ class HTSATPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, PreTrainedModel
     _supports_sdpa = True
     _supports_flash_attn = False
     _supports_flex_attn = False
+    # what `capture_outputs` records: the patch embeddings and every stage's output (after its patch merging),
+    # and every block's window-attention weights
+    _can_record_outputs = {"hidden_states": HTSATStage, "attentions": HTSATWindowAttention}
 
     @classmethod
     def _adapt_checkpoint(cls, state_dict: dict[str, torch.Tensor], saved_config: HTSATConfig, config: HTSATConfig):
@@ -892,32 +889,19 @@ class HTSATModel(HTSATPreTrainedModel):
             spectrogram = tile_short_spectrogram(spectrogram, self.config.num_frames)
         return spectrogram
 
-    def encode_image(
-        self,
-        image: torch.Tensor,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutputWithPooling | tuple:
-        """Everything after the fold: (B, 1, spec_size, spec_size) image -> tokens."""
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        return_dict = self.config.return_dict if return_dict is None else return_dict
+    @capture_outputs(tie_last_hidden_states=False)
+    def encode_image(self, image: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> BaseModelOutputWithPooling:
+        """Everything after the fold: (B, 1, spec_size, spec_size) image -> tokens.
+
+        `output_hidden_states` / `output_attentions` (kwargs or config) are recorded by transformers'
+        `capture_outputs` (`_can_record_outputs`).
+        """
         expected = (1, self.config.spec_size, self.config.spec_size)
         if image.dim() != 4 or tuple(image.shape[1:]) != expected:
             raise ValueError(f"image must have shape (batch, {', '.join(map(str, expected))}), got {tuple(image.shape)}")
-        tokens = self.embeddings(image)
-        hidden_states, all_hidden_states, all_attentions = self.encoder(
-            tokens, output_attentions=output_attentions, output_hidden_states=output_hidden_states
-        )
+        hidden_states = self.encoder(self.embeddings(image), **kwargs)
         sequence_output = self.layernorm(hidden_states)
-        output = BaseModelOutputWithPooling(
-            last_hidden_state=sequence_output,
-            pooler_output=sequence_output.mean(dim=1),
-            hidden_states=all_hidden_states,
-            attentions=all_attentions,
-        )
-        return output if return_dict else output.to_tuple()
+        return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=sequence_output.mean(dim=1))
 
     def encode_spectrogram(self, spectrogram: torch.Tensor, **kwargs) -> BaseModelOutputWithPooling | tuple:
         """A normalised (after `bn0`) (B, frames ≤ num_frames, mel) spectrogram -> tokens."""
@@ -932,19 +916,11 @@ class HTSATModel(HTSATPreTrainedModel):
     def forward(
         self,
         input_features: torch.Tensor,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
         infer_mode: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling | tuple:
         spectrogram = self.prepare_spectrogram(input_features, infer_mode)
-        return self.encode_spectrogram(
-            spectrogram,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            return_dict=return_dict,
-        )
+        return self.encode_spectrogram(spectrogram, **kwargs)
 
 
 class HTSATForAudioClassification(HTSATPreTrainedModel):
@@ -968,28 +944,25 @@ class HTSATForAudioClassification(HTSATPreTrainedModel):
         self.classifier = HTSATTokenSemanticHead(config) if config.use_token_semantic_head else HTSATLinearHead(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_features: torch.Tensor,
         labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
         infer_mode: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> HTSATAudioClassifierOutput | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        encode_kwargs = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
+        """`kwargs` (`output_attentions`, `output_hidden_states`, ...) go to the encoder and the loss."""
         spectrogram = self.htsat.prepare_spectrogram(input_features, infer_mode)
         batch_size = spectrogram.shape[0]
         if spectrogram.shape[1] <= self.config.num_frames:
-            outputs = self.htsat.encode_spectrogram(spectrogram, return_dict=True, **encode_kwargs)
+            outputs = self.htsat.encode_spectrogram(spectrogram, return_dict=True, **kwargs)
             logits, step_logits = self.classifier(outputs.last_hidden_state)
             latent_output = outputs.pooler_output
         else:
             crops = crop_long_spectrogram(spectrogram, self.config.num_frames)  # (crops, B, size, mel)
             num_crops = crops.shape[0]
-            outputs = self.htsat.encode_spectrogram(crops.flatten(0, 1), return_dict=True, **encode_kwargs)
+            outputs = self.htsat.encode_spectrogram(crops.flatten(0, 1), return_dict=True, **kwargs)
             crop_logits, crop_step_logits = self.classifier(outputs.last_hidden_state)
             crop_logits = crop_logits.view(num_crops, batch_size, -1)  # (crops, B, labels)
             if self.config.problem_type == "multi_label_classification":
@@ -1002,8 +975,8 @@ class HTSATForAudioClassification(HTSATPreTrainedModel):
         framewise_logits = step_logits.repeat_interleave(self.config.frames_per_step, dim=1)  # (B, num_frames, labels)
         loss = None
         if labels is not None:
-            loss = self.loss_function(check_labels(labels, logits, self.config), logits, self.config)
-        output = HTSATAudioClassifierOutput(
+            loss = self.loss_function(check_labels(labels, logits, self.config), logits, self.config, **kwargs)
+        return HTSATAudioClassifierOutput(
             loss=loss,
             logits=logits,
             framewise_logits=framewise_logits,
@@ -1011,7 +984,6 @@ class HTSATForAudioClassification(HTSATPreTrainedModel):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
-        return output if return_dict else output.to_tuple()
 
 
 # ---- from spectrogram_transformers.feature_extraction.mel ----------------------------------------

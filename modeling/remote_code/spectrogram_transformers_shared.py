@@ -45,6 +45,8 @@ from transformers.processing_utils import Unpack
 from transformers.utils import TensorType
 from transformers.utils import TransformersKwargs
 from transformers.utils import logging
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import capture_outputs
 from typing import Any
 from typing import Literal
 
@@ -301,32 +303,23 @@ class AudioClassificationMixin:
     BCE-with-logits for `"multi_label_classification"` (AudioSet), MSE for regression.
     """
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool = False,
-        return_dict: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> SequenceClassifierOutput | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        outputs = self.base_model(
-            input_values,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            interpolate_pos_encoding=interpolate_pos_encoding,
-            return_dict=True,
-        )
+        """`kwargs` (`output_attentions`, `output_hidden_states`, ...) go to the encoder and the loss."""
+        outputs = self.base_model(input_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         logits = self.classifier(outputs.pooler_output)  # (B, labels)
         loss = None
         if labels is not None:
-            loss = self.loss_function(check_labels(labels, logits, self.config), logits, self.config)
-        output = SequenceClassifierOutput(
+            loss = self.loss_function(check_labels(labels, logits, self.config), logits, self.config, **kwargs)
+        return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-        return output if return_dict else output.to_tuple()
 
 
 # ---- from spectrogram_transformers.modeling.linear -----------------------------------------------
@@ -1208,11 +1201,14 @@ class ASTAttention(nn.Module):
         )
 
     def forward(
-        self, hidden_states: torch.Tensor, output_attentions: bool = False
+        self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, N, D) -> output (B, N, D) and, with `output_attentions=True`, weights (B, H, N, N) (the model
+        records them through `_can_record_outputs`); `kwargs` go on to the attention function."""
         batch_size, length, _ = hidden_states.shape
         query, key, value = self.project_qkv(hidden_states)  # each (B, H, N, d)
-        implementation = "eager" if output_attentions else self.config._attn_implementation
+        # attention maps need the eager function, whatever implementation the model runs
+        implementation = "eager" if kwargs.get("output_attentions") else self.config._attn_implementation
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         output, weights = attention_interface(
             self,
@@ -1222,6 +1218,7 @@ class ASTAttention(nn.Module):
             None,
             dropout=self.attention_dropout if self.training else 0.0,
             scaling=self.scaling,
+            **kwargs,
         )
         output = output.reshape(batch_size, length, -1)  # (B, N, D)
         return self.o_proj(output), weights
@@ -1250,14 +1247,12 @@ class ASTLayer(GradientCheckpointingLayer):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.drop_path = DropPath(drop_path)
 
-    def forward(
-        self, hidden_states: torch.Tensor, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attention_output, weights = self.attention(self.layernorm_before(hidden_states), output_attentions)
+    def forward(self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
+        attention_output, _ = self.attention(self.layernorm_before(hidden_states), **kwargs)
         hidden_states = hidden_states + self.drop_path(self.dropout(attention_output))
         mlp_output = self.mlp(self.layernorm_after(hidden_states))
         hidden_states = hidden_states + self.drop_path(self.dropout(mlp_output))
-        return hidden_states, weights
+        return hidden_states
 
 
 class ASTEncoder(nn.Module):
@@ -1266,18 +1261,10 @@ class ASTEncoder(nn.Module):
         drop_rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
         self.layers = nn.ModuleList(ASTLayer(config, drop_rates[index]) for index in range(config.num_hidden_layers))
 
-    def forward(
-        self, hidden_states: torch.Tensor, output_attentions: bool = False, output_hidden_states: bool = False
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
-        all_attentions = () if output_attentions else None
+    def forward(self, hidden_states: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
         for layer in self.layers:
-            hidden_states, weights = layer(hidden_states, output_attentions)
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-            if output_attentions:
-                all_attentions += (weights,)
-        return hidden_states, all_hidden_states, all_attentions
+            hidden_states = layer(hidden_states, **kwargs)
+        return hidden_states
 
 
 class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, PreTrainedModel):
@@ -1294,6 +1281,8 @@ class ASTPreTrainedModel(RemoteCodeMixin, CheckedLoadingMixin, PreTrainedModel):
     _supports_sdpa = True
     _supports_flash_attn = False
     _supports_flex_attn = False
+    # what `capture_outputs` records: every layer's output (after the embeddings) and every attention's weights
+    _can_record_outputs = {"hidden_states": ASTLayer, "attentions": ASTAttention}
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -1391,45 +1380,29 @@ class ASTModel(ASTPreTrainedModel):
             return (sequence_output[:, 0] + sequence_output[:, 1]) / 2
         return sequence_output[:, 0]
 
-    def encode(
-        self,
-        embeddings: torch.Tensor,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutputWithPooling | tuple:
-        """Run the blocks, final LayerNorm and pooling on already embedded tokens (B, prefix + P, D)."""
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        hidden_states, all_hidden_states, all_attentions = self.encoder(
-            embeddings, output_attentions=output_attentions, output_hidden_states=output_hidden_states
-        )
+    @capture_outputs(tie_last_hidden_states=False)
+    def encode(self, embeddings: torch.Tensor, **kwargs: Unpack[TransformersKwargs]) -> BaseModelOutputWithPooling:
+        """Run the blocks, final LayerNorm and pooling on already embedded tokens (B, prefix + P, D).
+
+        `output_hidden_states` / `output_attentions` (kwargs or config) are recorded by transformers'
+        `capture_outputs` from the layers (`_can_record_outputs`): hidden states are the embeddings and every
+        layer's output (before the final LayerNorm), attentions every layer's weights.
+        """
+        hidden_states = self.encoder(embeddings, **kwargs)
         sequence_output = self.layernorm(hidden_states)
-        pooled_output = self.pool(sequence_output)
-        if not return_dict:
-            return tuple(v for v in (sequence_output, pooled_output, all_hidden_states, all_attentions) if v is not None)
-        return BaseModelOutputWithPooling(
-            last_hidden_state=sequence_output,
-            pooler_output=pooled_output,
-            hidden_states=all_hidden_states,
-            attentions=all_attentions,
-        )
+        return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=self.pool(sequence_output))
 
     def forward(
         self,
         input_values: torch.Tensor,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool = False,
-        return_dict: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling | tuple:
         input_values = check_input_values(
             input_values, self.config.num_mel_bins, dtype=self.dtype, min_frames=self.config.time_patch_size
         )
         embeddings = self.embeddings(input_values, interpolate_pos_encoding=interpolate_pos_encoding)
-        return self.encode(embeddings, output_attentions, output_hidden_states, return_dict)
+        return self.encode(embeddings, **kwargs)
 
 
 class ASTClassificationHead(nn.Module):

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from transformers import initialization as init
 from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
 
 from ..ast.ast_state_dicts import adapt_state_dict_geometry
 from ..ast.modeling_ast import ASTClassificationHead, ASTModel, ASTPreTrainedModel
@@ -300,8 +301,10 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         # the original's exact 0/1 blend x·keep + (1 − keep)·mask_embed, as a select
         tokens = torch.where(is_masked.unsqueeze(-1), self.mask_embedding.to(tokens.dtype), tokens)
         embeddings = self.ssast.embeddings.add_prefix_and_positions(tokens, num_frames)
-        return self.ssast.encode(embeddings, output_attentions, output_hidden_states, return_dict=True)
+        flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
+        return self.ssast.encode(embeddings, return_dict=True, **{name: flag for name, flag in flags.items() if flag is not None})
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
@@ -311,7 +314,6 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         generator: torch.Generator | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> SSASTForPreTrainingOutput | tuple:
         r"""
         Args:
@@ -324,7 +326,6 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
             generator: `torch.Generator` for the masks drawn here (CPU or the generator's device).
         """
         config = self.config
-        return_dict = config.return_dict if return_dict is None else return_dict
         input_values = self._check_input(input_values)
         batch_size = input_values.shape[0]
         discriminative_mask, generative_mask = self._resolve_masks(
@@ -353,7 +354,8 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         def first_pass(values: tuple[torch.Tensor, ...] | None):
             return None if values is None else tuple(value[:batch_size] for value in values)
 
-        output = SSASTForPreTrainingOutput(
+        # hidden states and attentions of the masked pass(es) are recorded by `capture_outputs` inside `encode`
+        return SSASTForPreTrainingOutput(
             loss=loss,
             nce_loss=nce_loss,
             mse_loss=mse_loss,
@@ -367,7 +369,6 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
             hidden_states=first_pass(encoded.hidden_states),
             attentions=first_pass(encoded.attentions),
         )
-        return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
     def visualize_mask(
