@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "pretrain": "SSAST self-supervised pre-training on unlabeled audio",
     "classify": "classify audio files (sliding windows for long files)",
     "detect": "sound-event detection (HTS-AT frame outputs): labelled start/end times",
+    "embed": "embeddings of audio files (the model's pooled vector, optionally its tokens) to a parquet/jsonl/csv file",
     "average": "average the weights of several checkpoints of one run",
     "ensemble": "evaluate the averaged predictions of several models",
     "demo": "a web page (Gradio) to try a model: top labels, timeline, events",
