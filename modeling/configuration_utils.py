@@ -1,6 +1,6 @@
 """What every config of the package adds to `PreTrainedConfig`."""
 
-__all__ = ["ConsistentLabelsMixin"]
+__all__ = ["ConsistentLabelsMixin", "PackagePipelineMixin"]
 
 
 class ConsistentLabelsMixin:
@@ -16,3 +16,19 @@ class ConsistentLabelsMixin:
         super().__post_init__(**kwargs)
         if self.id2label is not None and (self.label2id is None or set(self.label2id) != set(self.id2label.values())):
             self.label2id = {label: index for index, label in self.id2label.items()}
+
+
+class PackagePipelineMixin:
+    """The package's own config classes drop `custom_pipelines` when they load a config.json.
+
+    A classifier's saved config.json names the generated pipeline in `custom_pipelines`, for users without this
+    package (`pipeline(..., trust_remote_code=True)`). transformers' `pipeline()` insists on `trust_remote_code` for
+    any config that lists custom pipelines; with the package installed the pipeline comes from transformers'
+    registry instead (registered at import), so the package's classes forget the entry: no prompt, no remote
+    code. The generated copy of this class (module `transformers_modules...`) keeps it.
+    """
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if type(self).__module__.startswith("spectrogram_transformers."):
+            self.__dict__.pop("custom_pipelines", None)

@@ -9,13 +9,13 @@ from typing import Literal
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from ..configuration_utils import ConsistentLabelsMixin
+from ..configuration_utils import ConsistentLabelsMixin, PackagePipelineMixin
 
 __all__ = ["ASTConfig"]
 
 
 @strict
-class ASTConfig(ConsistentLabelsMixin, PreTrainedConfig):
+class ASTConfig(ConsistentLabelsMixin, PackagePipelineMixin, PreTrainedConfig):
     r"""Configuration of [`ASTModel`] and [`ASTForAudioClassification`].
 
     The defaults give the released AudioSet model (DeiT-base backbone, 10×10 patch stride on

@@ -10,7 +10,7 @@ from typing import ClassVar
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from ..configuration_utils import ConsistentLabelsMixin
+from ..configuration_utils import ConsistentLabelsMixin, PackagePipelineMixin
 
 __all__ = ["HTSATConfig"]
 
@@ -23,7 +23,7 @@ def _pair(value: int | list[int] | tuple[int, int]) -> tuple[int, int]:
 
 
 @strict
-class HTSATConfig(ConsistentLabelsMixin, PreTrainedConfig):
+class HTSATConfig(ConsistentLabelsMixin, PackagePipelineMixin, PreTrainedConfig):
     r"""Configuration of [`HTSATModel`] and [`HTSATForAudioClassification`].
 
     The defaults are the paper's model (HTS-AT "tiny": 31M parameters, Swin-T layout) on 64 mel bins; set

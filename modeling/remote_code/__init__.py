@@ -22,10 +22,12 @@ from pathlib import Path
 __all__ = [
     "FEATURE_EXTRACTOR_AUTO_MAP",
     "REMOTE_CODE_CLASSES",
+    "REMOTE_CODE_PIPELINE",
     "RemoteCodeMixin",
     "add_remote_code",
     "SHARED_MODULE",
     "remote_code_auto_map",
+    "remote_code_custom_pipelines",
     "remote_code_file",
     "remote_code_files",
 ]
@@ -60,6 +62,14 @@ REMOTE_CODE_CLASSES: dict[str, dict[str, str]] = {
 FEATURE_EXTRACTOR_AUTO_MAP: dict[str, str] = {"HTSATFeatureExtractor": "htsat"}
 
 
+# the package's pipeline for "audio-classification", generated into the shared module: a saved classifier's
+# config.json names it in `custom_pipelines`, so `pipeline(..., trust_remote_code=True)` without the package
+# windows long audio and resamples any rate as the package does
+REMOTE_CODE_PIPELINE = "SpectrogramAudioClassificationPipeline"
+
+# False inside the generated copies of this code (their module is transformers_modules....)
+_IS_PACKAGE = __name__.startswith("spectrogram_transformers.")
+
 # the generated module every family module imports (a sibling relative import, which transformers copies along)
 SHARED_MODULE = "spectrogram_transformers_shared"
 
@@ -92,8 +102,20 @@ def remote_code_auto_map(model_type: str) -> dict[str, str]:
     return {auto: f"{module_name(model_type)}.{name}" for auto, name in REMOTE_CODE_CLASSES[model_type].items()}
 
 
-def add_remote_code(target, save_directory, model_type: str, copy_file: bool = True) -> None:
-    """Set `target.auto_map` (a config or a feature extractor) and copy the family's module into `save_directory`.
+def remote_code_custom_pipelines(model_type: str) -> dict[str, dict]:
+    """`custom_pipelines` for config.json: transformers' public mechanism for a pipeline shipped with a model."""
+    return {
+        "audio-classification": {
+            "impl": f"{module_name(model_type)}.{REMOTE_CODE_PIPELINE}",
+            "pt": ["AutoModelForAudioClassification"],
+            "type": "audio",
+        }
+    }
+
+
+def add_remote_code(target, save_directory, model_type: str, copy_file: bool = True, classifier: bool = False) -> None:
+    """Set `target.auto_map` (a config or a feature extractor), and `custom_pipelines` for a classifier's config,
+    and copy the generated modules into `save_directory`.
 
     A feature extractor gets only its own `AutoFeatureExtractor` entry.
     """
@@ -101,6 +123,8 @@ def add_remote_code(target, save_directory, model_type: str, copy_file: bool = T
     if not hasattr(target, "model_type"):  # a feature extractor
         auto_map = {"AutoFeatureExtractor": auto_map["AutoFeatureExtractor"]}
     target.auto_map = {**(getattr(target, "auto_map", None) or {}), **auto_map}
+    if classifier:
+        target.custom_pipelines = remote_code_custom_pipelines(model_type)
     if copy_file:
         Path(save_directory).mkdir(parents=True, exist_ok=True)
         for source in remote_code_files(model_type):
@@ -114,6 +138,14 @@ class RemoteCodeMixin:
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         add_remote_code(
-            self.config, save_directory, self.config.model_type, copy_file=kwargs.get("is_main_process", True)
+            self.config,
+            save_directory,
+            self.config.model_type,
+            copy_file=kwargs.get("is_main_process", True),
+            classifier=type(self).__name__.endswith("ForAudioClassification"),
         )
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            if _IS_PACKAGE:  # the entry is for config.json only: this process's pipeline() uses the registered one
+                self.config.__dict__.pop("custom_pipelines", None)

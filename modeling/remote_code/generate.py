@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import REMOTE_CODE_CLASSES, SHARED_MODULE, module_name
+from . import REMOTE_CODE_CLASSES, REMOTE_CODE_PIPELINE, SHARED_MODULE, module_name
 
 __all__ = ["ROOT_MODULES", "GenerationError", "generate_files", "generate_module", "main"]
 
@@ -42,6 +42,10 @@ ROOT_MODULES: dict[str, tuple[str, ...]] = {
         "feature_extraction.feature_extraction_htsat",
     ),
 }
+
+
+# the module defining REMOTE_CODE_PIPELINE, which every family's directory ships (config.json's custom_pipelines)
+PIPELINE_MODULE = "pipelines"
 
 
 class GenerationError(RuntimeError):
@@ -350,10 +354,12 @@ def generate_files() -> dict[str, str]:
     its family and imports its share from the shared module with a sibling relative import, which transformers
     copies along when it loads the family module as remote code.
     """
-    roots = {family: [f"{PACKAGE}.{root}" for root in modules] for family, modules in ROOT_MODULES.items()}
+    roots = {
+        family: [f"{PACKAGE}.{root}" for root in (*modules, PIPELINE_MODULE)] for family, modules in ROOT_MODULES.items()
+    }
     modules = _load_modules([root for family_roots in roots.values() for root in family_roots])
     reached = {
-        family: _reached(modules, _roots(modules, roots[family], list(REMOTE_CODE_CLASSES[family].values())))
+        family: _reached(modules, _roots(modules, roots[family], [*REMOTE_CODE_CLASSES[family].values(), REMOTE_CODE_PIPELINE]))
         for family in ROOT_MODULES
     }
     for family, statements in reached.items():

@@ -10,15 +10,23 @@ From the package modules feature_extraction.feature_extraction_htsat, feature_ex
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import numpy as np
+import os
 import pickle
 import re
+import select
 import shutil
+import stat
+import subprocess
+import sys
+import tempfile
 import torch
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +36,7 @@ from huggingface_hub.dataclasses import strict
 from pathlib import Path
 from safetensors.torch import load_file
 from torch import nn
+from transformers import AudioClassificationPipeline
 from transformers import PreTrainedConfig
 from transformers import PreTrainedModel
 from transformers import initialization as init
@@ -38,6 +47,8 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.pipelines.audio_classification import ffmpeg_read
+from transformers.pipelines.base import ChunkPipeline
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput
 from transformers.utils import TensorType
@@ -46,26 +57,39 @@ from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 from typing import Any
+from typing import BinaryIO
 from typing import ClassVar
 from typing import Literal
 
 from .spectrogram_transformers_shared import (  # noqa: F401
+    AudioInfo,
+    AudioSource,
     BandedFilterbank,
     CheckedLoadingMixin,
     CheckpointKeyError,
     ConsistentLabelsMixin,
+    DEFAULT_BLOCK_SECONDS,
     DropPath,
     HUB_KWARGS,
     Linear,
     MAX_CHANNELS,
+    PackagePipelineMixin,
+    READ_TIMEOUT_ENV,
     REMOTE_CODE_CLASSES,
+    REMOTE_CODE_PIPELINE,
     RawAudio,
     RemoteCodeMixin,
     SHARED_MODULE,
+    SpectrogramAudioClassificationPipeline,
     SpectrogramFeatureExtractor,
+    WindowStream,
     _CONTAINER_KEYS,
+    _DEFAULT_READ_TIMEOUT_S,
     _FAST_DTYPES,
+    _FEATURE_GROUP,
+    _FFMPEG_HINT,
     _FILTERS_PER_GROUP,
+    _IS_PACKAGE,
     _ONEDNN_LINEAR,
     _PCM_FULL_SCALE,
     _UINT8_OFFSET,
@@ -76,33 +100,48 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     _bf16_matmul_supported,
     _channel_axis,
     _check_rate,
+    _checked_not_empty,
+    _describe_source,
+    _ffmpeg_blocks,
+    _ffprobe_info,
     _find_weight_file,
+    _groups,
     _hooked,
     _is_exact_gelu,
+    _soundfile_blocks,
+    _soundfile_info,
+    _stalled_message,
     _warn_channels_last_once,
     _warned_channels_last,
     add_remote_code,
     check_input_values,
     check_labels,
+    default_read_timeout,
     drop_keys,
     eager_attention_forward,
     frames_mask,
     is_channels_last_clip,
     linear_then_activation,
+    load_audio,
     load_checkpoint,
     logger,
+    model_input_samples,
     module_name,
     onednn_linear_applies,
     pad_batch,
     power_spectrum,
+    probe_audio,
     read_safetensors,
     read_saved_state_dict,
     remote_code_auto_map,
+    remote_code_custom_pipelines,
     remote_code_files,
     rename_keys,
     resample,
+    resample_blocks,
     select_checkpoint_keys,
     split_fused_qkv,
+    stream_audio,
     strip_prefix,
     to_batch_feature,
     to_mono_batch,
@@ -122,7 +161,7 @@ def _pair(value: int | list[int] | tuple[int, int]) -> tuple[int, int]:
 
 
 @strict
-class HTSATConfig(ConsistentLabelsMixin, PreTrainedConfig):
+class HTSATConfig(ConsistentLabelsMixin, PackagePipelineMixin, PreTrainedConfig):
     r"""Configuration of [`HTSATModel`] and [`HTSATForAudioClassification`].
 
     The defaults are the paper's model (HTS-AT "tiny": 31M parameters, Swin-T layout) on 64 mel bins; set

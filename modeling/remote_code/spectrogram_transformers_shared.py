@@ -3,7 +3,7 @@
 """What the AST, SSAST and HTS-AT families of spectrogram-transformers share, for transformers'
 `trust_remote_code=True`: the family modules beside this file import it.
 
-From the package modules feature_extraction.audio, feature_extraction.base, feature_extraction.feature_extraction_ast, feature_extraction.filterbank, feature_extraction.kaldi, modeling.ast.ast_state_dicts, modeling.ast.configuration_ast, modeling.ast.modeling_ast, modeling.checkpoint, modeling.configuration_utils, modeling.layers, modeling.linear, modeling.loading, modeling.pos_embed, modeling.remote_code.
+From the package modules feature_extraction.audio, feature_extraction.base, feature_extraction.feature_extraction_ast, feature_extraction.filterbank, feature_extraction.kaldi, feature_extraction.streaming, modeling.ast.ast_state_dicts, modeling.ast.configuration_ast, modeling.ast.modeling_ast, modeling.checkpoint, modeling.configuration_utils, modeling.layers, modeling.linear, modeling.loading, modeling.pos_embed, modeling.remote_code, pipelines.
 """
 
 from __future__ import annotations
@@ -11,16 +11,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import io
 import json
 import math
 import numpy as np
+import os
 import pickle
 import re
+import select
 import shutil
+import stat
+import subprocess
+import sys
+import tempfile
 import torch
 import torch.nn.functional as F
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +38,7 @@ from huggingface_hub.dataclasses import strict
 from pathlib import Path
 from safetensors.torch import load_file
 from torch import nn
+from transformers import AudioClassificationPipeline
 from transformers import PreTrainedConfig
 from transformers import PreTrainedModel
 from transformers import initialization as init
@@ -41,6 +50,8 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.pipelines.audio_classification import ffmpeg_read
+from transformers.pipelines.base import ChunkPipeline
 from transformers.processing_utils import Unpack
 from transformers.utils import TensorType
 from transformers.utils import TransformersKwargs
@@ -48,6 +59,7 @@ from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 from typing import Any
+from typing import BinaryIO
 from typing import Literal
 
 
@@ -69,11 +81,27 @@ class ConsistentLabelsMixin:
             self.label2id = {label: index for index, label in self.id2label.items()}
 
 
+class PackagePipelineMixin:
+    """The package's own config classes drop `custom_pipelines` when they load a config.json.
+
+    A classifier's saved config.json names the generated pipeline in `custom_pipelines`, for users without this
+    package (`pipeline(..., trust_remote_code=True)`). transformers' `pipeline()` insists on `trust_remote_code` for
+    any config that lists custom pipelines; with the package installed the pipeline comes from transformers'
+    registry instead (registered at import), so the package's classes forget the entry: no prompt, no remote
+    code. The generated copy of this class (module `transformers_modules...`) keeps it.
+    """
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if type(self).__module__.startswith("spectrogram_transformers."):
+            self.__dict__.pop("custom_pipelines", None)
+
+
 # ---- from spectrogram_transformers.modeling.ast.configuration_ast --------------------------------
 
 
 @strict
-class ASTConfig(ConsistentLabelsMixin, PreTrainedConfig):
+class ASTConfig(ConsistentLabelsMixin, PackagePipelineMixin, PreTrainedConfig):
     r"""Configuration of [`ASTModel`] and [`ASTForAudioClassification`].
 
     The defaults give the released AudioSet model (DeiT-base backbone, 10×10 patch stride on
@@ -781,6 +809,16 @@ REMOTE_CODE_CLASSES: dict[str, dict[str, str]] = {
 }
 
 
+# the package's pipeline for "audio-classification", generated into the shared module: a saved classifier's
+# config.json names it in `custom_pipelines`, so `pipeline(..., trust_remote_code=True)` without the package
+# windows long audio and resamples any rate as the package does
+REMOTE_CODE_PIPELINE = "SpectrogramAudioClassificationPipeline"
+
+
+# False inside the generated copies of this code (their module is transformers_modules....)
+_IS_PACKAGE = __name__.startswith("spectrogram_transformers.")
+
+
 # the generated module every family module imports (a sibling relative import, which transformers copies along)
 SHARED_MODULE = "spectrogram_transformers_shared"
 
@@ -808,8 +846,20 @@ def remote_code_auto_map(model_type: str) -> dict[str, str]:
     return {auto: f"{module_name(model_type)}.{name}" for auto, name in REMOTE_CODE_CLASSES[model_type].items()}
 
 
-def add_remote_code(target, save_directory, model_type: str, copy_file: bool = True) -> None:
-    """Set `target.auto_map` (a config or a feature extractor) and copy the family's module into `save_directory`.
+def remote_code_custom_pipelines(model_type: str) -> dict[str, dict]:
+    """`custom_pipelines` for config.json: transformers' public mechanism for a pipeline shipped with a model."""
+    return {
+        "audio-classification": {
+            "impl": f"{module_name(model_type)}.{REMOTE_CODE_PIPELINE}",
+            "pt": ["AutoModelForAudioClassification"],
+            "type": "audio",
+        }
+    }
+
+
+def add_remote_code(target, save_directory, model_type: str, copy_file: bool = True, classifier: bool = False) -> None:
+    """Set `target.auto_map` (a config or a feature extractor), and `custom_pipelines` for a classifier's config,
+    and copy the generated modules into `save_directory`.
 
     A feature extractor gets only its own `AutoFeatureExtractor` entry.
     """
@@ -817,6 +867,8 @@ def add_remote_code(target, save_directory, model_type: str, copy_file: bool = T
     if not hasattr(target, "model_type"):  # a feature extractor
         auto_map = {"AutoFeatureExtractor": auto_map["AutoFeatureExtractor"]}
     target.auto_map = {**(getattr(target, "auto_map", None) or {}), **auto_map}
+    if classifier:
+        target.custom_pipelines = remote_code_custom_pipelines(model_type)
     if copy_file:
         Path(save_directory).mkdir(parents=True, exist_ok=True)
         for source in remote_code_files(model_type):
@@ -830,9 +882,17 @@ class RemoteCodeMixin:
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         add_remote_code(
-            self.config, save_directory, self.config.model_type, copy_file=kwargs.get("is_main_process", True)
+            self.config,
+            save_directory,
+            self.config.model_type,
+            copy_file=kwargs.get("is_main_process", True),
+            classifier=type(self).__name__.endswith("ForAudioClassification"),
         )
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            if _IS_PACKAGE:  # the entry is for config.json only: this process's pipeline() uses the registered one
+                self.config.__dict__.pop("custom_pipelines", None)
 
 
 # ---- from spectrogram_transformers.modeling.ast.ast_state_dicts ----------------------------------
@@ -1568,6 +1628,62 @@ def resample(waveform: Any, orig_sr: float, target_sr: float) -> np.ndarray:
     return np.ascontiguousarray(soxr.resample(samples, orig, target, quality="HQ"), dtype=np.float32)
 
 
+AudioSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | dict
+
+
+def _describe_source(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes of audio>"
+    return getattr(source, "name", None) or f"<{type(source).__name__} object>"
+
+
+def load_audio(source: AudioSource, target_sr: float | None = None) -> tuple[np.ndarray, int | float]:
+    """Decode an audio file to a mono float32 waveform, optionally resampled.
+
+    Args:
+        source: a path, the encoded bytes of a file, a binary file object, or a `datasets` audio dict
+            (`{"bytes": ..., "path": ...}` as given by `Audio(decode=False)`; bytes win over the path).
+        target_sr: resample to this rate (Hz); None keeps the file's own rate.
+
+    Returns:
+        `(waveform, sampling_rate)`: float32 [samples] (PCM scaled as soundfile does: int16 / 32768) and the
+        rate of that waveform (`target_sr` when given, else the file's rate).
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        ValueError: input that soundfile cannot decode (corrupt, truncated or unknown format), or that decodes
+            to empty / non-finite audio. The message names the file.
+    """
+    import soundfile
+
+    if isinstance(source, dict):
+        if source.get("bytes") is not None:
+            source = source["bytes"]
+        elif source.get("path") is not None:
+            source = source["path"]
+        else:
+            raise ValueError(f"an audio dict needs 'bytes' or 'path', got keys {sorted(source)}")
+
+    name = _describe_source(source)
+    if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
+        raise FileNotFoundError(f"audio file not found: {name}")
+    handle = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
+
+    try:
+        # always_2d gives [frames, channels] for every file, so down-mixing is one code path.
+        data, sampling_rate = soundfile.read(handle, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, EOFError) as error:
+        raise ValueError(f"could not decode audio {name}: {error}") from error
+
+    waveform = to_mono_float32(data, channels_axis=1, name=name)
+    if target_sr is not None:
+        waveform = resample(waveform, sampling_rate, target_sr)
+        sampling_rate = target_sr
+    return waveform, sampling_rate
+
+
 def is_channels_last_clip(shape: tuple[int, ...]) -> bool:
     """Whether a 2-D array of `shape` is one clip in channels-last layout [samples, channels] rather than a
     batch of mono clips [batch, samples]: its trailing axis is at most `MAX_CHANNELS` and its leading axis is
@@ -1978,6 +2094,14 @@ def kaldi_fbank(
 RawAudio = np.ndarray | torch.Tensor | list[float] | list[np.ndarray] | list[torch.Tensor]
 
 
+def model_input_samples(feature_extractor) -> int | None:
+    """Samples of audio the model sees at once (the training crop, the inference window), or None if unbounded:
+    the extractor's own `input_samples` (HTS-AT's `clip_samples`, AST's `max_length` Kaldi frames); None for
+    extractors without it."""
+    samples = getattr(feature_extractor, "input_samples", None)
+    return None if samples is None else int(samples)
+
+
 def to_batch_feature(tensors: dict[str, torch.Tensor], return_tensors: str | TensorType | None) -> BatchFeature:
     """BatchFeature in the requested format: torch ("pt"), one numpy array ("np"), or (None) a list of numpy
     arrays per key, one per clip, as `transformers`' audio feature extractors return them."""
@@ -2310,3 +2434,459 @@ class ASTFeatureExtractor(SpectrogramFeatureExtractor):
         if return_attention_mask:
             outputs["attention_mask"] = frames_mask(num_frames, max_length, features.device)
         return outputs
+
+
+# ---- from spectrogram_transformers.pipelines -----------------------------------------------------
+
+
+# windows whose features are computed in one call of the feature extractor (then yielded one by one)
+_FEATURE_GROUP = 16
+
+
+class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkPipeline):
+    """Audio classification with an AST, SSAST or HTS-AT model of this package.
+
+    Inputs are those of `AudioClassificationPipeline`: a file path, the bytes of a file, a 1-D array at the
+    model's rate, or `{"array" or "raw": array, "sampling_rate": rate}` at any rate (resampled with soxr, no
+    torchaudio). Audio longer than the model's input is classified in windows of the input length every half
+    window and the scores are the mean of the window probabilities (softmax, or sigmoid for multi-label models;
+    `function_to_apply="none"` averages logits). Use `spectrogram-transformers classify` or
+    `spectrogram_transformers.inference.AudioClassifier` for the scores of each window.
+    """
+
+    def _decode(self, inputs: Any) -> tuple[np.ndarray, float]:
+        """(waveform, its sampling rate) of any input the parent pipeline accepts."""
+        pass  # inlined: from .feature_extraction import load_audio, to_mono_float32
+
+        rate = self.feature_extractor.sampling_rate
+        if isinstance(inputs, str) and inputs.startswith(("http://", "https://")):
+            from huggingface_hub.utils import httpx
+
+            inputs = httpx.get(inputs, follow_redirects=True).content
+        if isinstance(inputs, (bytes, bytearray)):
+            try:
+                return load_audio(bytes(inputs))
+            except ValueError as soundfile_error:  # a format libsndfile does not read: ffmpeg, as the parent does
+                try:
+                    return ffmpeg_read(bytes(inputs), rate), rate
+                except ValueError as ffmpeg_error:
+                    raise ValueError(f"{soundfile_error}; ffmpeg: {ffmpeg_error}") from None
+        torchcodec = sys.modules.get("torchcodec")  # an AudioDecoder input means torchcodec is imported already
+        if torchcodec is not None and isinstance(inputs, torchcodec.decoders.AudioDecoder):
+            samples = inputs.get_all_samples()
+            inputs = {"array": samples.data, "sampling_rate": samples.sample_rate}
+        if isinstance(inputs, dict):
+            if not ("sampling_rate" in inputs and ("raw" in inputs or "array" in inputs)):
+                raise ValueError(
+                    "When passing a dictionary to AudioClassificationPipeline, the dict needs to contain a "
+                    '"raw" or "array" key with the audio (numpy array or torch tensor) and a "sampling_rate" key '
+                    "with its sampling rate"
+                )
+            array = inputs["raw"] if inputs.get("raw") is not None else inputs["array"]
+            return to_mono_float32(array), inputs["sampling_rate"]
+        if isinstance(inputs, (np.ndarray, torch.Tensor)):
+            return to_mono_float32(inputs), rate  # raw audio is at the model's rate, as in the parent pipeline
+        raise TypeError(f"expected a file path, bytes, an array or a dict with 'array' and 'sampling_rate', got {type(inputs).__name__}")
+
+    def _blocks(self, inputs: Any) -> list[np.ndarray] | Iterator[np.ndarray]:
+        """Mono blocks at the model's rate: a file path is decoded as a stream (`stream_audio`: soundfile in blocks,
+        ffmpeg read as it comes, never the whole file in memory); any other input is decoded whole, one block."""
+        pass  # inlined: from .feature_extraction import resample
+        pass  # inlined: from .feature_extraction.streaming import stream_audio
+
+        target = self.feature_extractor.sampling_rate
+        if isinstance(inputs, (str, os.PathLike)) and not str(inputs).startswith(("http://", "https://")):
+            _, blocks = stream_audio(inputs, target)
+            return blocks
+        waveform, rate = self._decode(inputs)
+        return [resample(waveform, rate, target)]  # soxr: the extractors' own resampler
+
+    def preprocess(self, inputs: Any):
+        pass  # inlined: from .feature_extraction import WindowStream, model_input_samples
+
+        blocks = self._blocks(inputs)
+        window = model_input_samples(self.feature_extractor)
+        if window is None:  # an extractor without a fixed input: the whole clip is one window
+            blocks = [np.concatenate(list(blocks))]
+            window = len(blocks[0])
+        windows = WindowStream(blocks, window, max(1, window // 2))
+        input_name = self.feature_extractor.model_input_names[0]
+        held = None  # the latest window's features: whether it is the last is known only when the next arrives
+        for group in _groups(windows, _FEATURE_GROUP):
+            features = self.feature_extractor(
+                [piece for _, piece in group], sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt"
+            )[input_name]
+            if self.dtype is not None:
+                features = features.to(dtype=self.dtype)
+            for row in features:
+                if held is not None:
+                    yield {input_name: held, "is_last": False}
+                held = row[None]
+        yield {input_name: held, "is_last": True}
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        is_last = model_inputs.pop("is_last")
+        return {"logits": self.model(**model_inputs).logits, "is_last": is_last}
+
+    def postprocess(self, model_outputs: list[dict[str, Any]], top_k: int = 5, function_to_apply: str | None = None):
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a whole number >= 1 (labels to return), got {top_k!r}")
+        top_k = min(top_k, len(self.model.config.id2label))
+        if function_to_apply is None:
+            problem_type = self.model.config.problem_type
+            function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(problem_type, "softmax")
+        logits = torch.cat([output["logits"] for output in model_outputs]).float()  # (windows, labels)
+        if function_to_apply == "softmax":
+            scores = logits.softmax(-1)
+        elif function_to_apply == "sigmoid":
+            scores = logits.sigmoid()
+        else:
+            scores = logits
+        values, ids = scores.mean(dim=0).topk(top_k)
+        return [{"score": score, "label": self.model.config.id2label[index]} for score, index in zip(values.tolist(), ids.tolist())]
+
+
+def _groups(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    group = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+# ---- from spectrogram_transformers.feature_extraction.streaming ----------------------------------
+
+
+# Seconds of audio per decoded block: large enough that per-block overhead is negligible, small enough that a
+# block (at most 8 channels of float32) stays in the tens of MB.
+DEFAULT_BLOCK_SECONDS = 10.0
+
+
+# Seconds without a single byte from a stream before it counts as dead (a FIFO nobody writes to).
+_DEFAULT_READ_TIMEOUT_S = 30.0
+
+
+READ_TIMEOUT_ENV = "SPECTROGRAM_TRANSFORMERS_READ_TIMEOUT"
+
+
+_FFMPEG_HINT = "apt-get install ffmpeg / brew install ffmpeg / conda install ffmpeg"
+
+
+def default_read_timeout() -> float:
+    """Seconds a stream may stay silent: `$SPECTROGRAM_TRANSFORMERS_READ_TIMEOUT`, else 30."""
+    text = os.environ.get(READ_TIMEOUT_ENV)
+    if not text:
+        return _DEFAULT_READ_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"${READ_TIMEOUT_ENV} must be a positive number of seconds, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What is known about a file before decoding it.
+
+    `sampling_rate`, `channels` and `frames` (samples per channel) come from the header; they are None where the
+    header is not read first (pipes and FIFOs, which can be read only once) or does not say. `decoder` is the
+    library that will decode the file.
+    """
+
+    path: str
+    sampling_rate: int | None
+    channels: int | None
+    frames: int | None
+    decoder: Literal["soundfile", "ffmpeg"]
+    is_stream: bool = False  # a pipe, FIFO or device: readable once, handed to ffmpeg on its stdin
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds of audio according to the header (None when unknown)."""
+        if self.frames is None or not self.sampling_rate:
+            return None
+        return self.frames / self.sampling_rate
+
+
+def _soundfile_info(path: str) -> AudioInfo | None:
+    import soundfile
+
+    try:
+        info = soundfile.info(path)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, EOFError):  # not a format libsndfile reads
+        return None
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), "soundfile")
+
+
+def _ffprobe_info(path: str, timeout: float) -> AudioInfo:
+    """Rate, channels and duration of the first audio stream from ffprobe; unknown fields are None."""
+    unknown = AudioInfo(path, None, None, None, "ffmpeg")
+    if shutil.which("ffprobe") is None:
+        return unknown
+    command = [
+        "ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+        "stream=sample_rate,channels,duration:format=duration", "-of", "default=noprint_wrappers=1", path,
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return unknown
+    fields: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("=")
+        fields.setdefault(key.strip(), value.strip())  # the stream's duration comes before the container's
+
+    def number(key: str) -> float | None:
+        try:
+            value = float(fields.get(key, ""))
+        except ValueError:
+            return None
+        return value if math.isfinite(value) and value > 0 else None
+
+    rate, channels, duration = number("sample_rate"), number("channels"), number("duration")
+    if rate is None:
+        return unknown
+    frames = None if duration is None else round(duration * rate)
+    return AudioInfo(path, int(rate), None if channels is None else int(channels), frames, "ffmpeg")
+
+
+def probe_audio(path: str | os.PathLike, *, read_timeout_s: float | None = None) -> AudioInfo:
+    """The header of an audio file, read without decoding its samples.
+
+    Regular files libsndfile reads are probed with soundfile; other regular files with ffprobe (when installed).
+    Pipes, FIFOs and devices are not probed (a probe would consume what the decoder needs): they go to ffmpeg with
+    every field None.
+
+    Raises:
+        FileNotFoundError: no such path.
+        ValueError: a directory, or a file only ffmpeg could read when ffmpeg is not installed.
+    """
+    name = os.fspath(path)
+    try:
+        mode = os.stat(name).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {name}") from None
+    except OSError as error:  # a symlink loop, a path through a file, no permission to search a folder
+        raise ValueError(f"cannot read {name}: {error.strerror or error}") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{name} is a directory, not an audio file")
+    timeout = default_read_timeout() if read_timeout_s is None else read_timeout_s
+    regular = stat.S_ISREG(mode)
+    info = _soundfile_info(name) if regular else None
+    if info is not None:
+        return info
+    if shutil.which("ffmpeg") is None:
+        what = "a format libsndfile does not read" if regular else "not a regular file (a pipe, FIFO or device)"
+        raise ValueError(
+            f"could not decode audio {name}: {what}; formats libsndfile does not read (AAC/M4A, WMA, video) and "
+            f"pipes need ffmpeg, which is not installed ({_FFMPEG_HINT})"
+        )
+    return _ffprobe_info(name, timeout) if regular else AudioInfo(name, None, None, None, "ffmpeg", is_stream=True)
+
+
+def _stalled_message(path: str, timeout: float) -> str:
+    return (
+        f"could not decode audio {path}: no data for {timeout:g} s (a FIFO or pipe with no writer, or a stalled "
+        f"device); set ${READ_TIMEOUT_ENV} to wait longer"
+    )
+
+
+def _soundfile_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
+    """Mono float32 blocks at the file's own rate (PCM scaled as `soundfile.read` does)."""
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(info.path) as handle:
+            while True:
+                data = handle.read(block_frames, dtype="float32", always_2d=True)  # [frames, channels]
+                if len(data) == 0:
+                    return
+                yield to_mono_float32(data, channels_axis=1, name=info.path)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, EOFError) as error:
+        raise ValueError(f"could not decode audio {info.path}: {error}") from error
+
+
+def _ffmpeg_blocks(info: AudioInfo, output_rate: int | None, block_frames: int, timeout: float) -> Iterator[np.ndarray]:
+    """Mono float32 blocks from ffmpeg's stdout, read as they come (`-ac 1`: ffmpeg down-mixes). `output_rate`
+    None keeps the stream's own rate. No output for `timeout` seconds kills ffmpeg and raises."""
+    stdin = subprocess.DEVNULL
+    if info.is_stream:
+        # Opened here and given to ffmpeg as its stdin: a child process does not inherit our /dev/fd/N (`<(...)`),
+        # and a FIFO opened without O_NONBLOCK would block until a writer comes. Wait for data (or its end).
+        stdin = os.open(info.path, os.O_RDONLY | os.O_NONBLOCK)
+        ready, _, _ = select.select([stdin], [], [], timeout)
+        if not ready:
+            os.close(stdin)
+            raise ValueError(_stalled_message(info.path, timeout))
+        os.set_blocking(stdin, True)
+    command = ["ffmpeg", "-v", "error", "-i", "pipe:0" if info.is_stream else info.path, "-vn", "-ac", "1"]
+    if output_rate is not None:
+        command += ["-ar", str(output_rate)]
+    command += ["-f", "f32le", "pipe:1"]
+    block_bytes = 4 * block_frames
+    # stderr to a file, not a pipe: a pipe nobody reads fills up on a corrupt stream and blocks ffmpeg
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
+        finally:
+            if info.is_stream:
+                os.close(stdin)  # ffmpeg holds its own copy
+        try:
+            descriptor = process.stdout.fileno()
+            pending = bytearray()
+            while True:
+                ready, _, _ = select.select([descriptor], [], [], timeout)
+                if not ready:
+                    raise ValueError(_stalled_message(info.path, timeout))
+                chunk = os.read(descriptor, block_bytes - len(pending))
+                if not chunk:
+                    break
+                pending += chunk
+                if len(pending) == block_bytes:
+                    yield to_mono_float32(np.frombuffer(pending, dtype=np.float32).copy(), name=info.path)
+                    pending = bytearray()
+            if process.wait(timeout=timeout) != 0:
+                errors.seek(0)
+                reason = errors.read().decode(errors="replace").strip().splitlines()
+                raise ValueError(f"could not decode audio {info.path}: ffmpeg: {reason[-1] if reason else 'failed'}")
+            usable = len(pending) - len(pending) % 4
+            if usable:
+                yield to_mono_float32(np.frombuffer(pending[:usable], dtype=np.float32).copy(), name=info.path)
+        except subprocess.TimeoutExpired:
+            raise ValueError(f"could not decode audio {info.path}: ffmpeg did not finish within {timeout:g} s") from None
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+
+
+def resample_blocks(blocks: Iterable[np.ndarray], orig_sr: int, target_sr: int) -> Iterator[np.ndarray]:
+    """Mono float32 blocks at `orig_sr` resampled to `target_sr` with soxr's streaming resampler ("HQ", as
+    `audio.resample`): the concatenated output equals `resample` of the concatenated input."""
+    if orig_sr == target_sr:
+        yield from blocks
+        return
+    import soxr
+
+    resampler = soxr.ResampleStream(orig_sr, target_sr, 1, dtype="float32", quality="HQ")
+    for block in blocks:
+        resampled = resampler.resample_chunk(block, last=False)
+        if len(resampled):
+            yield np.ascontiguousarray(resampled, dtype=np.float32)
+    tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+    if len(tail):
+        yield np.ascontiguousarray(tail, dtype=np.float32)
+
+
+def _checked_not_empty(blocks: Iterator[np.ndarray], name: str) -> Iterator[np.ndarray]:
+    empty = True
+    for block in blocks:
+        if len(block):
+            empty = False
+            yield block
+    if empty:
+        raise ValueError(f"audio {name} is empty (no samples decoded)")
+
+
+def stream_audio(
+    path: str | os.PathLike,
+    sampling_rate: int | None = None,
+    block_seconds: float = DEFAULT_BLOCK_SECONDS,
+    *,
+    read_timeout_s: float | None = None,
+) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """Decode a file as a stream of mono float32 blocks at `sampling_rate` (None: the file's own rate).
+
+    Args:
+        path: an audio file, or a pipe / FIFO (`<(cat clip.m4a)`; decoded by ffmpeg).
+        sampling_rate: rate of the blocks, Hz.
+        block_seconds: seconds of the file's audio decoded at a time (resampled blocks vary slightly in length).
+        read_timeout_s: seconds a pipe may deliver nothing before the stream is an error (default
+            `default_read_timeout()`: 30, or `$SPECTROGRAM_TRANSFORMERS_READ_TIMEOUT`).
+
+    Returns:
+        `(info, blocks)`: the header (`probe_audio`, read now) and a generator of non-empty float32 [samples]
+        blocks; decoding happens as the generator is consumed, and closing it stops an ffmpeg process. The
+        concatenated blocks equal `load_audio(path, sampling_rate)` for files libsndfile reads.
+
+    Raises:
+        FileNotFoundError, ValueError: from `probe_audio` at once; while iterating, a `ValueError` naming the file
+        for corrupt data, an ffmpeg failure, NaN or infinite samples, no samples at all, or a stalled stream.
+    """
+    if not (block_seconds > 0 and math.isfinite(block_seconds)):
+        raise ValueError(f"block_seconds must be a positive number, got {block_seconds}")
+    timeout = default_read_timeout() if read_timeout_s is None else read_timeout_s
+    info = probe_audio(path, read_timeout_s=timeout)
+    if info.sampling_rate is None:  # a pipe: its rate is unknown until decoded, so ffmpeg resamples
+        block_frames = max(1, round(block_seconds * (sampling_rate or 48000)))
+        blocks = _ffmpeg_blocks(info, sampling_rate, block_frames, timeout)
+    else:
+        block_frames = max(1, round(block_seconds * info.sampling_rate))
+        if info.decoder == "soundfile":
+            blocks = _soundfile_blocks(info, block_frames)
+        else:
+            blocks = _ffmpeg_blocks(info, None, block_frames, timeout)
+        if sampling_rate is not None:
+            blocks = resample_blocks(blocks, info.sampling_rate, int(sampling_rate))
+    return info, _checked_not_empty(blocks, info.path)
+
+
+class WindowStream:
+    """The windows of a stream of mono blocks: `(start, samples)` pairs with exactly the starts and contents that
+    `window_starts(len(whole), window, hop, pad_end=pad_end)` and slicing the whole waveform would give, holding
+    at most about one window, one hop and one block in memory.
+
+    `pad_end=False`: windows every `hop` while they fit, plus one flush with the end when the tail is not
+    covered. `pad_end=True`: windows on the `hop` grid until one reaches the end, the last zero-padded to
+    `window` samples. A stream no longer than one window gives one window: all of it, unpadded.
+    `num_samples` (the stream's length) is set once the iteration has ended.
+    """
+
+    def __init__(self, blocks: Iterable[np.ndarray], window: int, hop: int, *, pad_end: bool = False):
+        if window < 1 or hop < 1:
+            raise ValueError(f"window and hop must be at least one sample, got {window} and {hop}")
+        self.blocks = blocks
+        self.window = int(window)
+        self.hop = int(hop)
+        self.pad_end = pad_end
+        self.num_samples: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        window, hop = self.window, self.hop
+        buffer = np.zeros(0, dtype=np.float32)
+        offset = 0  # absolute index of buffer[0]
+        next_start = 0  # the next grid start
+        last_start = None  # the last start given out
+        for block in self.blocks:
+            block = np.asarray(block, dtype=np.float32)
+            buffer = block if len(buffer) == 0 else np.concatenate([buffer, block])  # never modified in place
+            while next_start + window <= offset + len(buffer):  # a full window: in both modes, part of the result
+                begin = next_start - offset
+                yield next_start, buffer[begin : begin + window].copy()
+                last_start, next_start = next_start, next_start + hop
+            # keep from the last start given out (a flush-with-the-end window starts after it) or the next start
+            keep_from = min(next_start, last_start + 1) if last_start is not None else 0
+            if keep_from > offset:
+                buffer = buffer[keep_from - offset :].copy()
+                offset = keep_from
+        total = offset + len(buffer)
+        self.num_samples = total
+        if total == 0:
+            return
+        if last_start is None:  # no longer than one window: all of it
+            yield 0, buffer.copy()
+            return
+        if self.pad_end:
+            # grid starts whose previous window did not reach the end
+            while next_start - hop + window < total:
+                piece = buffer[next_start - offset :]
+                yield next_start, np.pad(piece, (0, window - len(piece)))
+                next_start += hop
+        elif last_start + window < total:
+            yield total - window, buffer[total - window - offset :].copy()

@@ -12,16 +12,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import io
 import json
 import math
 import numpy as np
+import os
 import pickle
 import re
+import select
 import shutil
+import stat
+import subprocess
+import sys
+import tempfile
 import torch
 import torch.nn.functional as F
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +39,7 @@ from huggingface_hub.dataclasses import strict
 from pathlib import Path
 from safetensors.torch import load_file
 from torch import nn
+from transformers import AudioClassificationPipeline
 from transformers import PreTrainedConfig
 from transformers import PreTrainedModel
 from transformers import initialization as init
@@ -42,6 +51,8 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.pipelines.audio_classification import ffmpeg_read
+from transformers.pipelines.base import ChunkPipeline
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput
 from transformers.utils import TensorType
@@ -50,6 +61,7 @@ from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 from typing import Any
+from typing import BinaryIO
 from typing import Literal
 
 from .spectrogram_transformers_shared import (  # noqa: F401
@@ -66,28 +78,40 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     ASTPreTrainedModel,
     AST_FBANK,
     AudioClassificationMixin,
+    AudioInfo,
+    AudioSource,
     BandedFilterbank,
     CheckedLoadingMixin,
     CheckpointKeyError,
     ConsistentLabelsMixin,
+    DEFAULT_BLOCK_SECONDS,
     DropPath,
     HUB_KWARGS,
     KaldiFbankSettings,
     Layout,
     Linear,
     MAX_CHANNELS,
+    PackagePipelineMixin,
+    READ_TIMEOUT_ENV,
     REMOTE_CODE_CLASSES,
+    REMOTE_CODE_PIPELINE,
     RawAudio,
     RemoteCodeMixin,
     SHARED_MODULE,
+    SpectrogramAudioClassificationPipeline,
     SpectrogramFeatureExtractor,
     TRANSFORMERS_AST_MODEL_TYPE,
+    WindowStream,
     WindowType,
     _CONTAINER_KEYS,
+    _DEFAULT_READ_TIMEOUT_S,
     _FAST_DTYPES,
+    _FEATURE_GROUP,
+    _FFMPEG_HINT,
     _FILTERS_PER_GROUP,
     _FLOAT32_EPS,
     _HF_AST_RULES,
+    _IS_PACKAGE,
     _LOADING_KWARGS,
     _MEL_BREAK_HZ,
     _MEL_FACTOR,
@@ -108,13 +132,21 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     _bf16_matmul_supported,
     _channel_axis,
     _check_rate,
+    _checked_not_empty,
+    _describe_source,
+    _ffmpeg_blocks,
+    _ffprobe_info,
     _find_weight_file,
     _geometry,
+    _groups,
     _hooked,
     _is_exact_gelu,
     _mel_banks_cpu,
     _own_copy,
+    _soundfile_blocks,
+    _soundfile_info,
     _source_grid,
+    _stalled_message,
     _to_package_names,
     _warn_channels_last_once,
     _warned_channels_last,
@@ -126,6 +158,7 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     check_input_values,
     check_labels,
     checkpoint_layout,
+    default_read_timeout,
     drop_keys,
     eager_attention_forward,
     frames_mask,
@@ -137,25 +170,31 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     kaldi_mel_scale,
     kaldi_window,
     linear_then_activation,
+    load_audio,
     load_checkpoint,
     logger,
     middle_cut,
+    model_input_samples,
     module_name,
     onednn_linear_applies,
     original_encoder_rules,
     pad_batch,
     power_spectrum,
+    probe_audio,
     read_safetensors,
     read_saved_state_dict,
     remote_code_auto_map,
+    remote_code_custom_pipelines,
     remote_code_files,
     rename_keys,
     resample,
+    resample_blocks,
     resize_patch_position_embeddings,
     resize_position_embeddings,
     select_checkpoint_keys,
     split_fused_qkv,
     split_prefix,
+    stream_audio,
     strip_prefix,
     to_batch_feature,
     to_mono_batch,
