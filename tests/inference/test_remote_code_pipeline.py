@@ -10,10 +10,11 @@ import sys
 import numpy as np
 import torch
 from safetensors.torch import save_file
+from transformers import AutoConfig, AutoModelForAudioClassification, pipeline
+
 from spectrogram_transformers.modeling.remote_code import remote_code_custom_pipelines
 from testing_utils.fixtures import TESTS_DIR
 from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
-from transformers import AutoConfig, AutoModelForAudioClassification, pipeline
 
 
 def test_remote_code_pipeline_equals_the_package_pipeline(tmp_path):

@@ -10,17 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from spectrogram_transformers.modeling.remote_code import (
-    REMOTE_CODE_CLASSES,
-    SHARED_MODULE,
-    remote_code_file,
-)
-from spectrogram_transformers.modeling.remote_code.generate import (
-    GenerationError,
-    generate_files,
-    generate_module,
-)
-from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
@@ -36,7 +25,18 @@ from spectrogram_transformers import (
     SSASTForAudioClassification,
     SSASTForPreTraining,
 )
+from spectrogram_transformers.modeling.remote_code import (
+    REMOTE_CODE_CLASSES,
+    SHARED_MODULE,
+    remote_code_file,
+)
+from spectrogram_transformers.modeling.remote_code.generate import (
+    GenerationError,
+    generate_files,
+    generate_module,
+)
 from testing_utils.fixtures import TESTS_DIR
+from testing_utils.tiny_models import save_tiny_ast, save_tiny_htsat
 
 TESTS = TESTS_DIR / "testing_utils"
 REMOTE_CODE_DIR = remote_code_file("ast").parent
