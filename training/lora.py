@@ -17,6 +17,8 @@ from pathlib import Path
 
 from transformers import PreTrainedModel
 
+from ..errors import InvalidInputError
+
 __all__ = [
     "ADAPTER_DIR",
     "DEFAULT_LORA_TARGETS",
@@ -34,7 +36,7 @@ DEFAULT_LORA_TARGETS = ("q_proj", "v_proj")
 HEAD_MODULES = ["classifier"]
 
 
-class LoraTargetError(ValueError):
+class LoraTargetError(InvalidInputError):
     """`--lora_targets` names a module the model does not have (a user's mistake: one line, not a traceback)."""
 
 

@@ -182,7 +182,6 @@ def run(args: argparse.Namespace) -> int:
         recipe.dataset.labels = args.labels
     from ..training.checkpoints import OutputDirectoryInUse, ResumeError
     from ..training.label_check import LabelMismatch
-    from ..training.lora import LoraTargetError
 
     try:
         if args.fold == "all":
@@ -191,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             fold = int(args.fold) if args.fold is not None else None
             result = run_training(recipe, args.model, output_dir=output_dir, fold=fold, **common)
-    except (OutputDirectoryInUse, ResumeError, LabelMismatch, LoraTargetError) as error:
+    except (OutputDirectoryInUse, ResumeError, LabelMismatch) as error:
         raise SystemExit(f"train: {error}") from None
     if int(os.environ.get("RANK", "0")) == 0:
         json.dump(result, sys.stdout, indent=2, sort_keys=True)
