@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from transformers.utils import logging
 
+from ..errors import InvalidInputError
 from .checkpoints import (
     checkpoint_folders,
     incomplete_reason,
@@ -122,11 +123,15 @@ def average_state_dicts(
     for index, state in enumerate(state_dicts):
         if state.keys() != reference.keys():
             difference = sorted(set(state) ^ set(reference))
-            raise ValueError(f"state dict {index} has other keys than the last one: {difference[:10]}")
+            raise InvalidInputError(
+                f"checkpoint {index} has other weights than the last one ({difference[:5]}): only checkpoints of one "
+                "architecture can be averaged"
+            )
         for key, value in state.items():
             if value.shape != reference[key].shape:
-                raise ValueError(
-                    f"{key}: shape {tuple(value.shape)} in state dict {index}, {tuple(reference[key].shape)} in the last"
+                raise InvalidInputError(
+                    f"checkpoints of different architectures cannot be averaged: {key} has shape "
+                    f"{tuple(value.shape)} in checkpoint {index}, {tuple(reference[key].shape)} in the last"
                 )
     averaged = {}
     for key, value in reference.items():
@@ -138,14 +143,33 @@ def average_state_dicts(
     return averaged
 
 
-def average_checkpoints(checkpoints: Sequence[str | Path], output_dir: str | Path | None = None):
+def check_averaging_output(output_dir: str | Path, sources: Sequence[str | Path], overwrite: bool) -> None:
+    """Never write into a source checkpoint (its optimiser state would no longer match its weights), and never
+    replace a non-empty directory unless asked (`overwrite`)."""
+    output = Path(output_dir).resolve()
+    for source in sources:
+        source = Path(source).resolve()
+        if output == source or source in output.parents:
+            raise InvalidInputError(f"--output {output_dir} is (inside) the source checkpoint {source}; write the average elsewhere")
+    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
+        raise InvalidInputError(f"--output {output_dir} exists and is not empty; pass --overwrite to replace its model, or choose another folder")
+
+
+def average_checkpoints(checkpoints: Sequence[str | Path], output_dir: str | Path | None = None, overwrite: bool = False):
     """Average the weights of several checkpoints of one model; returns the averaged model (and saves it with
-    the last checkpoint's config and feature extractor when `output_dir` is given)."""
+    the last checkpoint's config and feature extractor when `output_dir` is given: never into a source, and a
+    non-empty `output_dir` only with `overwrite`). Checkpoints with NaN or infinite weights are refused."""
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     if not checkpoints:
-        raise ValueError("give at least one checkpoint to average")
+        raise InvalidInputError("give at least one checkpoint to average")
+    if output_dir is not None:
+        check_averaging_output(output_dir, checkpoints, overwrite)
     models = [AutoModelForAudioClassification.from_pretrained(str(path)) for path in checkpoints]
+    for path, candidate in zip(checkpoints, models):
+        bad = [name for name, tensor in candidate.state_dict().items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+        if bad:
+            raise InvalidInputError(f"{path} has {len(bad)} weight tensor(s) with NaN or infinity (a diverged run?); leave it out of the average")
     model = models[-1]
     model.load_state_dict(average_state_dicts([candidate.state_dict() for candidate in models]))
     if output_dir is not None:

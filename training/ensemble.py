@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InvalidInputError
 from .checkpoints import (
     IncompleteCheckpointError,
     checkpoint_step,
@@ -91,7 +92,10 @@ def ensemble_evaluate(
         model = AutoModelForAudioClassification.from_pretrained(str(path))
         names = [model.config.id2label[index] for index in range(model.config.num_labels)]
         if names != data.label_map.names:
-            raise ValueError(f"{path} predicts other labels than the recipe's {len(data.label_map)} classes")
+            raise InvalidInputError(
+                f"{path} predicts other labels than the recipe's {len(data.label_map)} classes ({len(names)} labels: "
+                f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); ensemble models trained on this recipe's labels"
+            )
         feature_extractor = AutoFeatureExtractor.from_pretrained(str(path))
         scores, labels, skipped = predict_probabilities(model, feature_extractor, dataset, collator_kwargs, batch_size, device)
         all_scores.append(scores)

@@ -120,6 +120,7 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     drop_keys,
     eager_attention_forward,
     frames_mask,
+    give_weights_umask_permissions,
     is_channels_last_clip,
     linear_then_activation,
     load_audio,

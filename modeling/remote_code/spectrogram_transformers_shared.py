@@ -889,10 +889,24 @@ class RemoteCodeMixin:
             classifier=type(self).__name__.endswith("ForAudioClassification"),
         )
         try:
-            return super().save_pretrained(save_directory, *args, **kwargs)
+            result = super().save_pretrained(save_directory, *args, **kwargs)
         finally:
             if _IS_PACKAGE:  # the entry is for config.json only: this process's pipeline() uses the registered one
                 self.config.__dict__.pop("custom_pipelines", None)
+        give_weights_umask_permissions(save_directory)
+        return result
+
+
+def give_weights_umask_permissions(directory) -> None:
+    """safetensors writes its files through a private temporary file (mode 0600): give the weights the mode every
+    other saved file gets from the process umask (usually 0644), so others who can read the model can load it."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in Path(directory).glob("*.safetensors"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~umask)
 
 
 # ---- from spectrogram_transformers.modeling.ast.ast_state_dicts ----------------------------------

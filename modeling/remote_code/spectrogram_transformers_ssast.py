@@ -162,6 +162,7 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     drop_keys,
     eager_attention_forward,
     frames_mask,
+    give_weights_umask_permissions,
     infer_source_grid,
     is_channels_last_clip,
     kaldi_fbank,

@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a Trainer output directory (its checkpoint-<step> folders are used) or several checkpoint/model folders",
     )
     parser.add_argument("--output", "--output_dir", dest="output", required=True, help="folder for the averaged model")
+    parser.add_argument("--overwrite", action="store_true", help="replace the model in a non-empty --output (never a source checkpoint)")
     parser.add_argument("--last", type=int, default=None, help="average the last N checkpoints of the run")
     parser.add_argument("--start_epoch", type=int, default=None, help="first epoch to average (1-based, as AST's wa_start)")
     parser.add_argument("--end_epoch", type=int, default=None, help="last epoch to average (AST's wa_end)")
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             if reason is not None:
                 raise SystemExit(f"average: {source} is not a complete checkpoint: {reason}")
         chosen = sources
-    average_checkpoints(chosen, args.output)
+    average_checkpoints(chosen, args.output, overwrite=args.overwrite)
     summary = {"output": str(args.output), "checkpoints": [str(path) for path in chosen]}
     if skipped:
         summary["skipped"] = skipped  # folders of the run directory that were not averaged, and why

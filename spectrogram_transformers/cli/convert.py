@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, PreTrainedConfig
 
+from ..errors import InvalidInputError
 from ..modeling.convert import SUPPORTED_SOURCES, convert, save_converted
 
 __all__ = ["add_arguments", "run"]
@@ -15,7 +16,8 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", required=True, choices=SUPPORTED_SOURCES, help="format of the checkpoint")
     parser.add_argument("--checkpoint", required=True, help="checkpoint file, or a directory holding one")
-    parser.add_argument("--output", required=True, help="directory to write")
+    parser.add_argument("--output", required=True, help="directory to write (a non-empty one only with --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the model in a non-empty --output")
     parser.add_argument(
         "--config",
         help="a hub_configs variant name or a config.json path giving what the checkpoint cannot tell "
@@ -47,10 +49,23 @@ def _resolve_config(name_or_path: str | None) -> tuple[PreTrainedConfig | None, 
     return hub_configs.load_config(name_or_path), directory
 
 
+def _check_output(output: Path, checkpoint: Path, overwrite: bool) -> None:
+    """Never write into the checkpoint being converted; a non-empty --output only with --overwrite."""
+    source = checkpoint.resolve()
+    if output.resolve() == source or (checkpoint.is_dir() and source in output.resolve().parents):
+        raise InvalidInputError(f"--output {output} is (inside) the folder of --checkpoint {checkpoint}; write elsewhere")
+    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
+        raise InvalidInputError(f"--output {output} exists and is not empty; pass --overwrite to replace its model, or choose another folder")
+
+
 def run(args: argparse.Namespace) -> int:
-    config, preprocessor_dir = _resolve_config(args.config)
-    model = convert(args.checkpoint, args.source, config)
     output = Path(args.output)
+    _check_output(output, Path(args.checkpoint), args.overwrite)
+    config, preprocessor_dir = _resolve_config(args.config)
+    try:
+        model = convert(args.checkpoint, args.source, config)
+    except ValueError as error:  # the file is not a checkpoint of --source (CheckpointKeyError: the boundary names keys)
+        raise InvalidInputError(f"cannot convert {args.checkpoint} as --source {args.source}: {error}") from None
     if args.max_length is not None and getattr(model.config, "max_length", args.max_length) != args.max_length:
         # the geometry-aware from_pretrained resizes the positional embedding as the original does
         model.save_pretrained(output)

@@ -148,3 +148,78 @@ def test_a_symlink_loop_is_named_as_such_and_the_other_files_still_run(models, c
 def test_a_subprocess_user_error_is_one_line_with_status_2(models, clip):
     """The console entry point itself (python -m spectrogram_transformers): the boundary is what a user meets."""
     assert_one_line_error(run_cli("classify", clip, "--model", models["truncated"]), "model.safetensors", "truncated")
+
+
+def test_average_and_convert_never_overwrite_unasked_nor_write_into_a_source(models, tmp_path, capsys):
+    first, second = (shutil.copytree(models["ast"], tmp_path / name) for name in ("first", "second"))
+    source_weights = (first / "model.safetensors").read_bytes()
+    # into a source checkpoint: refused even with --overwrite
+    status = run_main(capsys, "average", first, second, "--output", first, "--overwrite")
+    assert_one_line_error(status, "source checkpoint")
+    assert (first / "model.safetensors").read_bytes() == source_weights
+    # into an existing model: only with --overwrite
+    existing = shutil.copytree(models["htsat"], tmp_path / "existing")
+    kept = (existing / "model.safetensors").read_bytes()
+    assert_one_line_error(run_main(capsys, "average", first, second, "--output", existing), "not empty", "--overwrite")
+    assert (existing / "model.safetensors").read_bytes() == kept
+    assert run_main(capsys, "average", first, second, "--output", existing, "--overwrite").returncode == 0
+    # saved weights get the umask's mode, like every other saved file (safetensors alone writes 0600)
+    assert (existing / "model.safetensors").stat().st_mode & 0o777 == (existing / "config.json").stat().st_mode & 0o777
+
+    checkpoint = tmp_path / "hf_ast"
+    assert run_main(capsys, "export", models["ast"], "--format", "transformers", "--output", checkpoint).returncode == 0
+    target = shutil.copytree(models["htsat"], tmp_path / "target")
+    kept = (target / "model.safetensors").read_bytes()
+    assert_one_line_error(run_main(capsys, "convert", "--source", "hf-ast", "--checkpoint", checkpoint, "--output", target), "not empty", "--overwrite")
+    assert (target / "model.safetensors").read_bytes() == kept
+    assert_one_line_error(run_main(capsys, "convert", "--source", "hf-ast", "--checkpoint", checkpoint, "--output", checkpoint, "--overwrite"), "--checkpoint")
+
+
+def test_average_refuses_nan_weights_and_other_architectures(models, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    diverged = shutil.copytree(models["ast"], tmp_path / "diverged")
+    weights = load_file(diverged / "model.safetensors")
+    save_file({name: torch.full_like(tensor, float("nan")) for name, tensor in weights.items()}, diverged / "model.safetensors", metadata={"format": "pt"})
+    assert_one_line_error(run_main(capsys, "average", models["ast"], diverged, "--output", tmp_path / "a"), "NaN or infinity", "diverged")
+    shorter = tiny_ast_dir(tmp_path / "shorter", max_length=50)
+    assert_one_line_error(run_main(capsys, "average", models["ast"], shorter, "--output", tmp_path / "b"), "different architectures")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_convert_of_missing_refused_or_foreign_files_is_one_line(tmp_path, capsys):
+    evil = tmp_path / "evil.pth"
+    torch.save({"weights": torch.zeros(1), "code": print}, evil)
+    text = tmp_path / "text.pth"
+    text.write_text("not a checkpoint")
+    base = ["convert", "--config", "ast-base-f10-t10-1024-audioset"]
+    assert_one_line_error(run_main(capsys, *base, "--source", "original-ast", "--checkpoint", tmp_path / "missing.pth", "--output", tmp_path / "o1"), "missing.pth", "does not exist")
+    assert_one_line_error(run_main(capsys, *base, "--source", "original-ast", "--checkpoint", evil, "--output", tmp_path / "o2"), "refused to unpickle", "evil.pth")
+    assert_one_line_error(run_main(capsys, *base, "--source", "original-ast", "--checkpoint", text, "--output", tmp_path / "o3"), "text.pth")
+    safetensors_file = tmp_path / "foreign.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"patch_embed.proj.weight": torch.zeros(2)}, safetensors_file)
+    assert_one_line_error(run_main(capsys, *base, "--source", "original-htsat", "--checkpoint", safetensors_file, "--output", tmp_path / "o4"), "foreign.safetensors")
+
+
+def test_pipeline_top_k_below_one_is_refused_with_its_name(models):
+    from transformers import pipeline
+
+    classifier = pipeline("audio-classification", model=str(models["ast"]))
+    with pytest.raises(ValueError, match="top_k must be a whole number >= 1"):
+        classifier(np.zeros(16000, np.float32), top_k=-1)
+    assert len(classifier(np.zeros(16000, np.float32), top_k=50)) == 3  # more than the labels: all of them
+
+
+def test_classify_json_is_valid_json_even_for_nan_scores(models, clip, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    diverged = shutil.copytree(models["ast"], tmp_path / "nan_model")
+    weights = load_file(diverged / "model.safetensors")
+    weights = {name: torch.full_like(tensor, float("nan")) if "classifier" in name else tensor for name, tensor in weights.items()}
+    save_file(weights, diverged / "model.safetensors", metadata={"format": "pt"})
+    result = run_main(capsys, "classify", clip, "--model", diverged, "--json", "--dtype", "float32")
+    assert result.returncode == 0 and "NaN" not in result.stdout
+    parsed = json.loads(result.stdout)
+    assert [score for _, score in parsed[0]["labels"]] == [None, None, None]  # NaN scores as JSON null

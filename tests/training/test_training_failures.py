@@ -135,3 +135,11 @@ def test_nan_learning_rate_in_a_real_process_is_one_line(setup, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 2 and "--learning_rate must be a finite number > 0" in _one_error_line(result.stderr)
     assert issubclass(TrainingDiverged, UserError) and issubclass(CheckpointWriteError, UserError)
+
+
+def test_ensemble_of_models_with_other_labels_is_one_line(setup, tmp_path, capsys):
+    three_labels = tiny_ast_dir(tmp_path / "three", max_length=100, num_labels=3)
+    capsys.readouterr()
+    status = main(["ensemble", "--models", str(setup["model"]), str(three_labels), "--recipe", str(setup["recipe"]),
+                   "--data_dir", str(setup["data"]), "--fold", "1"])
+    assert status == 2 and "predicts other labels than the recipe's 50 classes (2 labels" in _one_error_line(capsys.readouterr().err)
