@@ -7,15 +7,15 @@ training vectors, report test accuracy. Run it on the main job's keyword model a
 checkpoint (encoder only, never fine-tuned) to compare.
 
     # the dataset and the keyword model: the offline main job
-    spectrogram-transformers train --output-dir outputs/keywords
-    # an SSAST pre-training checkpoint on the training clips' audio (no labels)
+    spectrogram-transformers train --output-dir outputs/keywords --torch-threads 1
+    # an SSAST pre-training checkpoint of the same geometry on 4,000 training clips' audio (no labels)
     python benchmarks/linear_probe.py export-audio --data ~/.cache/spectrogram_transformers/keywords-<hash> \
         --count 4000 --out /tmp/keyword-audio
-    spectrogram-transformers pretrain --data /tmp/keyword-audio --model ssast-tiny-frame-400 \
-        --config-overrides '{"max_length": 98, "patch_size": [128, 4], "time_stride": 4, "num_masked_patches": 8, ...}' \
-        --mean -6.127 --std 4.05 --output-dir outputs/ssast-keywords --max-steps 600
-    # the probe (both models on the same clips)
-    python benchmarks/linear_probe.py probe --data ~/.cache/spectrogram_transformers/keywords-<hash> \
+    OMP_NUM_THREADS=1 spectrogram-transformers pretrain --data /tmp/keyword-audio --model ssast-tiny-frame-400 \
+        --config-overrides '{"hidden_size": 128, "num_hidden_layers": 4, ...}' --mean -6.127 --std 4.05 \
+        --output-dir outputs/ssast-keywords --max-steps 300 ...
+    # the probe (each model on the same clips)
+    OMP_NUM_THREADS=1 python benchmarks/linear_probe.py probe --data ~/.cache/spectrogram_transformers/keywords-<hash> \
         --model outputs/keywords --model outputs/ssast-keywords --train-size 4000
 
 docs/embeddings.md gives the exact commands and the figures measured with them.

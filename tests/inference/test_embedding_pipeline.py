@@ -3,7 +3,8 @@ per window, their mean, and the tokens in the documented layout) for every famil
 
 import numpy as np
 import pytest
-from transformers import pipeline
+import torch
+from transformers import AutoFeatureExtractor, AutoModel, pipeline
 
 from spectrogram_transformers.embedding_pipeline import AudioFeatureExtractionPipeline
 from spectrogram_transformers.feature_extraction import resample
@@ -38,6 +39,19 @@ def test_pipeline_returns_the_embedders_vectors(model_dirs, long_file, family):
         assert output["prefix_tokens"] is None
     else:
         np.testing.assert_allclose(output["prefix_tokens"], expected.prefix_tokens, rtol=0, atol=1e-5)
+
+    # a clip of exactly the model's input: the pipeline's vector is the encoder's pooler_output
+    waveform = np.random.default_rng(0).standard_normal(expected_samples(directory)).astype(np.float32) * 0.1
+    encoder = AutoModel.from_pretrained(directory).eval()
+    with torch.no_grad():
+        reference = encoder(**AutoFeatureExtractor.from_pretrained(directory)(waveform, sampling_rate=RATE, return_tensors="pt"))
+    np.testing.assert_allclose(pipe(waveform)["embedding"], reference.pooler_output[0].numpy(), rtol=0, atol=1e-6)
+
+
+def expected_samples(directory) -> int:
+    from spectrogram_transformers.feature_extraction import model_input_samples
+
+    return model_input_samples(AutoFeatureExtractor.from_pretrained(directory))
 
 
 def test_inputs_batching_and_crop(model_dirs, long_file):
