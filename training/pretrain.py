@@ -34,6 +34,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 from transformers.utils import logging
 
+from ..errors import InvalidInputError
 from ..feature_extraction import ASTFeatureExtractor
 from ..modeling.ssast import SSASTConfig, SSASTForPreTraining
 from .augment import AugmentationConfig, random_crop
@@ -91,7 +92,7 @@ def find_audio_files(folder: str | Path) -> list[Path]:
     extensions = {f".{name.lower()}" for name in soundfile.available_formats()} | {".oga", ".opus", ".aif"}
     files = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in extensions)
     if not files:
-        raise ValueError(f"no audio files ({', '.join(sorted(extensions))}) found below {folder}")
+        raise InvalidInputError(f"no audio files ({', '.join(sorted(extensions))}) found below {folder}")
     return files
 
 
@@ -136,11 +137,11 @@ class UnlabeledAudioCollator:
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         decoded = self._decoder(rows)
         batch, lengths = decoded["waveforms"], decoded["waveform_lengths"]  # (B, S), (B,)
-        if batch.shape[0] == 0:
-            raise ValueError("no clip of this batch could be decoded; check the data (see the warnings above)")
         skipped = {SKIPPED_CLIPS_KEY: decoded[SKIPPED_CLIPS_KEY]}
-        if self.return_waveforms:
+        if self.return_waveforms:  # an empty batch (no clip decodable) is skipped and counted by the trainer
             return {"waveforms": batch, "waveform_lengths": lengths, **skipped}
+        if batch.shape[0] == 0:
+            raise InvalidInputError("no clip of this batch could be decoded; check the data (see the warnings above)")
         crop = self.feature_extractor.input_samples
         if self.random_crop:
             batch, lengths = random_crop(batch, lengths, crop, self.generator)
@@ -157,7 +158,7 @@ def _load_data(source: str, split: str, streaming: bool, audio_column: str, data
 
     dataset = load_dataset(source, dataset_config, split=split, streaming=streaming)
     if audio_column not in (dataset.column_names or []):
-        raise ValueError(f"dataset {source} has no column {audio_column!r} (columns: {dataset.column_names}); pass --audio_column")
+        raise InvalidInputError(f"dataset {source} has no column {audio_column!r} (columns: {dataset.column_names}); pass --audio_column")
     dataset = dataset.cast_column(audio_column, Audio(decode=False)).select_columns([audio_column])
     if streaming:
         # each process reads its own share of the stream: `StreamSplitByNodeMixin` in the trainer
@@ -181,7 +182,7 @@ def load_pretraining_model(model: str, config_overrides: dict | None = None) -> 
 
         config = load_config(model, **config_overrides)
     if not isinstance(config, SSASTConfig):
-        raise ValueError(f"{model} is a {type(config).__name__}; pre-training needs an SSAST config")
+        raise InvalidInputError(f"{model} is a {type(config).__name__}; pre-training needs an SSAST config")
     return SSASTForPreTraining(config)
 
 

@@ -223,3 +223,10 @@ def test_classify_json_is_valid_json_even_for_nan_scores(models, clip, tmp_path,
     assert result.returncode == 0 and "NaN" not in result.stdout
     parsed = json.loads(result.stdout)
     assert [score for _, score in parsed[0]["labels"]] == [None, None, None]  # NaN scores as JSON null
+
+
+def test_pretrain_on_an_empty_folder_is_one_line_with_status_2(tmp_path, capsys):
+    pytest.importorskip("datasets")
+    (tmp_path / "empty").mkdir()
+    result = run_main(capsys, "pretrain", "--data", tmp_path / "empty", "--output-dir", tmp_path / "out", "--max-steps", "1")
+    assert_one_line_error(result, "no audio files", "empty")
