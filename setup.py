@@ -67,7 +67,7 @@ setup(
     include_package_data=True,
     install_requires=[
         "torch>=2.6",  # transformers 5 disables PyTorch below 2.6; torch.library.custom_op (ONNX export) needs 2.4
-        "transformers>=5.0",
+        "transformers>=5.2",  # transformers.utils.output_capturing (capture_outputs) first ships in 5.2
         "huggingface-hub>=1.0",
         "numpy>=1.24",
         "safetensors>=0.4",
