@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 __all__ = [
     "CheckpointKeyError",
+    "CheckpointReadError",
     "check_state_dict_keys",
     "drop_keys",
     "load_checkpoint",
@@ -28,6 +29,11 @@ _WEIGHT_FILE_NAMES = ("model.safetensors", "pytorch_model.bin")
 _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 # containers that training frameworks wrap the weights in (Lightning, generic trainers)
 _CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
+
+
+class CheckpointReadError(ValueError):
+    """A checkpoint file that cannot be read: truncated, corrupt, another format, or a pickle holding objects other
+    than tensors (refused, never run); the message names the file."""
 
 
 class CheckpointKeyError(KeyError):
@@ -75,7 +81,7 @@ def load_checkpoint(checkpoint: str | Path | Mapping) -> dict[str, torch.Tensor]
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:  # weights_only refused an object: never run a file's code
         refused = re.search(r"Unsupported (?:global|operand)[^\n.]*", str(error))
-        raise ValueError(
+        raise CheckpointReadError(
             f"refused to unpickle {path}: it holds objects other than tensors"
             f"{f' ({refused.group(0).strip()})' if refused else ''}, and checkpoints are read with "
             "torch.load(weights_only=True), which never runs a file's code; re-save its state_dict (tensors only) "
@@ -83,12 +89,12 @@ def load_checkpoint(checkpoint: str | Path | Mapping) -> dict[str, torch.Tensor]
         ) from None
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file: say which file and why
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ValueError(
+        raise CheckpointReadError(
             f"could not read {path} as a PyTorch checkpoint ({first_line}); the file is truncated, corrupt or in "
             "another format"
         ) from None
     if not isinstance(loaded, Mapping):
-        raise ValueError(f"{path} holds a {type(loaded).__name__}, expected a state dict")
+        raise CheckpointReadError(f"{path} holds a {type(loaded).__name__}, expected a state dict")
     return unwrap_state_dict(loaded)
 
 
@@ -99,7 +105,7 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except SafetensorError as error:
-        raise ValueError(
+        raise CheckpointReadError(
             f"could not read {path} as safetensors ({error}); the file is truncated, corrupt or in another format "
             "(a pickled .pth/.bin renamed to .safetensors?)"
         ) from error

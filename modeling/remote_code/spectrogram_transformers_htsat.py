@@ -67,6 +67,7 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     BandedFilterbank,
     CheckedLoadingMixin,
     CheckpointKeyError,
+    CheckpointReadError,
     ConsistentLabelsMixin,
     DEFAULT_BLOCK_SECONDS,
     DropPath,

@@ -426,6 +426,11 @@ _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 _CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 
 
+class CheckpointReadError(ValueError):
+    """A checkpoint file that cannot be read: truncated, corrupt, another format, or a pickle holding objects other
+    than tensors (refused, never run); the message names the file."""
+
+
 class CheckpointKeyError(KeyError):
     """A checkpoint whose keys do not fit the target model; the message names every offending key."""
 
@@ -471,7 +476,7 @@ def load_checkpoint(checkpoint: str | Path | Mapping) -> dict[str, torch.Tensor]
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:  # weights_only refused an object: never run a file's code
         refused = re.search(r"Unsupported (?:global|operand)[^\n.]*", str(error))
-        raise ValueError(
+        raise CheckpointReadError(
             f"refused to unpickle {path}: it holds objects other than tensors"
             f"{f' ({refused.group(0).strip()})' if refused else ''}, and checkpoints are read with "
             "torch.load(weights_only=True), which never runs a file's code; re-save its state_dict (tensors only) "
@@ -479,12 +484,12 @@ def load_checkpoint(checkpoint: str | Path | Mapping) -> dict[str, torch.Tensor]
         ) from None
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file: say which file and why
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ValueError(
+        raise CheckpointReadError(
             f"could not read {path} as a PyTorch checkpoint ({first_line}); the file is truncated, corrupt or in "
             "another format"
         ) from None
     if not isinstance(loaded, Mapping):
-        raise ValueError(f"{path} holds a {type(loaded).__name__}, expected a state dict")
+        raise CheckpointReadError(f"{path} holds a {type(loaded).__name__}, expected a state dict")
     return unwrap_state_dict(loaded)
 
 
@@ -495,7 +500,7 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except SafetensorError as error:
-        raise ValueError(
+        raise CheckpointReadError(
             f"could not read {path} as safetensors ({error}); the file is truncated, corrupt or in another format "
             "(a pickled .pth/.bin renamed to .safetensors?)"
         ) from error

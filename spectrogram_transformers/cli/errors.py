@@ -55,8 +55,11 @@ def user_error_message(error: BaseException) -> str | None:
 
     if isinstance(error, UserError):
         return _first_line(error) if isinstance(error, OSError) else str(error).strip()
-    if type(error).__name__ == "CheckpointKeyError":  # modeling's (kept free of package imports for remote code)
+    # modeling's checkpoint errors (modeling/checkpoint.py, kept free of package imports for the remote code)
+    if type(error).__name__ == "CheckpointKeyError":
         return f"the weights do not fit the model's config: {error}"
+    if type(error).__name__ == "CheckpointReadError":
+        return str(error)
     if isinstance(error, OSError):
         return _os_error_message(error)
     if isinstance(error, MemoryError):

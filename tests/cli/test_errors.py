@@ -230,3 +230,8 @@ def test_pretrain_on_an_empty_folder_is_one_line_with_status_2(tmp_path, capsys)
     (tmp_path / "empty").mkdir()
     result = run_main(capsys, "pretrain", "--data", tmp_path / "empty", "--output-dir", tmp_path / "out", "--max-steps", "1")
     assert_one_line_error(result, "no audio files", "empty")
+
+
+def test_export_of_unreadable_weights_is_one_line(models, tmp_path, capsys):
+    result = run_main(capsys, "export", models["truncated"], "--format", "transformers", "--output", tmp_path / "out")
+    assert_one_line_error(result, "model.safetensors", "truncated")
