@@ -63,6 +63,7 @@ setup(
     package_data={
         f"{PACKAGE}.hub_configs": ["*/*.json", "labels/*.csv"],
         f"{PACKAGE}.training": ["recipes/*.json"],
+        f"{PACKAGE}.metrics": ["*/*.py"],  # evaluate modules, loaded by path (spectrogram_transformers.metrics.path)
     },
     include_package_data=True,
     install_requires=[

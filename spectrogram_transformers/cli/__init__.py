@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "embed": "embeddings of audio files (the model's pooled vector, optionally its tokens) to a parquet/jsonl/csv file",
     "average": "average the weights of several checkpoints of one run",
     "ensemble": "evaluate the averaged predictions of several models",
+    "evaluate": "a model's metrics on a whole split (recipe, local or Hub dataset), beside the paper's figure",
     "demo": "a web page (Gradio) to try a model: top labels, timeline, events",
 }
 
