@@ -163,6 +163,8 @@ def run_archive(
     share: RankShare = assign_shares((item for item, _ in source.iter_inputs()), context.rank, context.world_size, done) if source.countable else None
     if share is None:  # a streamed dataset: dealt round-robin by row while it streams, total unknown
         share = RankShare(None, None, None, 0)
+    if reporter_folder is None and share.positions is not None:  # no files to count the other ranks by: this rank's
+        share.total_inputs, share.total_bytes = len(share.positions), None
     reporter = ProgressReporter(reporter_folder, context.rank, context.world_size, share.total_inputs, share.total_bytes, show)
     reporter.clear_markers()
     rows = PartWriter(archive.part(context.rank), flush_rows) if archive is not None else None
