@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
+from . import registration as _registration
+
 __all__ = ["TASK", "AudioFeatureExtractionPipeline", "register_embedding_pipeline"]
 
 TASK = "audio-feature-extraction"
@@ -153,3 +155,7 @@ def register_embedding_pipeline() -> None:
 
     if PIPELINE_REGISTRY.supported_tasks.get(TASK, {}).get("impl") is not AudioFeatureExtractionPipeline:
         PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=AudioFeatureExtractionPipeline, pt_model=AutoModel, type="audio")
+
+
+# registers the pipelines if `transformers.pipelines` was first imported by this module's own imports
+_registration.finish_pipeline_module(__name__)

@@ -32,6 +32,8 @@ from transformers import AudioClassificationPipeline
 from transformers.pipelines.audio_classification import ffmpeg_read
 from transformers.pipelines.base import ChunkPipeline
 
+from . import registration as _registration
+
 __all__ = ["AudioClassificationPipelineForSpectrogramModels", "SpectrogramAudioClassificationPipeline", "register_pipeline"]
 
 _MODEL_TYPES = ("ast", "ssast", "htsat")
@@ -200,3 +202,7 @@ def register_pipeline(registry) -> None:
         )
     finally:
         registry_logger.setLevel(level)
+
+
+# registers the pipelines if `transformers.pipelines` was first imported by this module's own imports
+_registration.finish_pipeline_module(__name__)

@@ -164,12 +164,36 @@ def _register_extractors_with(auto_class: type) -> None:
         auto_class.register(config_class, _deferred(classes["AutoFeatureExtractor"], config_class, replace), exist_ok=True)
 
 
-def _register_pipelines(pipelines: ModuleType) -> None:
+# this package's modules that define the pipeline classes; each imports `transformers.pipelines` at its top
+_PIPELINE_MODULES = (f"{_PACKAGE}.pipelines", f"{_PACKAGE}.embedding_pipeline")
+_pipeline_registration_waiting = False
+
+
+def _initializing(name: str) -> bool:
+    """Whether module `name` is being executed right now (importlib marks its spec while it runs)."""
+    module = sys.modules.get(name)
+    return module is not None and bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+def _register_pipelines(pipelines: ModuleType, finished: str | None = None) -> None:
+    global _pipeline_registration_waiting
+    # Importing one of our pipeline modules first imports `transformers.pipelines`, whose hook lands here while that
+    # module is still half-defined: the registration then waits for the end of it (`finish_pipeline_module`).
+    if any(_initializing(name) for name in _PIPELINE_MODULES if name != finished):
+        _pipeline_registration_waiting = True
+        return
+    _pipeline_registration_waiting = False
     from .embedding_pipeline import register_embedding_pipeline
     from .pipelines import register_pipeline
 
     register_pipeline(pipelines.PIPELINE_REGISTRY)
     register_embedding_pipeline()
+
+
+def finish_pipeline_module(name: str) -> None:
+    """The last statement of each pipeline module: runs the pipeline registration if it waited for that module."""
+    if _pipeline_registration_waiting and "transformers.pipelines" in sys.modules:
+        _register_pipelines(sys.modules["transformers.pipelines"], finished=name)
 
 
 # transformers module -> what to register once it is imported

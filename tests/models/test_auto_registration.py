@@ -68,3 +68,21 @@ def test_registration_in_either_import_order_without_prompt_or_remote_code(tmp_p
     assert report["registered_through_register_pipeline"] is True
     assert report["default_model_kept"] == "superb/wav2vec2-base-superb-ks"
     assert report["remote_modules"] == []
+
+
+@pytest.mark.parametrize(
+    "first_import",
+    ["spectrogram_transformers.pipelines", "spectrogram_transformers.embedding_pipeline", "spectrogram_transformers.detection"],
+)
+def test_a_pipeline_module_imported_first_still_registers_both_tasks(first_import):
+    """Each pipeline module imports `transformers.pipelines`, whose registration hook then runs while the module is
+    half-defined: it must wait for the module instead of failing with a circular import."""
+    client = (
+        f"import {first_import}\n"
+        "from transformers.pipelines import PIPELINE_REGISTRY\n"
+        "tasks = PIPELINE_REGISTRY.supported_tasks\n"
+        "print(tasks['audio-classification']['impl'].__name__, 'audio-feature-extraction' in tasks)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", client], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["AudioClassificationPipelineForSpectrogramModels", "True"]
