@@ -543,17 +543,26 @@ def detect_blocks(
     progress: bool | None = None,
     expected_samples: int | None = None,
     keep_frames: bool = True,
+    frames_observer: Callable[[np.ndarray], None] | None = None,
     **detect_kwargs: Any,
 ) -> Detection:
     """`detect` of audio given as consecutive mono blocks (`classifier.stream(path)`), run as they arrive; equal to
     `detect` of the concatenated blocks. Events are searched as the frames are finalised (`EventStream`), so with
     `keep_frames=False` (no `frame_probabilities`, e.g. no plot wanted) memory does not grow with the audio at
-    all; with it, the float32 timeline (frames × labels) is kept."""
+    all; with it, the float32 timeline (frames × labels) is kept. `frames_observer`, when given, also receives the
+    finalised frames in time order (e.g. to sum them without keeping them)."""
     searches: list[EventStream] = []
 
     def event_search(frame_s: float, num_labels: int) -> Callable[[np.ndarray], None]:
         searches.append(EventStream(frame_s, _label_names(classifier.label_names, num_labels), **detect_kwargs))
-        return searches[0].add
+        if frames_observer is None:
+            return searches[0].add
+
+        def both(frames: np.ndarray) -> None:
+            searches[0].add(frames)
+            frames_observer(frames)
+
+        return both
 
     timeline, num_samples = stream_frame_probabilities(
         classifier, blocks, window_s, hop_s, progress=progress, name=name, expected_samples=expected_samples,

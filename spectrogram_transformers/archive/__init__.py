@@ -20,6 +20,9 @@ What the runner does around the task:
 - sharding (`sharding`): under `torchrun` / `accelerate launch`, rank r of W takes a deterministic share (files
   balanced by bytes); `DistributedContext.device_for("cuda")` is the rank's GPU (LOCAL_RANK);
 - decoding in `num_workers` DataLoader processes, ahead of the task (`inputs.decode_file` is the one decode);
+  a task with `from_blocks(blocks, item, expected_samples)` (classify, detect) gets files longer than
+  `stream_longer_than_s` (default 600 s) streamed block by block in the main process instead, so memory does
+  not grow with the file;
 - rows (`outputs`): the task's fields plus the input's identity (`path`, `size`, `mtime` or `index`) appended
   to per-rank part files, flushed every `flush_rows` rows; rank 0 merges them into OUT (.jsonl/.csv/.parquet)
   in input order; `resume=True` skips inputs already written (path + size + mtime, or dataset index) and never

@@ -97,6 +97,11 @@ class InputSource:
         """A payload of `iter_inputs` -> mono float32 waveform; raises ValueError / OSError when unreadable."""
         raise NotImplementedError
 
+    def long_file(self, payload: Any, longer_than_s: float, sampling_rate: int) -> tuple[str, int | None] | None:
+        """`(path, samples at sampling_rate)` when the payload is a file whose header says it lasts more than
+        `longer_than_s` (the runner then streams it instead of decoding it whole); None otherwise."""
+        return None
+
     def listing(self) -> Iterator[str] | None:
         """The paths in output order, for the merge (None: dataset rows, ordered by index)."""
         return None
@@ -162,6 +167,17 @@ class FileSource(InputSource):
 
     def decode(self, payload: Any, sampling_rate: int) -> np.ndarray:
         return decode_file(payload, sampling_rate)
+
+    def long_file(self, payload: Any, longer_than_s: float, sampling_rate: int) -> tuple[str, int | None] | None:
+        from ..feature_extraction.streaming import probe_audio
+
+        try:
+            info = probe_audio(payload)
+        except (ValueError, OSError):  # unreadable: decoding it says why, as for any file
+            return None
+        if info.duration is None or info.duration <= longer_than_s:
+            return None
+        return payload, round(info.frames * sampling_rate / info.sampling_rate)
 
 
 def _require_datasets():

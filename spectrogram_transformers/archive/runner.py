@@ -4,6 +4,9 @@ The task is the only part a command writes (see `ArchiveTask` in this package's 
 in, one row out. The runner lists the inputs (`inputs`), deals this rank its share (`sharding`), decodes the
 share in `num_workers` DataLoader processes while the task runs, writes rows and unreadable inputs to the rank's
 part files (`outputs`), counts for the progress bar (`progress`), and on rank 0 merges everything into OUT.
+Long files (header duration above `stream_longer_than_s`) are not decoded by the loaders: the loader hands over
+the path and the main process streams the file through the task's `from_blocks`, in memory that does not grow
+with the file.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import bisect
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +36,32 @@ __all__ = ["ArchiveSummary", "ArchiveTask", "run_archive"]
 INPUT_ERRORS = (ValueError, OSError, EOFError, RuntimeError)
 # what a task raises for an input it cannot use (InferenceError is a ValueError); anything else is a bug
 TASK_INPUT_ERRORS = (ValueError,)
+# files whose header says they are longer than this are streamed in the main process (memory that does not grow
+# with the file) by tasks that can (`ArchiveTask.from_blocks`); shorter ones are decoded whole by the loaders
+STREAM_LONGER_THAN_ENV = "SPECTROGRAM_TRANSFORMERS_STREAM_LONGER_THAN"
+DEFAULT_STREAM_LONGER_THAN_S = 600.0
+
+
+def default_stream_longer_than() -> float:
+    """Seconds above which a file is streamed: `$SPECTROGRAM_TRANSFORMERS_STREAM_LONGER_THAN`, default 600."""
+    text = os.environ.get(STREAM_LONGER_THAN_ENV, "").strip()
+    if not text:
+        return DEFAULT_STREAM_LONGER_THAN_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise InferenceError(f"${STREAM_LONGER_THAN_ENV} must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class StreamInMain:
+    """What a loader process hands over instead of samples for a long file: the main process streams it."""
+
+    path: str
+    expected_samples: int | None
 
 
 class ArchiveTask(Protocol):
@@ -45,6 +74,9 @@ class ArchiveTask(Protocol):
     sampling_rate: int
 
     def __call__(self, waveform: np.ndarray, item: ArchiveInput) -> dict[str, Any]: ...
+
+    # optional: the same row from consecutive mono blocks (a long file, streamed; see `run_archive`):
+    # def from_blocks(self, blocks: Iterable[np.ndarray], item: ArchiveInput, expected_samples: int | None) -> dict
 
 
 @dataclass
@@ -85,10 +117,11 @@ class DecodedInputs(torch.utils.data.IterableDataset):
     Loader process `w` of `W` decodes every W-th input of the share, and the DataLoader takes from its processes in
     turn, so the order of the share is kept."""
 
-    def __init__(self, source: InputSource, positions, sampling_rate: int):
+    def __init__(self, source: InputSource, positions, sampling_rate: int, stream_longer_than_s: float | None = None):
         self.source = source
         self.positions = positions
         self.sampling_rate = sampling_rate
+        self.stream_longer_than_s = stream_longer_than_s
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -100,10 +133,37 @@ class DecodedInputs(torch.utils.data.IterableDataset):
             return at < len(mine) and mine[at] == position
 
         for item, payload in self.source.iter_inputs(wanted):
+            if self.stream_longer_than_s is not None:
+                long_file = self.source.long_file(payload, self.stream_longer_than_s, self.sampling_rate)
+                if long_file is not None:
+                    yield item, StreamInMain(*long_file)
+                    continue
             try:
                 yield item, torch.from_numpy(np.ascontiguousarray(self.source.decode(payload, self.sampling_rate)))
             except INPUT_ERRORS as error:
                 yield item, str(error) or type(error).__name__
+
+
+def _counted(blocks: Iterable[np.ndarray], seen: list[int]) -> Iterator[np.ndarray]:
+    """The blocks, adding their samples to `seen[0]` (the streamed file's length, for the progress counts)."""
+    for block in blocks:
+        seen[0] += len(block)
+        yield block
+
+
+def _stream_row(task, order: StreamInMain, item: ArchiveInput, sampling_rate: int) -> tuple[dict[str, Any] | str, int]:
+    """`(row fields or error text, samples)` of a long file streamed through `task.from_blocks` in this process."""
+    from ..inference.decoding import stream_decoded
+
+    seen = [0]
+    try:
+        _, blocks = stream_decoded(order.path, sampling_rate)
+        try:
+            return task.from_blocks(_counted(blocks, seen), item, order.expected_samples), seen[0]
+        finally:
+            blocks.close()  # stops the read-ahead thread (and an ffmpeg process) when the task stops early
+    except (*TASK_INPUT_ERRORS, OSError) as error:  # unreadable samples, or a clip the task cannot use
+        return str(error) or type(error).__name__, seen[0]
 
 
 def _one_thread(_worker: int) -> None:
@@ -132,6 +192,7 @@ def run_archive(
     progress: bool | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     context: DistributedContext | None = None,
+    stream_longer_than_s: float | None = None,
 ) -> ArchiveSummary:
     """Run `task` over every input of `source`, on this rank's share, writing rows to `output`.
 
@@ -146,9 +207,17 @@ def run_archive(
         progress: draw the bar on rank 0 (default: when stderr is a terminal).
         on_row: also called with every row (and every unreadable input as {identity..., "error": reason}).
         context: rank / world size (default: from the launcher's environment variables).
+        stream_longer_than_s: files whose header gives a longer duration are not decoded whole by the loaders but
+            streamed block by block in this process through `task.from_blocks` (when the task has it), so memory
+            does not grow with the file; the row is the same (default: `$SPECTROGRAM_TRANSFORMERS_STREAM_LONGER_THAN`
+            or 600 s).
     """
     context = context or DistributedContext.from_environment()
     sampling_rate = int(sampling_rate or task.sampling_rate)
+    if not hasattr(task, "from_blocks"):
+        stream_longer_than_s = None
+    elif stream_longer_than_s is None:
+        stream_longer_than_s = default_stream_longer_than()
     if num_workers < 0:
         raise InferenceError(f"--num-workers must be >= 0, got {num_workers}")
     archive = ArchiveOutput(output) if output is not None else None
@@ -174,22 +243,31 @@ def run_archive(
         if share.positions is None:
             stream = _StreamedShare(source, sampling_rate, context, done)
         else:
-            stream = DecodedInputs(source, share.positions, sampling_rate)
+            stream = DecodedInputs(source, share.positions, sampling_rate, stream_longer_than_s)
         loader = torch.utils.data.DataLoader(
             stream, batch_size=None, num_workers=num_workers, worker_init_fn=_one_thread if num_workers else None,
             persistent_workers=False,
         )  # fmt: skip
         for item, decoded in loader:
             row = dict(item.identity)
+            if isinstance(decoded, StreamInMain):
+                fields, num_samples = _stream_row(task, decoded, item, sampling_rate)
+                if isinstance(fields, str):
+                    decoded = fields
             if isinstance(decoded, str):
                 failure = {**row, "error": f"{item.name}: {decoded}" if item.name not in decoded else decoded}
+            elif isinstance(decoded, StreamInMain):
+                failure = None
             else:
                 waveform = decoded.numpy()
+                num_samples = len(waveform)
+                del decoded
                 try:
                     fields = task(waveform, item)
                     failure = None
                 except TASK_INPUT_ERRORS as error:  # e.g. InferenceError: a clip the task cannot use
                     failure = {**row, "error": f"{item.name}: {error}"}
+                del waveform
             if failure is not None:
                 if errors is not None:
                     errors.add(failure)
@@ -202,7 +280,7 @@ def run_archive(
                 rows.add(row)
             if on_row is not None:
                 on_row(row)
-            reporter.add(len(waveform) / sampling_rate, item.size)
+            reporter.add(num_samples / sampling_rate, item.size)
     finally:
         if rows is not None:
             rows.close()

@@ -195,3 +195,41 @@ def test_shares_are_balanced_by_bytes_and_cover_every_input_once(tree):
     assert sorted(position for share in shares for position in share.positions) == list(range(4))
     loads = [sum(items[position].size for position in share.positions) for share in shares]
     assert max(loads) - min(loads) <= max(item.size for item in items)
+
+
+def test_files_longer_than_the_stream_threshold_are_streamed_with_the_same_rows(ast_dir, tree, tmp_path, monkeypatch):
+    whole = tmp_path / "whole.jsonl"
+    assert classify(tree, "--model", ast_dir, "--output", whole, "--windows") == 0
+    htsat = tiny_htsat_dir(tmp_path / "htsat")
+    detect = ["detect", str(tree), "--model", str(htsat), "--threshold", "0.3", "--top-k", "3"]
+    whole_events = tmp_path / "whole_events.jsonl"
+    assert cli_main([*detect, "--output", str(whole_events), "--num-workers", "0"]) == 0
+    # b.wav (2.5 s), c.flac (1.5 s) and d.wav (1.2 s) are now streamed in the main process; a.wav (0.5 s) is not
+    monkeypatch.setenv("SPECTROGRAM_TRANSFORMERS_STREAM_LONGER_THAN", "1")
+    streamed = tmp_path / "streamed.jsonl"
+    assert cli_main(["classify", str(tree), "--model", str(ast_dir), "--output", str(streamed), "--windows", "--num-workers", "1"]) == 0
+    assert list(read_jsonl(streamed)) == list(read_jsonl(whole))
+    streamed_events = tmp_path / "streamed_events.jsonl"
+    assert cli_main([*detect, "--output", str(streamed_events), "--num-workers", "0"]) == 0
+    assert list(read_jsonl(streamed_events)) == list(read_jsonl(whole_events))
+
+
+def test_a_ten_minute_file_is_classified_in_memory_far_below_its_decoded_size(ast_dir, tmp_path, monkeypatch):
+    import tracemalloc
+
+    import soundfile
+
+    silence = tmp_path / "silence.flac"
+    with soundfile.SoundFile(silence, "w", RATE, 1, format="FLAC") as handle:
+        for _ in range(10):
+            handle.write(np.zeros(RATE * 60, dtype=np.float32))
+    monkeypatch.setenv("SPECTROGRAM_TRANSFORMERS_STREAM_LONGER_THAN", "60")
+    out = tmp_path / "silence.jsonl"
+    tracemalloc.start()
+    try:
+        assert classify(silence, "--model", ast_dir, "--output", out) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [row["duration_s"] for row in read_jsonl(out)] == [600.0]
+    assert peak < 10_000_000  # decoded whole, the 600 s at 16 kHz alone would be 38.4 MB of float32

@@ -79,6 +79,31 @@ def test_evaluate_equals_trainer_evaluate_on_the_same_split(esc50, tmp_path, cap
     assert with_corrupt["paper"]["metric"] == "accuracy" and with_corrupt["paper"]["value"] == 0.956  # AST on ESC-50
 
 
+
+def test_evaluate_accuracy_equals_the_accuracy_of_classify_output_rows_on_the_same_files(esc50, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from spectrogram_transformers.archive import read_jsonl
+
+    result = evaluate_json(esc50, capsys, "--fold", "2")
+    clips = tmp_path / "fold2"
+    clips.mkdir()
+    names = load_label_map("esc50").names
+    expected_label = {}
+    for shard in sorted((esc50["data_dir"] / "data").glob("*.parquet")):
+        for row in pq.read_table(shard).to_pylist():
+            if row["fold"] == 2:
+                path = clips / row["filename"]
+                path.write_bytes(row["audio"]["bytes"])
+                expected_label[str(path)] = names[row["target"]]
+    out = tmp_path / "fold2.jsonl"
+    assert cli_main(["classify", str(clips), "--model", str(esc50["model"]), "--output", str(out), "--top-k", "1", "--num-workers", "0"]) == 0
+    rows = list(read_jsonl(out))
+    assert sorted(row["path"] for row in rows) == sorted(expected_label) and len(rows) == 6
+    accuracy = np.mean([row["labels"][0]["label"] == expected_label[row["path"]] for row in rows])
+    assert 0.0 < accuracy < 1.0  # the comparison can tell predictions apart
+    assert result["accuracy"] == pytest.approx(accuracy)
+
 @pytest.mark.slow
 def test_evaluate_on_two_processes_equals_one(esc50, capsys):
     single = evaluate_json(esc50, capsys, "--fold", "1")
