@@ -20,9 +20,10 @@ does both. The command line (`spectrogram-transformers detect`) is `spectrogram_
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from .inference.windows import num_windows
 
 __all__ = [
     "Detection",
+    "DetectionSettings",
     "EventStream",
     "detect",
     "detect_blocks",
@@ -49,6 +51,48 @@ __all__ = [
 ]
 
 Thresholds = float | Sequence[float] | Mapping[str | int, float]
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """How frame probabilities become events, one object handed from `detect*` down to `EventStream` (and to
+    the archive's `DetectTask`). Fields as the arguments of `detect_events`; checked when built, so a bad value
+    fails before any audio is decoded. A threshold above 1 is allowed (it finds nothing); per-class names and
+    list lengths are checked against the model's labels later, when those are known."""
+
+    threshold: Thresholds = 0.5
+    median_filter_frames: int = 1
+    min_duration_s: float = 0.0
+    min_gap_s: float = 0.0
+    default_threshold: float = 0.5
+
+    def __post_init__(self):
+        if isinstance(self.median_filter_frames, bool) or not isinstance(self.median_filter_frames, int) or (
+            self.median_filter_frames < 1 or self.median_filter_frames % 2 == 0
+        ):
+            raise ValueError(
+                f"median_filter_frames must be a positive odd number of frames, got {self.median_filter_frames!r}"
+            )
+        for name in ("min_duration_s", "min_gap_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, numbers.Real) and value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+        values = (
+            list(self.threshold.values()) if isinstance(self.threshold, Mapping)
+            else [self.threshold] if isinstance(self.threshold, (int, float)) else list(self.threshold)
+        )
+        for value in [*values, self.default_threshold]:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+                raise ValueError(f"thresholds must be probabilities (numbers >= 0), got {value!r}")
+        if isinstance(self.threshold, list):  # frozen and hashable: keep a per-class list as a tuple
+            object.__setattr__(self, "threshold", tuple(self.threshold))
+
+
+def _settings(settings: DetectionSettings | None, options: Mapping[str, Any]) -> DetectionSettings:
+    """The settings a caller gave: a `DetectionSettings`, its fields as keywords, or both (keywords win)."""
+    if settings is None:
+        return DetectionSettings(**options)
+    return replace(settings, **options) if options else settings
 
 
 def median_filter_time(probabilities: np.ndarray, window: int) -> np.ndarray:
@@ -136,6 +180,7 @@ def detect_events(
         raise ValueError(f"frame_probabilities must be [frames, labels], got shape {probabilities.shape}")
     if not frame_duration_s > 0:
         raise ValueError(f"frame_duration_s must be positive, got {frame_duration_s}")
+    DetectionSettings(threshold, median_filter_frames, min_duration_s, min_gap_s, default_threshold)  # the checks
     names = _label_names(id2label, probabilities.shape[1])
     thresholds = _class_thresholds(threshold, names, default_threshold)
     probabilities = median_filter_time(probabilities, median_filter_frames)
@@ -172,28 +217,27 @@ class EventStream:
     """`detect_events` over frames that arrive in pieces: `add` finalised frame probabilities in time order,
     `finish` returns exactly the events `detect_events` finds on all of them at once, while only a median
     window's worth of frames and one open event per class are held (so events of a 10-hour timeline need no
-    10-hour array). Arguments as `detect_events`, with the class names given."""
+    10-hour array). Arguments as `detect_events`, with the class names given: a `DetectionSettings`, or its
+    fields as keywords."""
 
     def __init__(
         self,
         frame_duration_s: float,
         names: Sequence[str],
-        threshold: Thresholds = 0.5,
-        median_filter_frames: int = 1,
-        min_duration_s: float = 0.0,
-        min_gap_s: float = 0.0,
-        default_threshold: float = 0.5,
+        settings: DetectionSettings | None = None,
         offset_s: float = 0.0,
+        **options: Any,
     ):
         if not frame_duration_s > 0:
             raise ValueError(f"frame_duration_s must be positive, got {frame_duration_s}")
-        median_filter_time(np.zeros((0, 1)), median_filter_frames)  # the same check of the filter length
+        settings = _settings(settings, options)
         self.names = list(names)
-        self.thresholds = _class_thresholds(threshold, self.names, default_threshold)
+        self.thresholds = _class_thresholds(settings.threshold, self.names, settings.default_threshold)
         self.frame_s, self.offset_s = frame_duration_s, offset_s
-        self.min_duration_s, self.max_gap_frames = min_duration_s, min_gap_s / frame_duration_s
-        self.width = median_filter_frames
-        self.half = median_filter_frames // 2
+        self.min_duration_s = settings.min_duration_s
+        self.max_gap_frames = settings.min_gap_s / frame_duration_s
+        self.width = settings.median_filter_frames
+        self.half = settings.median_filter_frames // 2
         self.padded = np.zeros((0, len(self.names)))  # median input not yet filtered (start edge-replicated)
         self.received = 0  # raw frames added
         self.filtered = 0  # frames filtered and thresholded
@@ -522,14 +566,16 @@ def detect(
     window_s: float | None = None,
     hop_s: float | None = None,
     progress: bool | None = None,
-    **detect_kwargs: Any,
+    settings: DetectionSettings | None = None,
+    **options: Any,
 ) -> Detection:
-    """Events in a mono waveform at `classifier.sampling_rate`: `frame_probabilities` then `detect_events`
-    (`detect_kwargs`: threshold, median_filter_frames, min_duration_s, min_gap_s, default_threshold)."""
+    """Events in a mono waveform at `classifier.sampling_rate`: `frame_probabilities` then `detect_events`.
+    `settings` (`DetectionSettings`) or its fields as keywords (threshold, median_filter_frames,
+    min_duration_s, min_gap_s, default_threshold; keywords override `settings`)."""
     waveform = as_mono_waveform(waveform, name)
     return detect_blocks(
         classifier, [waveform], name=name, window_s=window_s, hop_s=hop_s, progress=progress,
-        expected_samples=len(waveform), **detect_kwargs,
+        expected_samples=len(waveform), settings=_settings(settings, options),
     )
 
 
@@ -544,17 +590,19 @@ def detect_blocks(
     expected_samples: int | None = None,
     keep_frames: bool = True,
     frames_observer: Callable[[np.ndarray], None] | None = None,
-    **detect_kwargs: Any,
+    settings: DetectionSettings | None = None,
+    **options: Any,
 ) -> Detection:
     """`detect` of audio given as consecutive mono blocks (`classifier.stream(path)`), run as they arrive; equal to
     `detect` of the concatenated blocks. Events are searched as the frames are finalised (`EventStream`), so with
     `keep_frames=False` (no `frame_probabilities`, e.g. no plot wanted) memory does not grow with the audio at
     all; with it, the float32 timeline (frames × labels) is kept. `frames_observer`, when given, also receives the
-    finalised frames in time order (e.g. to sum them without keeping them)."""
+    finalised frames in time order (e.g. to sum them without keeping them). `settings`/keywords as in `detect`."""
+    settings = _settings(settings, options)
     searches: list[EventStream] = []
 
     def event_search(frame_s: float, num_labels: int) -> Callable[[np.ndarray], None]:
-        searches.append(EventStream(frame_s, _label_names(classifier.label_names, num_labels), **detect_kwargs))
+        searches.append(EventStream(frame_s, _label_names(classifier.label_names, num_labels), settings))
         if frames_observer is None:
             return searches[0].add
 
@@ -583,21 +631,47 @@ def detect_blocks(
     )
 
 
-def detect_stream(classifier: AudioClassifier, path: str | Path, **kwargs: Any) -> Detection:
+def detect_stream(
+    classifier: AudioClassifier,
+    path: str | Path,
+    *,
+    window_s: float | None = None,
+    hop_s: float | None = None,
+    progress: bool | None = None,
+    keep_frames: bool = True,
+    settings: DetectionSettings | None = None,
+    **options: Any,
+) -> Detection:
     """`detect` of a file decoded as a stream while its windows run (`detect_blocks`)."""
+    settings = _settings(settings, options)  # before decoding: a bad setting fails at once
     info, blocks = classifier.stream(path)
-    return detect_blocks(classifier, blocks, name=str(path), expected_samples=classifier.expected_samples(info), **kwargs)
+    return detect_blocks(
+        classifier, blocks, name=str(path), window_s=window_s, hop_s=hop_s, progress=progress,
+        expected_samples=classifier.expected_samples(info), keep_frames=keep_frames, settings=settings,
+    )
 
 
 def detect_files(
-    classifier: AudioClassifier, paths: Iterable[str | Path], **kwargs: Any
+    classifier: AudioClassifier,
+    paths: Iterable[str | Path],
+    *,
+    window_s: float | None = None,
+    hop_s: float | None = None,
+    progress: bool | None = None,
+    keep_frames: bool = True,
+    settings: DetectionSettings | None = None,
+    **options: Any,
 ) -> Iterator[Detection | UnreadableFile]:
     """`detect` on each file, decoded as a stream (a background thread decodes ahead while the model runs);
     unreadable files are yielded as `UnreadableFile`s and the others still analysed."""
+    settings = _settings(settings, options)
     for path in paths:
         path = os.fspath(path)
         try:
-            yield detect_stream(classifier, path, **kwargs)
+            yield detect_stream(
+                classifier, path, window_s=window_s, hop_s=hop_s, progress=progress, keep_frames=keep_frames,
+                settings=settings,
+            )
         except (UnreadableAudioError, FileNotFoundError) as error:
             yield UnreadableFile(path, str(error))
 
@@ -642,9 +716,11 @@ def detect_file(
     window_s: float | None = None,
     hop_s: float | None = None,
     batch_size: int = 4,
-    **detect_kwargs: Any,
+    settings: DetectionSettings | None = None,
+    **options: Any,
 ) -> list[dict]:
     """Events in an audio file of any length for an in-memory model and its feature extractor (or an
-    `AudioClassifier` as `model`): `detect` on the decoded file. `detect_kwargs` go to `detect_events`."""
+    `AudioClassifier` as `model`): `detect` on the decoded file; `settings`/keywords as in `detect`."""
+    settings = _settings(settings, options)
     classifier = _classifier_of(model, feature_extractor, batch_size)
-    return detect_stream(classifier, path, window_s=window_s, hop_s=hop_s, **detect_kwargs).events
+    return detect_stream(classifier, path, window_s=window_s, hop_s=hop_s, settings=settings).events

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..inference import AudioClassifier
 from .inputs import ArchiveInput
+
+if TYPE_CHECKING:
+    from ..detection import DetectionSettings
 
 __all__ = ["ClassifyTask", "DetectTask", "label_scores"]
 
@@ -61,7 +64,7 @@ class DetectTask:
     "score"}]), and the `source` ("frames" or "windows") and `resolution_s` of the timeline they were found on."""
 
     classifier: AudioClassifier
-    detect_kwargs: dict[str, Any]
+    settings: DetectionSettings
     window: float | None = None
     hop: float | None = None
     top_k: int = 5
@@ -73,7 +76,7 @@ class DetectTask:
     def __call__(self, waveform: np.ndarray, item: ArchiveInput) -> dict[str, Any]:
         from ..detection import detect
 
-        detection = detect(self.classifier, waveform, name=item.name, window_s=self.window, hop_s=self.hop, progress=False, **self.detect_kwargs)
+        detection = detect(self.classifier, waveform, name=item.name, window_s=self.window, hop_s=self.hop, progress=False, settings=self.settings)
         return self._row(detection, detection.frame_probabilities.mean(axis=0))
 
     def from_blocks(self, blocks: Iterable[np.ndarray], item: ArchiveInput, expected_samples: int | None) -> dict[str, Any]:
@@ -93,7 +96,7 @@ class DetectTask:
 
         detection = detect_blocks(
             self.classifier, blocks, name=item.name, window_s=self.window, hop_s=self.hop, progress=False,
-            expected_samples=expected_samples, keep_frames=False, frames_observer=add_frames, **self.detect_kwargs,
+            expected_samples=expected_samples, keep_frames=False, frames_observer=add_frames, settings=self.settings,
         )  # fmt: skip
         return self._row(detection, np.true_divide(frame_sum[0], counted[0]))
 

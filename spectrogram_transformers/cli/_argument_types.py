@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["positive_int", "positive_seconds", "probability", "torch_device"]
+__all__ = ["non_negative_seconds", "positive_int", "positive_seconds", "probability", "torch_device"]
 
 
 def _number(text: str) -> float:
@@ -29,6 +29,14 @@ def positive_seconds(text: str) -> float:
     value = _number(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    """A duration that may be zero (a minimum event length or gap): finite and >= 0."""
+    value = _number(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
     return value
 
 

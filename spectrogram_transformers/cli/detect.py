@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from ._archive import add_archive_arguments, check_output_arguments, input_source_from_args, run_task, uses_archive
-from ._argument_types import positive_int, positive_seconds, probability
+from ._argument_types import non_negative_seconds, positive_int, positive_seconds, probability
 from ._inference import (
     SpeedReport,
     add_model_arguments,
@@ -48,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="threshold of one class (repeatable), overriding --threshold",
     )
     parser.add_argument("--median-filter", type=int, default=1, metavar="FRAMES", help="odd median-filter length in frames")
-    parser.add_argument("--min-duration", type=float, default=0.0, metavar="SECONDS", help="drop shorter events")
-    parser.add_argument("--min-gap", type=float, default=0.0, metavar="SECONDS", help="merge events closer than this")
+    parser.add_argument("--min-duration", type=non_negative_seconds, default=0.0, metavar="SECONDS", help="drop shorter events")
+    parser.add_argument("--min-gap", type=non_negative_seconds, default=0.0, metavar="SECONDS", help="merge events closer than this")
     parser.add_argument("--window", type=positive_seconds, default=None, metavar="SECONDS", help="analysis window (default and maximum: the model's input)")
     parser.add_argument("--hop", type=positive_seconds, default=None, metavar="SECONDS", help="analysis hop (default: half a window)")
     parser.add_argument("--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="--output rows: top-k labels of the mean frame probabilities (default 5)")
@@ -74,7 +74,7 @@ def _print_row(row: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     def body() -> int:
-        from ..detection import detect_files
+        from ..detection import DetectionSettings, detect_files
         from ..inference import InferenceError, UnreadableFile
 
         if args.plot:
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise InferenceError(f"--class-threshold names unknown label(s) {unknown}; the model's labels are {classifier.label_names[:20]}{' ...' if len(classifier.label_names) > 20 else ''}")
         threshold = dict(args.class_threshold) if args.class_threshold else args.threshold
-        detect_kwargs = dict(
+        settings = DetectionSettings(
             threshold=threshold,
             default_threshold=args.threshold,
             median_filter_frames=args.median_filter,
@@ -107,13 +107,13 @@ def run(args: argparse.Namespace) -> int:
         if uses_archive(args):
             from ..archive.tasks import DetectTask
 
-            task = DetectTask(classifier, detect_kwargs, window=args.window, hop=args.hop, top_k=args.top_k)
+            task = DetectTask(classifier, settings, window=args.window, hop=args.hop, top_k=args.top_k)
             return run_task(args, lambda device: task, _print_row)
         speed = SpeedReport()
         results, unreadable, detections = {}, [], []
         # the frame timeline only for the plot: without it, memory does not grow with the file
         keep_frames = bool(args.plot)
-        for result in detect_files(classifier, files, window_s=args.window, hop_s=args.hop, keep_frames=keep_frames, **detect_kwargs):
+        for result in detect_files(classifier, files, window_s=args.window, hop_s=args.hop, keep_frames=keep_frames, settings=settings):
             if isinstance(result, UnreadableFile):
                 unreadable.append(result)
                 results[result.path] = {"error": result.reason}

@@ -16,6 +16,8 @@ from spectrogram_transformers import (
 from spectrogram_transformers.cli import main as cli_main
 from spectrogram_transformers.cli.detect import add_arguments, run
 from spectrogram_transformers.detection import (
+    DetectionSettings,
+    EventStream,
     detect,
     detect_events,
     detect_file,
@@ -290,3 +292,30 @@ def test_detect_cli_on_ast_says_events_are_coarse(ast_dir, long_file, capsys):
     output = capsys.readouterr().out
     assert "clip scores of 1.015 s windows every 0.5 s" in output and "no frame outputs" in output
     assert "0.000\t6.500\tdog" in output  # threshold 0: one event over the whole file, on the 0.5 s grid
+
+
+def test_detection_settings_refuse_bad_values_when_built():
+    """One settings object travels from `detect*` to `EventStream`; a bad field fails at once, before any audio."""
+    assert DetectionSettings() == DetectionSettings(0.5, 1, 0.0, 0.0, 0.5)
+    assert DetectionSettings(threshold=[0.2, 0.7]).threshold == (0.2, 0.7)  # frozen: a list is kept as a tuple
+    for bad, message in [
+        (dict(threshold=-0.1), "thresholds must be probabilities"),
+        (dict(threshold=float("nan")), "thresholds must be probabilities"),
+        (dict(threshold={"dog": -1.0}), "thresholds must be probabilities"),
+        (dict(default_threshold=-0.5), "thresholds must be probabilities"),
+        (dict(median_filter_frames=4), "positive odd number"),
+        (dict(median_filter_frames=0), "positive odd number"),
+        (dict(min_duration_s=-1.0), "min_duration_s must be a finite number of seconds >= 0"),
+        (dict(min_gap_s=float("inf")), "min_gap_s must be a finite number of seconds >= 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            DetectionSettings(**bad)
+    with pytest.raises(TypeError):
+        EventStream(0.1, ["dog", "siren"], threshhold=0.3)  # a misspelt setting is not silently ignored
+    probabilities = constructed_probabilities()
+    settings = DetectionSettings(threshold={"dog": 0.95, "siren": 0.75}, median_filter_frames=3)
+    stream = EventStream(0.1, ["dog", "siren"], settings)
+    stream.add(probabilities)
+    assert stream.finish() == detect_events(probabilities, 0.1, LABELS, threshold={"dog": 0.95, "siren": 0.75}, median_filter_frames=3)
+    with pytest.raises(ValueError, match="positive odd number"):
+        detect_events(probabilities, 0.1, LABELS, median_filter_frames=2)
