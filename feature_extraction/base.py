@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
-from transformers.utils import TensorType, logging
+from transformers.utils import PaddingStrategy, TensorType, logging
 
 from .audio import to_mono_batch
 from .kaldi import pad_batch
@@ -63,8 +63,8 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
     "feature_extractor_type" in saved configs (see `to_dict`), and the tensor contract (`extract`,
     `input_samples`) behind the numpy/list adapter `__call__`.
 
-    Subclasses implement `extract` and `input_samples`, and may name extra keyword arguments of `__call__`
-    that are passed on to `extract` (`_extract_options`, e.g. AST's `max_length`).
+    Subclasses implement `extract`, `input_samples` and `frames_of_samples` (the call's attention mask), and may
+    name extra keyword arguments of `__call__` that are passed on to `extract` (`_extract_options`).
     """
 
     _extract_options: tuple[str, ...] = ()
@@ -138,6 +138,11 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         return batch, lengths
 
     # -- the numpy / list adapter -------------------------------------------------------------------------------------
+    def frames_of_samples(self, lengths: torch.Tensor) -> torch.Tensor:
+        """[B] output frames that a clip of `lengths[b]` samples fills by itself (the rest are padding): the
+        attention mask of a call that pads the audio (`padding=...`) is 0 from there on."""
+        raise NotImplementedError
+
     def _features_of(
         self,
         raw_speech: RawAudio,
@@ -145,21 +150,102 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         return_tensors: str | TensorType | None,
         return_attention_mask: bool | None,
         kwargs: dict[str, Any],
+        *,
+        padding: bool | str | PaddingStrategy = False,
+        truncation: bool | None = None,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
     ) -> BatchFeature:
-        """`__call__`'s body: any accepted audio -> mono float32 clips at `sampling_rate` -> one padded batch on
-        the requested device -> `extract`."""
+        """`__call__`'s body: any accepted audio -> mono float32 clips at `sampling_rate` -> cut/padded in samples
+        as the call arguments ask -> one padded batch on the requested device -> `extract`."""
         allowed = ("device", *self._extract_options)
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             raise TypeError(f"{type(self).__name__}.__call__() got unexpected keyword argument(s) {unknown}")
+        plan = _SampleLengthPlan.from_call(padding, truncation, max_length, pad_to_multiple_of)
         if sampling_rate is None:
             logger.warning(
                 f"It is strongly recommended to pass the `sampling_rate` argument to `{type(self).__name__}()`. "
                 f"Without it the audio is assumed to be at {self.sampling_rate} Hz, which gives wrong features "
                 "silently when it is not."
             )
-        clips = to_mono_batch(raw_speech, sampling_rate, self.sampling_rate)
-        batch, lengths = pad_batch([torch.from_numpy(clip) for clip in clips], device=kwargs.get("device"))
+        clips = [torch.from_numpy(clip) for clip in to_mono_batch(raw_speech, sampling_rate, self.sampling_rate)]
+        clips, audio_lengths = plan.apply(clips)
+        batch, lengths = pad_batch(clips, device=kwargs.get("device"))
         options = {name: kwargs[name] for name in self._extract_options if kwargs.get(name) is not None}
+        if return_attention_mask is None:
+            return_attention_mask = self.return_attention_mask
         features = self.extract(batch, lengths, return_attention_mask=return_attention_mask, **options)
+        if return_attention_mask and plan.pads:
+            # Frames that read the zeros this call appended are padding too, whatever `extract` saw.
+            mask = features["attention_mask"]
+            own = frames_mask(self.frames_of_samples(audio_lengths), mask.shape[1], mask.device)
+            features["attention_mask"] = mask * own
         return to_batch_feature(features, return_tensors)
+
+
+class _SampleLengthPlan:
+    """What the standard call arguments of `transformers`' sequence feature extractors (`padding`,
+    `truncation`, `max_length`, `pad_to_multiple_of`) do to the clips, all counted in samples at the extractor's
+    `sampling_rate`: cut each clip to `max_length` (truncation), then append zeros up to the longest clip
+    ("longest") or to `max_length` ("max_length"), rounded up to a multiple of `pad_to_multiple_of`."""
+
+    def __init__(self, strategy: PaddingStrategy, truncate: bool, max_length: int | None, multiple: int | None):
+        self.strategy, self.truncate, self.max_length, self.multiple = strategy, truncate, max_length, multiple
+
+    @property
+    def pads(self) -> bool:
+        return self.strategy != PaddingStrategy.DO_NOT_PAD
+
+    @classmethod
+    def from_call(cls, padding, truncation, max_length, pad_to_multiple_of) -> _SampleLengthPlan:
+        if padding is None or padding is False:
+            strategy = PaddingStrategy.DO_NOT_PAD
+        elif padding is True:
+            strategy = PaddingStrategy.LONGEST
+        else:
+            try:
+                strategy = PaddingStrategy(padding)
+            except ValueError:
+                raise ValueError(
+                    f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}"
+                ) from None
+        if truncation is None:
+            truncation = False
+        if not isinstance(truncation, bool):
+            raise ValueError(f"truncation must be True or False, got {truncation!r}")
+        for name, value in (("max_length", max_length), ("pad_to_multiple_of", pad_to_multiple_of)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+                raise ValueError(f"{name} counts samples and must be an integer >= 1, got {value!r}")
+        if truncation and max_length is None:
+            raise ValueError("truncation=True needs max_length (in samples) to cut the audio to")
+        if strategy == PaddingStrategy.MAX_LENGTH and max_length is None:
+            raise ValueError("padding='max_length' needs max_length (in samples) to pad the audio to")
+        if max_length is not None and not truncation and strategy != PaddingStrategy.MAX_LENGTH:
+            logger.warning(
+                f"max_length={max_length} (samples) has no effect without truncation=True or padding='max_length'; "
+                "the model's frame count is a setting of the feature extractor, not of the call"
+            )
+        if pad_to_multiple_of is not None and strategy == PaddingStrategy.DO_NOT_PAD and not truncation:
+            logger.warning("pad_to_multiple_of has no effect without padding or truncation")
+        max_length = None if max_length is None else int(max_length)
+        multiple = None if pad_to_multiple_of is None else int(pad_to_multiple_of)
+        return cls(strategy, truncation, max_length, multiple)
+
+    def _rounded(self, samples: int) -> int:
+        return samples if self.multiple is None else -(-samples // self.multiple) * self.multiple
+
+    def apply(self, clips: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The clips cut and zero-padded as planned, and [B] samples of each clip's own audio (after cutting)."""
+        if self.truncate:
+            clips = [clip[: self._rounded(self.max_length)] for clip in clips]
+        audio_lengths = torch.tensor([clip.shape[0] for clip in clips], dtype=torch.long)
+        if self.strategy == PaddingStrategy.LONGEST:
+            target = self._rounded(max((clip.shape[0] for clip in clips), default=0))
+        elif self.strategy == PaddingStrategy.MAX_LENGTH:
+            target = self._rounded(self.max_length)
+        else:
+            return clips, audio_lengths
+        # A clip longer than the target (padding='max_length' without truncation) keeps its length.
+        clips = [torch.nn.functional.pad(clip, (0, max(target - clip.shape[0], 0))) for clip in clips]
+        return clips, audio_lengths

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 from transformers.feature_extraction_utils import BatchFeature
-from transformers.utils import TensorType, logging
+from transformers.utils import PaddingStrategy, TensorType, logging
 
 from .base import RawAudio, SpectrogramFeatureExtractor, frames_mask
 from .kaldi import KaldiFbankSettings, WindowType, kaldi_fbank, kaldi_mel_banks
@@ -61,7 +61,6 @@ class ASTFeatureExtractor(SpectrogramFeatureExtractor):
     """
 
     model_input_names = ["input_values", "attention_mask"]
-    _extract_options = ("max_length",)
 
     def __init__(
         self,
@@ -142,6 +141,9 @@ class ASTFeatureExtractor(SpectrogramFeatureExtractor):
         return_tensors: str | TensorType | None = None,
         max_length: int | None = None,
         return_attention_mask: bool | None = None,
+        padding: bool | str | PaddingStrategy = False,
+        truncation: bool | None = None,
+        pad_to_multiple_of: int | None = None,
         **kwargs,
     ) -> BatchFeature:
         """Compute normalised fbank features of one clip or a batch of clips of any lengths.
@@ -156,17 +158,40 @@ class ASTFeatureExtractor(SpectrogramFeatureExtractor):
             sampling_rate: rate of `raw_speech` in Hz; resampled (soxr) when it differs from
                 `self.sampling_rate`. Missing: a warning, and the audio is taken to be at `self.sampling_rate`.
             return_tensors: "pt" for torch, "np" for numpy, None for a list of numpy arrays (one per clip).
-            max_length: frames per example (default `self.max_length`).
-            return_attention_mask: override `self.return_attention_mask`.
+            padding: zero-pad the audio, in samples: True / "longest" to the longest clip of the batch,
+                "max_length" to `max_length`, False / "do_not_pad" (default) not at all (each clip keeps its length
+                and the extractor pads its features as it always does). The zeros are audio: the features equal
+                those of the clip you padded with zeros yourself.
+            truncation: True cuts each clip to its first `max_length` samples (needs `max_length`).
+            max_length: samples (at `self.sampling_rate`, i.e. after any resampling), as in `transformers`' audio
+                classification guide, never frames: the target of `truncation` and of `padding="max_length"`; on
+                its own it has no effect (a warning). The model's frame count is the extractor's setting.
+            pad_to_multiple_of: round the padded (or cut) length up to a multiple of this many samples.
+            return_attention_mask: override `self.return_attention_mask`. The mask is 1 on frames computed from
+                the clip's audio, 0 on padding frames, including frames that read only the zeros `padding` added.
             device (keyword): torch device to compute on (e.g. "cuda"); "pt" outputs stay there.
 
         Returns:
             `BatchFeature` with `input_values` [batch, max_length, num_mel_bins] float32, and `attention_mask`
             [batch, max_length] int32 when asked for. The same as `extract` on the padded batch.
         """
-        if max_length is not None:
-            kwargs["max_length"] = max_length
-        return self._features_of(raw_speech, sampling_rate, return_tensors, return_attention_mask, kwargs)
+        return self._features_of(
+            raw_speech,
+            sampling_rate,
+            return_tensors,
+            return_attention_mask,
+            kwargs,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+        )
+
+    def frames_of_samples(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Kaldi frames (no edge padding) that lie wholly within `lengths` samples, at most `self.max_length`."""
+        window, hop, _ = self.fbank_settings.frame_sizes(self.sampling_rate)
+        frames = torch.where(lengths >= window, 1 + (lengths - window).div(hop, rounding_mode="floor"), 0)
+        return frames.clamp(max=self.max_length)
 
     def extract(
         self,

@@ -54,6 +54,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.pipelines.audio_classification import ffmpeg_read
 from transformers.pipelines.base import ChunkPipeline
 from transformers.processing_utils import Unpack
+from transformers.utils import PaddingStrategy
 from transformers.utils import TensorType
 from transformers.utils import TransformersKwargs
 from transformers.utils import logging
@@ -121,6 +122,7 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     _PCM_FULL_SCALE,
     _POSITION_KEY,
     _POVEY_EXPONENT,
+    _SampleLengthPlan,
     _TIMM_HEADS,
     _UINT8_OFFSET,
     _WEIGHT_FILES,

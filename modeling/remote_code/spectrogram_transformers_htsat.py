@@ -51,6 +51,7 @@ from transformers.pipelines.audio_classification import ffmpeg_read
 from transformers.pipelines.base import ChunkPipeline
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput
+from transformers.utils import PaddingStrategy
 from transformers.utils import TensorType
 from transformers.utils import TransformersKwargs
 from transformers.utils import logging
@@ -93,6 +94,7 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     _IS_PACKAGE,
     _ONEDNN_LINEAR,
     _PCM_FULL_SCALE,
+    _SampleLengthPlan,
     _UINT8_OFFSET,
     _WEIGHT_FILES,
     _WEIGHT_FILE_NAMES,
@@ -1367,6 +1369,10 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
         sampling_rate: int | None = None,
         return_tensors: str | TensorType | None = None,
         return_attention_mask: bool | None = None,
+        padding: bool | str | PaddingStrategy = False,
+        truncation: bool | None = None,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
         **kwargs,
     ) -> BatchFeature:
         """Compute log-mel features of one clip or a batch of clips of any lengths.
@@ -1381,7 +1387,17 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
             sampling_rate: rate of `raw_speech` in Hz; resampled (soxr) when it differs from
                 `self.sampling_rate`. Missing: a warning, and the audio is taken to be at `self.sampling_rate`.
             return_tensors: "pt" for torch, "np" for numpy, None for a list of numpy arrays (one per clip).
-            return_attention_mask: override `self.return_attention_mask`.
+            padding: zero-pad the audio, in samples: True / "longest" to the longest clip of the batch,
+                "max_length" to `max_length`, False / "do_not_pad" (default) not at all (each clip keeps its length
+                and the extractor pads its features as it always does). The zeros are audio: the features equal
+                those of the clip you padded with zeros yourself.
+            truncation: True cuts each clip to its first `max_length` samples (needs `max_length`).
+            max_length: samples (at `self.sampling_rate`, i.e. after any resampling), as in `transformers`' audio
+                classification guide, never frames: the target of `truncation` and of `padding="max_length"`; on
+                its own it has no effect (a warning). The model's frame count is the extractor's setting.
+            pad_to_multiple_of: round the padded (or cut) length up to a multiple of this many samples.
+            return_attention_mask: override `self.return_attention_mask`. The mask is 1 on frames computed from
+                the clip's audio, 0 on padding frames, including frames that read only the zeros `padding` added.
             device (keyword): torch device to compute on (e.g. "cuda"); "pt" outputs stay there.
 
         Returns:
@@ -1389,7 +1405,24 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
             1 + clip_samples // hop_length, or the longest clip's count when `clip_samples` is None), and
             `attention_mask` [batch, frames] int32 when asked for. The same as `extract` on the padded batch.
         """
-        return self._features_of(raw_speech, sampling_rate, return_tensors, return_attention_mask, kwargs)
+        return self._features_of(
+            raw_speech,
+            sampling_rate,
+            return_tensors,
+            return_attention_mask,
+            kwargs,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+        )
+
+    def frames_of_samples(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Centred frames whose centre lies within `lengths` samples (1 + samples // hop_length, the count
+        `extract` gives a clip of that length), at most the frames of `clip_samples` when it is set."""
+        if self.clip_samples is not None:
+            lengths = lengths.clamp(max=self.clip_samples)
+        return 1 + lengths.div(self.hop_length, rounding_mode="floor")
 
     def extract(
         self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, *, return_attention_mask: bool | None = None

@@ -55,6 +55,7 @@ from transformers.pipelines.audio_classification import ffmpeg_read
 from transformers.pipelines.base import ChunkPipeline
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput
+from transformers.utils import PaddingStrategy
 from transformers.utils import TensorType
 from transformers.utils import TransformersKwargs
 from transformers.utils import logging
@@ -122,6 +123,7 @@ from .spectrogram_transformers_shared import (  # noqa: F401
     _PCM_FULL_SCALE,
     _POSITION_KEY,
     _POVEY_EXPONENT,
+    _SampleLengthPlan,
     _TIMM_HEADS,
     _UINT8_OFFSET,
     _WEIGHT_FILES,

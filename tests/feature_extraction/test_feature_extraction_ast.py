@@ -174,7 +174,7 @@ def test_max_length_argument_and_attention_mask(arrays):
     extractor = ASTFeatureExtractor(max_length=128, return_attention_mask=True)
     outputs = extractor([arrays["word_go_16k"], arrays["mix_3s_16k"]], sampling_rate=16000, return_tensors="pt")
     assert outputs["attention_mask"].tolist() == [[1] * 98 + [0] * 30, [1] * 128]
-    shorter = extractor(arrays["word_go_16k"], sampling_rate=16000, max_length=50, return_attention_mask=False)
+    shorter = ASTFeatureExtractor(max_length=50)(arrays["word_go_16k"], sampling_rate=16000, return_attention_mask=False)
     assert "attention_mask" not in shorter and shorter["input_values"][0].shape == (50, 128)
 
 
@@ -307,8 +307,8 @@ def test_bad_inputs_raise_value_errors(bad, message):
 
 def test_unknown_call_arguments_and_bad_settings_are_rejected():
     extractor = ASTFeatureExtractor()
-    with pytest.raises(TypeError, match="padding"):
-        extractor(np.zeros(16000, dtype=np.float32), sampling_rate=16000, padding="longest")
+    with pytest.raises(TypeError, match="no_such_option"):
+        extractor(np.zeros(16000, dtype=np.float32), sampling_rate=16000, no_such_option=True)
     with pytest.raises(ValueError, match="max_length"):
         extractor(np.zeros(16000, dtype=np.float32), sampling_rate=16000, max_length=0)
     with pytest.raises(ValueError, match="std"):
