@@ -208,7 +208,8 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
                 its own it has no effect (a warning). The model's frame count is the extractor's setting.
             pad_to_multiple_of: round the padded (or cut) length up to a multiple of this many samples.
             return_attention_mask: override `self.return_attention_mask`. The mask is 1 on frames computed from
-                the clip's audio, 0 on padding frames, including frames that read only the zeros `padding` added.
+                the clip, 0 on padding frames; with `padding`, 0 from the first frame that reaches past the clip's
+                own audio into the appended zeros (`frames_of_samples`).
             device (keyword): torch device to compute on (e.g. "cuda"); "pt" outputs stay there.
 
         Returns:
