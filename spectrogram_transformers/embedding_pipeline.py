@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
-from . import registration as _registration
+from .registration import finish_pipeline_module
 
 __all__ = ["TASK", "AudioFeatureExtractionPipeline", "register_embedding_pipeline"]
 
@@ -158,4 +158,4 @@ def register_embedding_pipeline() -> None:
 
 
 # registers the pipelines if `transformers.pipelines` was first imported by this module's own imports
-_registration.finish_pipeline_module(__name__)
+finish_pipeline_module(__name__)

@@ -32,7 +32,7 @@ from transformers import AudioClassificationPipeline
 from transformers.pipelines.audio_classification import ffmpeg_read
 from transformers.pipelines.base import ChunkPipeline
 
-from . import registration as _registration
+from .registration import finish_pipeline_module
 
 __all__ = ["AudioClassificationPipelineForSpectrogramModels", "SpectrogramAudioClassificationPipeline", "register_pipeline"]
 
@@ -205,4 +205,4 @@ def register_pipeline(registry) -> None:
 
 
 # registers the pipelines if `transformers.pipelines` was first imported by this module's own imports
-_registration.finish_pipeline_module(__name__)
+finish_pipeline_module(__name__)
