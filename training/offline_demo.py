@@ -180,6 +180,7 @@ def run_offline_main_job(
     cache_dir: str | Path | None = None,
     data_dir: str | Path | None = None,
     training_overrides: dict[str, Any] | None = None,
+    overwrite_output_dir: bool = False,
     num_demo_clips: int = 10,
     torch_threads: int | None = None,
 ) -> dict[str, Any]:
@@ -195,14 +196,15 @@ def run_offline_main_job(
         torch.set_num_threads(threads)
     try:
         return _run_offline_main_job(
-            data_config, model, recipe, output_dir, cache_dir, data_dir, training_overrides, num_demo_clips
+            data_config, model, recipe, output_dir, cache_dir, data_dir, training_overrides, overwrite_output_dir,
+            num_demo_clips,
         )
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run_offline_main_job(
-    data_config, model, recipe, output_dir, cache_dir, data_dir, training_overrides, num_demo_clips
+    data_config, model, recipe, output_dir, cache_dir, data_dir, training_overrides, overwrite_output_dir, num_demo_clips
 ) -> dict[str, Any]:
     from .train import run_training
 
@@ -215,7 +217,10 @@ def _run_offline_main_job(
     overrides = dict(training_overrides or {})
     output_dir = Path(output_dir or overrides.pop("output_dir", None) or Path("outputs") / f"{recipe}-{Path(model).name}")
     started = time.perf_counter()
-    metrics = run_training(recipe, model, output_dir=output_dir, data_dir=data_dir, training_overrides=overrides)
+    metrics = run_training(
+        recipe, model, output_dir=output_dir, data_dir=data_dir, training_overrides=overrides,
+        overwrite_output_dir=overwrite_output_dir,
+    )  # fmt: skip
     seconds["training + evaluation + saving"] = time.perf_counter() - started
 
     started = time.perf_counter()

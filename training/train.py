@@ -21,7 +21,8 @@ process decodes only its own share).
 import json
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ from .trainer import AudioClassificationTrainer
 
 __all__ = [
     "AudioClassificationTrainer",
+    "TrainingRun",
     "build_training_arguments",
     "load_model_and_feature_extractor",
     "run_cross_validation",
@@ -219,6 +221,70 @@ def build_training_arguments(
     return TrainingArguments(**values), steps_per_epoch
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """What one fine-tuning run is given, built once (`TrainingRun.of`, by `train` on the command line or by
+    `run_training`'s keywords) and handed whole to the steps that need it, instead of threading its fields.
+
+    `training_overrides` are `TrainingArguments` fields only: the output directory, overwriting and resuming are
+    this object's (`output_dir`, `overwrite_output_dir`, and `resume_from_checkpoint` read by `run_training`).
+    """
+
+    recipe: Recipe
+    model: str  # shipped variant name, model directory or Hub id
+    output_dir: str | Path
+    fold: int | None = None
+    data_dir: str | Path | None = None  # local files of the recipe's schema instead of the Hub
+    streaming: bool = False
+    dataset_id: str | None = None  # another Hub dataset with the recipe's schema
+    dataset_config: str | None = None
+    sampler: str | None = None
+    training_overrides: Mapping[str, Any] = field(default_factory=dict)
+    overwrite_output_dir: bool = False
+    lora: LoraSettings | None = None
+
+    @property
+    def seed(self) -> int:
+        return int(self.training_overrides.get("seed", 42))
+
+    @property
+    def card_dataset_id(self) -> str | None:
+        """The dataset the model card names: `dataset_id` or the recipe's Hub dataset."""
+        return self.dataset_id or self.recipe.dataset.hub_id
+
+    @classmethod
+    def of(
+        cls,
+        recipe: str | Recipe,
+        model: str,
+        *,
+        output_dir: str | Path | None = None,
+        fold: int | None = None,
+        data_dir: str | Path | None = None,
+        streaming: bool = False,
+        dataset_id: str | None = None,
+        dataset_config: str | None = None,
+        sampler: str | None = None,
+        training_overrides: Mapping[str, Any] | None = None,
+        overwrite_output_dir: bool = False,
+        lora: LoraSettings | None = None,
+    ) -> "TrainingRun":
+        """The run of `run_training`'s arguments (see there): the recipe loaded, `output_dir` taken from the
+        overrides or defaulted to outputs/<recipe>-<model>[/fold<k>]."""
+        recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+        overrides = dict(training_overrides or {})
+        if "overwrite_output_dir" in overrides:
+            raise ValueError("overwrite_output_dir is not a TrainingArguments field: pass overwrite_output_dir=True")
+        given_output_dir = overrides.pop("output_dir", None)
+        if output_dir is None:
+            output_dir = given_output_dir or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}" / (f"fold{fold}" if fold is not None else "")
+        return cls(
+            recipe=recipe, model=model, output_dir=output_dir, fold=fold, data_dir=data_dir, streaming=streaming,
+            dataset_id=dataset_id, dataset_config=dataset_config, sampler=sampler, training_overrides=overrides,
+            overwrite_output_dir=overwrite_output_dir, lora=lora,
+        )  # fmt: skip
+
+
 @dataclass
 class _FineTuningModel:
     """What `_load_model` gives the trainer: the network, its feature extractor and the recipe family's settings."""
@@ -230,21 +296,21 @@ class _FineTuningModel:
     loss_type: str
 
 
-def _load_data(recipe: Recipe, fold, data_dir, streaming, dataset_id, dataset_config, seed: int) -> RecipeData:
+def _load_data(run: TrainingRun) -> RecipeData:
     """The recipe's splits, with every split's labels checked against the label map before any training step."""
     from .label_check import check_split_labels
 
     data = load_recipe_datasets(
-        recipe.dataset,
-        fold=fold,
-        data_dir=data_dir,
-        streaming=streaming,
-        dataset_id=dataset_id,
-        dataset_config=dataset_config,
-        seed=seed,
+        run.recipe.dataset,
+        fold=run.fold,
+        data_dir=run.data_dir,
+        streaming=run.streaming,
+        dataset_id=run.dataset_id,
+        dataset_config=run.dataset_config,
+        seed=run.seed,
     )
-    check_split_labels(data, recipe.dataset)
-    _check_trainable(data, recipe)
+    check_split_labels(data, run.recipe.dataset)
+    _check_trainable(data, run.recipe)
     return data
 
 
@@ -295,18 +361,17 @@ def _load_model(model: str, recipe: Recipe, data: RecipeData, seed: int) -> _Fin
 
 
 def _build_trainer(
-    recipe: Recipe,
+    run: TrainingRun,
     data: RecipeData,
     loaded: _FineTuningModel,
     arguments: TrainingArguments,
     steps_per_epoch: int | None,
-    sampler: str | None,
     callbacks: list | None,
 ) -> AudioClassificationTrainer:
     """Collators (decoding only for training; features for evaluation), sampler and the trainer."""
-    family, feature_extractor = loaded.family, loaded.feature_extractor
+    recipe, family, feature_extractor = run.recipe, loaded.family, loaded.feature_extractor
     augmentation = family.augmentation_config
-    sampler = sampler or family.sampler
+    sampler = run.sampler or family.sampler
     sample_weights = None
     if sampler == "balanced":
         if data.streaming:
@@ -350,15 +415,13 @@ def _build_trainer(
 def _finalise(
     trainer: AudioClassificationTrainer,
     train_metrics: dict[str, float],
-    recipe: Recipe,
+    run: TrainingRun,
     data: RecipeData,
     loaded: _FineTuningModel,
     arguments: TrainingArguments,
-    output_dir: str | Path,
-    model_source: str,
-    dataset_id: str | None,
 ) -> dict[str, float]:
     """After training: weight averaging, evaluation (and test), the saved model, model card and metrics."""
+    recipe, output_dir = run.recipe, run.output_dir
     metrics = {f"train_{key}" if not key.startswith("train") else key: value for key, value in train_metrics.items()}
     metrics["train_skipped_clips"] = trainer.skipped_clips("train")
     if metrics["train_skipped_clips"]:
@@ -385,11 +448,11 @@ def _finalise(
         write_model_card(
             output_dir,
             recipe=recipe,
-            model_source=model_source,
+            model_source=run.model,
             model_type=loaded.network.config.model_type,
             metrics=metrics,
             fold=data.fold,
-            dataset_id=dataset_id or recipe.dataset.hub_id,
+            dataset_id=run.card_dataset_id,
             training_arguments=arguments,
             family_name=loaded.family_name,
             num_train_examples=data.num_train_examples,
@@ -402,28 +465,23 @@ def _finalise(
 
 
 def run_training(
-    recipe: str | Recipe,
-    model: str,
+    recipe: str | Recipe | TrainingRun,
+    model: str | None = None,
     *,
-    output_dir: str | Path | None = None,
-    fold: int | None = None,
-    data_dir: str | Path | None = None,
-    streaming: bool = False,
-    dataset_id: str | None = None,
-    dataset_config: str | None = None,
-    sampler: str | None = None,
-    training_overrides: dict[str, Any] | None = None,
     callbacks: list | None = None,
-    overwrite_output_dir: bool = False,
-    lora: LoraSettings | None = None,
+    **settings: Any,
 ) -> dict[str, float]:
-    """Fine-tune `model` with `recipe`; returns the final metrics (also written to `output_dir`).
+    """Fine-tune a model with a recipe; returns the final metrics (also written to the run's `output_dir`).
 
     data -> model -> trainer -> train -> finalise (`_load_data`, `_load_model`, `_build_trainer`, `_finalise`).
 
     Args:
-        recipe: a recipe name, JSON path or `Recipe`.
+        recipe: a `TrainingRun` (then nothing else but `callbacks`), or a recipe name, JSON path or `Recipe`, with
+            `model` and the keywords below, which build the `TrainingRun` (`TrainingRun.of`).
         model: shipped variant name, model directory or Hub id (see `load_model_and_feature_extractor`).
+        callbacks: extra `TrainerCallback`s.
+
+    Keywords (`TrainingRun` fields):
         output_dir: where checkpoints, the final model and the model card go (default outputs/<recipe>-<model>).
         fold: evaluation fold of cross-validation recipes (ESC-50); see `run_cross_validation` for all folds.
         data_dir: local files of the recipe's dataset schema instead of the Hub.
@@ -431,44 +489,46 @@ def run_training(
         dataset_id, dataset_config: another Hub dataset with the recipe's schema.
         sampler: override the recipe's sampler ("random" / "balanced").
         training_overrides: TrainingArguments fields (command-line overrides).
-        callbacks: extra `TrainerCallback`s.
         overwrite_output_dir: replace a previous run in `output_dir` (its checkpoints are removed first); without
             it such a directory is refused unless the run resumes it. `training_overrides["resume_from_checkpoint"]`
             is a checkpoint folder or "last" (the newest COMPLETE checkpoint of `output_dir`).
         lora: train a LoRA adapter instead of every weight (`training/lora.py`): the adapter is saved under
             `<output_dir>/adapter`, the merged model in `output_dir`.
     """
-    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    overrides = dict(training_overrides or {})
-    if output_dir is None:
-        output_dir = overrides.pop("output_dir", None) or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}" / (f"fold{fold}" if fold is not None else "")
-    overrides.pop("output_dir", None)
-    overwrite_output_dir = bool(overrides.pop("overwrite_output_dir", False)) or overwrite_output_dir
+    if isinstance(recipe, TrainingRun):
+        if model is not None or settings:
+            raise TypeError("run_training(TrainingRun) takes no model or run settings besides the TrainingRun")
+        run = recipe
+    else:
+        if model is None:
+            raise TypeError("run_training needs a model with a recipe")
+        run = TrainingRun.of(recipe, model, **settings)
+    output_dir = run.output_dir
+    overrides = dict(run.training_overrides)
     _check_learning_rate(overrides)
     resume = resolve_resume_checkpoint(overrides.pop("resume_from_checkpoint", None), output_dir)
-    check_output_dir(output_dir, resuming=resume is not None, overwrite=overwrite_output_dir)  # removes nothing
-    seed = int(overrides.get("seed", 42))
+    check_output_dir(output_dir, resuming=resume is not None, overwrite=run.overwrite_output_dir)  # removes nothing
 
-    data = _load_data(recipe, fold, data_dir, streaming, dataset_id, dataset_config, seed)
-    loaded = _load_model(model, recipe, data, seed)
-    if lora is not None:
-        loaded.network = apply_lora(loaded.network, lora)
+    data = _load_data(run)
+    loaded = _load_model(run.model, run.recipe, data, run.seed)
+    if run.lora is not None:
+        loaded.network = apply_lora(loaded.network, run.lora)
     arguments, steps_per_epoch = build_training_arguments(
-        loaded.family, overrides, output_dir, streaming=streaming, num_train_examples=data.num_train_examples
+        loaded.family, overrides, output_dir, streaming=run.streaming, num_train_examples=data.num_train_examples
     )
     # one id for the run, kept across resumptions: averaging uses only this run's checkpoints
     identity = RunIdentity(run_id_of(read_trainer_state(resume)) if resume is not None else None)
-    trainer = _build_trainer(recipe, data, loaded, arguments, steps_per_epoch, sampler, [identity, *(callbacks or [])])
+    trainer = _build_trainer(run, data, loaded, arguments, steps_per_epoch, [identity, *(callbacks or [])])
     if resume is not None:
         logger.warning(f"resuming from {resume}")
         if trainer.is_world_process_zero() and Path(resume).parent.resolve() == Path(output_dir).resolve():
             remove_incomplete_checkpoints_after(output_dir, checkpoint_step(resume) or 0)
-    if overwrite_output_dir and resume is None and trainer.is_world_process_zero():
+    if run.overwrite_output_dir and resume is None and trainer.is_world_process_zero():
         # every check has passed and the trainer is built: only now is the previous run replaced
         clear_previous_run(output_dir)
     train_result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     trainer.run_id = identity.run_id
-    return _finalise(trainer, train_result.metrics, recipe, data, loaded, arguments, output_dir, model, dataset_id)
+    return _finalise(trainer, train_result.metrics, run, data, loaded, arguments)
 
 
 def _weight_average(trainer: AudioClassificationTrainer, family: FamilySpec, output_dir) -> dict[str, float]:
@@ -493,16 +553,28 @@ def _weight_average(trainer: AudioClassificationTrainer, family: FamilySpec, out
     return {"weight_averaged_checkpoints": len(checkpoints), "weight_averaged_from": [path.name for path in checkpoints]}
 
 
-def run_cross_validation(recipe: str | Recipe, model: str, *, output_dir: str | Path | None = None, **kwargs) -> dict[str, Any]:
+def run_cross_validation(
+    recipe: str | Recipe | TrainingRun, model: str | None = None, *, callbacks: list | None = None, **settings: Any
+) -> dict[str, Any]:
     """Train and evaluate every fold of a cross-validation recipe (ESC-50: 5 folds); report mean ± std of each
-    evaluation metric (population std over folds, as the AST scripts' numpy std)."""
-    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    if recipe.dataset.folds is None:
-        raise ValueError(f"recipe {recipe.name!r} has no folds")
-    output_dir = Path(output_dir or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}")
+    evaluation metric (population std over folds, as the AST scripts' numpy std). Arguments as `run_training`;
+    the run's `output_dir` gets one `fold<k>` folder per fold (its `fold` is ignored)."""
+    if isinstance(recipe, TrainingRun):
+        if model is not None or settings:
+            raise TypeError("run_cross_validation(TrainingRun) takes no model or run settings besides the TrainingRun")
+        run = recipe
+    else:
+        if model is None:
+            raise TypeError("run_cross_validation needs a model with a recipe")
+        recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+        settings["output_dir"] = settings.get("output_dir") or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}"
+        run = TrainingRun.of(recipe, model, **settings)
+    if run.recipe.dataset.folds is None:
+        raise ValueError(f"recipe {run.recipe.name!r} has no folds")
+    output_dir = Path(run.output_dir)
     per_fold = {}
-    for fold in recipe.dataset.folds["values"]:
-        per_fold[fold] = run_training(recipe, model, output_dir=output_dir / f"fold{fold}", fold=fold, **kwargs)
+    for fold in run.recipe.dataset.folds["values"]:
+        per_fold[fold] = run_training(replace(run, output_dir=output_dir / f"fold{fold}", fold=fold), callbacks=callbacks)
     summary: dict[str, Any] = {"folds": {str(fold): metrics for fold, metrics in per_fold.items()}}
     keys = [key for key in per_fold[next(iter(per_fold))] if key.startswith("eval_") and isinstance(per_fold[next(iter(per_fold))][key], (int, float))]
     for key in keys:

@@ -109,8 +109,6 @@ def _run_offline(args: argparse.Namespace) -> int:
             "a dataset it generated before"
         )
     overrides = training_overrides_from_args(args)
-    if args.overwrite_output_dir:
-        overrides["overwrite_output_dir"] = True  # run_training reads it with the TrainingArguments overrides
     data_config = SyntheticKeywordsConfig(
         train_size=args.synthetic_train_size,
         validation_size=args.synthetic_validation_size,
@@ -128,6 +126,7 @@ def _run_offline(args: argparse.Namespace) -> int:
             cache_dir=args.synthetic_cache_dir,
             data_dir=args.data_dir,
             training_overrides=overrides,
+            overwrite_output_dir=args.overwrite_output_dir,
             num_demo_clips=args.num_demo_clips,
             torch_threads=args.torch_threads,
         )
@@ -163,33 +162,34 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None:
         raise SystemExit("train needs --model with --recipe (see --help)")
     from ..training.recipe import load_recipe
-    from ..training.train import run_cross_validation, run_training
+    from ..training.train import TrainingRun, run_cross_validation, run_training
 
-    overrides = training_overrides_from_args(args)
-    common = {
-        "data_dir": args.data_dir,
-        "streaming": args.streaming,
-        "dataset_id": args.dataset_id,
-        "dataset_config": args.dataset_config,
-        "sampler": args.sampler,
-        "training_overrides": overrides,
-        "overwrite_output_dir": args.overwrite_output_dir,
-        "lora": _lora_settings(args),
-    }
-    output_dir = overrides.pop("output_dir", None)
+    overrides, lora = training_overrides_from_args(args), _lora_settings(args)
     recipe = load_recipe(args.recipe)
     if args.labels is not None:
         recipe.dataset.labels = args.labels
+    run_settings = TrainingRun.of(
+        recipe,
+        args.model,
+        fold=int(args.fold) if args.fold not in (None, "all") else None,
+        data_dir=args.data_dir,
+        streaming=args.streaming,
+        dataset_id=args.dataset_id,
+        dataset_config=args.dataset_config,
+        sampler=args.sampler,
+        training_overrides=overrides,  # its output_dir becomes the run's
+        overwrite_output_dir=args.overwrite_output_dir,
+        lora=lora,
+    )
     from ..training.checkpoints import OutputDirectoryInUse, ResumeError
     from ..training.label_check import LabelMismatch
 
     try:
         if args.fold == "all":
-            summary = run_cross_validation(recipe, args.model, output_dir=output_dir, **common)
+            summary = run_cross_validation(run_settings)
             result = {key: value for key, value in summary.items() if key != "folds"}
         else:
-            fold = int(args.fold) if args.fold is not None else None
-            result = run_training(recipe, args.model, output_dir=output_dir, fold=fold, **common)
+            result = run_training(run_settings)
     except (OutputDirectoryInUse, ResumeError, LabelMismatch) as error:
         raise SystemExit(f"train: {error}") from None
     if int(os.environ.get("RANK", "0")) == 0:

@@ -13,6 +13,7 @@ import soundfile as sf
 import torch
 from spectrogram_transformers.training.recipe import load_recipe
 from spectrogram_transformers.training.train import (
+    TrainingRun,
     build_training_arguments,
     run_training,
     split_global_batch,
@@ -421,3 +422,17 @@ def test_train_cli_labels_option_supplies_the_audioset_map(tmp_path, capsys):
     import spectrogram_transformers  # noqa: F401
 
     assert list(AutoConfig.from_pretrained(tmp_path / "out").id2label.values()) == [name for _, name in AUDIOSET_LABELS]
+
+
+def test_training_run_is_built_once_with_one_route_for_the_output_directory(tmp_path):
+    """`TrainingRun.of` settles the run's settings once: --output_dir given as an override becomes the run's own,
+    the default is outputs/<recipe>-<model>/fold<k>, and overwriting is a field, never an override."""
+    run = TrainingRun.of("esc50", "some/model", fold=2, training_overrides={"output_dir": str(tmp_path), "seed": 7})
+    assert run.output_dir == str(tmp_path) and "output_dir" not in run.training_overrides and run.seed == 7
+    assert run.recipe.name == "esc50" and run.card_dataset_id == run.recipe.dataset.hub_id and not run.overwrite_output_dir
+    assert TrainingRun.of("esc50", "some/model", fold=2).output_dir.as_posix() == "outputs/esc50-model/fold2"
+    assert TrainingRun.of("esc50", "m", dataset_id="me/other").card_dataset_id == "me/other"
+    with pytest.raises(ValueError, match="pass overwrite_output_dir=True"):
+        TrainingRun.of("esc50", "m", training_overrides={"overwrite_output_dir": True})
+    with pytest.raises(TypeError, match="takes no model"):
+        run_training(run, "another/model")
