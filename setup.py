@@ -48,7 +48,15 @@ DEMO_REQUIRES = ["gradio>=5.0", *PLOT_REQUIRES]
 # LoRA/PEFT adapters: `train --lora` and PeftModel/AutoPeftModel loading (tested with peft 0.21)
 LORA_REQUIRES = ["peft>=0.21"]
 # the browser test drives Debian's chromium (apt) through Playwright; Playwright's own browser download is not used
-TEST_REQUIRES = ["pytest>=8.0", *TRAIN_REQUIRES, *DEMO_REQUIRES, *ONNX_REQUIRES, *LORA_REQUIRES, "playwright>=1.40"]
+TEST_REQUIRES = [
+    "pytest>=8.0",
+    "ruff>=0.6",
+    *TRAIN_REQUIRES,
+    *DEMO_REQUIRES,
+    *ONNX_REQUIRES,
+    *LORA_REQUIRES,
+    "playwright>=1.40",
+]
 
 setup(
     name="spectrogram-transformers",
@@ -75,7 +83,14 @@ setup(
         "soundfile>=0.12",
         "soxr>=0.3",
     ],
-    extras_require={"train": TRAIN_REQUIRES, "plot": PLOT_REQUIRES, "demo": DEMO_REQUIRES, "onnx": ONNX_REQUIRES, "lora": LORA_REQUIRES, "test": TEST_REQUIRES},
+    extras_require={
+        "train": TRAIN_REQUIRES,
+        "plot": PLOT_REQUIRES,
+        "demo": DEMO_REQUIRES,
+        "onnx": ONNX_REQUIRES,
+        "lora": LORA_REQUIRES,
+        "test": TEST_REQUIRES,
+    },
     entry_points={"console_scripts": ["spectrogram-transformers = spectrogram_transformers.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

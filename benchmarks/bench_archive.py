@@ -79,12 +79,38 @@ def peak_memory_while(process: subprocess.Popen) -> float:
 
 
 def run_setting(name: str, processes: int, threads: int, model: Path, inputs: Path, output: Path) -> dict:
-    command = ["-m", "spectrogram_transformers", "classify", str(inputs), "--model", str(model), "--output", str(output), "--num-workers", "1", "--dtype", "float32", "--batch-size", "4", "--no-progress"]
+    command = [
+        "-m",
+        "spectrogram_transformers",
+        "classify",
+        str(inputs),
+        "--model",
+        str(model),
+        "--output",
+        str(output),
+        "--num-workers",
+        "1",
+        "--dtype",
+        "float32",
+        "--batch-size",
+        "4",
+        "--no-progress",
+    ]
     if processes > 1:
-        command = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port", "29611", *command]
+        command = [
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(processes),
+            "--master_port",
+            "29611",
+            *command,
+        ]
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO_ROOT)}
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, *command], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, *command], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak = {}
     watcher = threading.Thread(target=lambda: peak.setdefault("mib", peak_memory_while(process)))
     watcher.start()
@@ -109,7 +135,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["htsat", "ast"], choices=sorted(VARIANTS))
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
-    print(f"CPUs: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start (a shared machine slows every setting)")
+    print(
+        f"CPUs: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start (a shared machine slows every setting)"
+    )
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -119,7 +147,11 @@ def main() -> None:
             model = save_model(kind, scratch / f"model-{kind}")
             print(f"\n{kind} ({VARIANTS[kind]}): {count} files, 1 s to {longest:g} s, {audio_s / 60:.1f} min of audio")
             baseline = None
-            for name, processes, threads in (("1 process x 1 thread", 1, 1), ("2 processes x 1 thread", 2, 1), ("1 process x 2 threads", 1, 2)):
+            for name, processes, threads in (
+                ("1 process x 1 thread", 1, 1),
+                ("2 processes x 1 thread", 2, 1),
+                ("1 process x 2 threads", 1, 2),
+            ):
                 output = scratch / f"{kind}-{processes}-{threads}.jsonl"
                 result = run_setting(name, processes, threads, model, scratch / f"audio-{kind}", output)
                 result.update(model=kind, audio_s=audio_s, files=count, audio_hours_per_hour=audio_s / result["run_s"])

@@ -28,17 +28,19 @@ from pathlib import Path
 
 import soundfile
 import torch
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 from transformers import ASTConfig as TransformersASTConfig
 from transformers import ASTForAudioClassification as TransformersAST
 
 from spectrogram_transformers import convert
+from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 from spectrogram_transformers.runtime import describe_cpu
 
 FIXTURE_AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
 
 
-def interleaved_times(functions: dict[str, Callable[[], object]], rounds: int, settle: float) -> dict[str, list[float]]:
+def interleaved_times(
+    functions: dict[str, Callable[[], object]], rounds: int, settle: float
+) -> dict[str, list[float]]:
     """Wall times of each function over `rounds` interleaved rounds, after one warm-up call each.
 
     The order rotates every round and each call follows `settle` seconds of idle: ONNX Runtime's and OpenMP's
@@ -139,22 +141,36 @@ def main() -> None:
     fp32_reference = medians["transformers AST fp32"]
     bf16_reference = medians.get("transformers AST bf16 weights")
     baseline = outputs["ours fp32"]
-    print(f"AST base, {args.layers} layers, batch {args.batch} x 1024 frames, 527 labels, {args.threads} threads, "
-          f"median of {args.rounds} interleaved rounds (shared machine: ratios within this run are what count)")
+    print(
+        f"AST base, {args.layers} layers, batch {args.batch} x 1024 frames, 527 labels, {args.threads} threads, "
+        f"median of {args.rounds} interleaved rounds (shared machine: ratios within this run are what count)"
+    )
     print(describe_cpu())
-    print(f"{'variant':32s} {'ms/batch':>9s} {'vs hf fp32':>10s} {'vs hf bf16':>10s} {'top-1 vs ours fp32':>19s} {'max|d sigmoid|':>15s}")
+    print(
+        f"{'variant':32s} {'ms/batch':>9s} {'vs hf fp32':>10s} {'vs hf bf16':>10s} {'top-1 vs ours fp32':>19s} {'max|d sigmoid|':>15s}"
+    )
     for name, median in medians.items():
         agreement = (outputs[name].argmax(-1) == baseline.argmax(-1)).float().mean().item()
         change = (torch.sigmoid(outputs[name]) - torch.sigmoid(baseline)).abs().max().item()
         versus_bf16 = f"{bf16_reference / median:9.2f}x" if bf16_reference else "      n/a"
-        print(f"{name:32s} {median * 1000:9.1f} {fp32_reference / median:9.2f}x {versus_bf16} "
-              f"{agreement:18.0%} {change:15.2e}")
-    print(f"(top-1 and sigmoid changes over the {len(baseline)} fixture clips; per-round ratios to transformers fp32, "
-          "then their median:)")
+        print(
+            f"{name:32s} {median * 1000:9.1f} {fp32_reference / median:9.2f}x {versus_bf16} "
+            f"{agreement:18.0%} {change:15.2e}"
+        )
+    print(
+        f"(top-1 and sigmoid changes over the {len(baseline)} fixture clips; per-round ratios to transformers fp32, "
+        "then their median:)"
+    )
     for name, values in times.items():
         ratios = [a / b for a, b in zip(times["transformers AST fp32"], values)]
-        print(f"  {name:32s} " + " ".join(f"{ratio:.2f}" for ratio in ratios) + f"   median {statistics.median(ratios):.2f}")
-    print("targets: ours fp32 >= 1.05x, ours bf16 >= 2.2x, ONNX fp32 >= 1.15x, ONNX int8 >= 2.5x (vs transformers fp32)")
+        print(
+            f"  {name:32s} "
+            + " ".join(f"{ratio:.2f}" for ratio in ratios)
+            + f"   median {statistics.median(ratios):.2f}"
+        )
+    print(
+        "targets: ours fp32 >= 1.05x, ours bf16 >= 2.2x, ONNX fp32 >= 1.15x, ONNX int8 >= 2.5x (vs transformers fp32)"
+    )
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import transformers
+
 from spectrogram_transformers.feature_extraction import (
     ASTFeatureExtractor,
     HTSATFeatureExtractor,
@@ -104,7 +105,8 @@ def main() -> None:
     for kind in ("ours", "transformers"):
         parent_end, child_end = context.Pipe()
         process = context.Process(
-            target=extractor_worker, args=(kind, args.batch, args.seconds, args.device, args.threads, args.calls, child_end)
+            target=extractor_worker,
+            args=(kind, args.batch, args.seconds, args.device, args.threads, args.calls, child_end),
         )
         process.start()
         workers[kind] = (process, parent_end)

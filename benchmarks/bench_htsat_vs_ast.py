@@ -89,19 +89,34 @@ def main() -> None:
 
     where = f"{args.device}, {args.threads} threads" if device.type == "cpu" else args.device
     print(f"10 s clips, batch {args.batch}, fp32, sdpa, inference_mode, best of {args.repeats} interleaved ({where})")
-    print(f"HTS-AT (96, depths 2-2-6-2, 527 labels): {parameter_count(htsat) / 1e6:6.1f}M parameters, "
-          f"{htsat_time * 1000:8.1f} ms/batch, {args.batch / htsat_time:7.2f} clips/s")
-    print(f"AST-base (768 x 12, 1212 patches)      : {parameter_count(ast) / 1e6:6.1f}M parameters, "
-          f"{ast_time * 1000:8.1f} ms/batch, {args.batch / ast_time:7.2f} clips/s")
-    print(f"HTS-AT speed-up over AST: {ast_time / htsat_time:.2f}x (target >= 4x); "
-          f"parameter ratio AST/HTS-AT {parameter_count(ast) / parameter_count(htsat):.2f}x")
+    print(
+        f"HTS-AT (96, depths 2-2-6-2, 527 labels): {parameter_count(htsat) / 1e6:6.1f}M parameters, "
+        f"{htsat_time * 1000:8.1f} ms/batch, {args.batch / htsat_time:7.2f} clips/s"
+    )
+    print(
+        f"AST-base (768 x 12, 1212 patches)      : {parameter_count(ast) / 1e6:6.1f}M parameters, "
+        f"{ast_time * 1000:8.1f} ms/batch, {args.batch / ast_time:7.2f} clips/s"
+    )
+    print(
+        f"HTS-AT speed-up over AST: {ast_time / htsat_time:.2f}x (target >= 4x); "
+        f"parameter ratio AST/HTS-AT {parameter_count(ast) / parameter_count(htsat):.2f}x"
+    )
     print(f"CPU: {describe_cpu()} (avx512_bf16/amx_bf16: native bf16)")
     clip_change = (torch.sigmoid(bf16_out.logits.float()) - torch.sigmoid(fp32_out.logits)).abs().max().item()
-    frame_change = (torch.sigmoid(bf16_out.framewise_logits.float()) - torch.sigmoid(fp32_out.framewise_logits)).abs().max().item()
+    frame_change = (
+        (torch.sigmoid(bf16_out.framewise_logits.float()) - torch.sigmoid(fp32_out.framewise_logits))
+        .abs()
+        .max()
+        .item()
+    )
     same_top1 = (bf16_out.logits.float().argmax(-1) == fp32_out.logits.argmax(-1)).float().mean().item()
-    print(f"HTS-AT bf16 weights: {times['htsat_bf16'] * 1000:8.1f} ms/batch, {htsat_time / times['htsat_bf16']:.2f}x its fp32; "
-          f"max |d sigmoid| clip {clip_change:.2e}, frame {frame_change:.2e}; top-1 agreement {same_top1:.0%} (random weights)")
-    print(f"AST bf16 weights   : {times['ast_bf16'] * 1000:8.1f} ms/batch, {ast_time / times['ast_bf16']:.2f}x its fp32")
+    print(
+        f"HTS-AT bf16 weights: {times['htsat_bf16'] * 1000:8.1f} ms/batch, {htsat_time / times['htsat_bf16']:.2f}x its fp32; "
+        f"max |d sigmoid| clip {clip_change:.2e}, frame {frame_change:.2e}; top-1 agreement {same_top1:.0%} (random weights)"
+    )
+    print(
+        f"AST bf16 weights   : {times['ast_bf16'] * 1000:8.1f} ms/batch, {ast_time / times['ast_bf16']:.2f}x its fp32"
+    )
 
 
 if __name__ == "__main__":

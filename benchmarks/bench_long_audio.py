@@ -85,7 +85,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads; CPU: {describe_cpu()}")
-    print(f"recording: {args.seconds:g} s at 44.1 kHz (decoded and resampled as part of each run), batch {args.batch_size}")
+    print(
+        f"recording: {args.seconds:g} s at 44.1 kHz (decoded and resampled as part of each run), batch {args.batch_size}"
+    )
 
     with tempfile.TemporaryDirectory() as temporary:
         temporary = Path(temporary)
@@ -102,21 +104,28 @@ def main() -> None:
                     onnx_path = export_onnx(model_dir, temporary / f"{kind}-onnx-{quantize}", quantize)
                     if onnx_path is None:  # no [onnx] extra: said once
                         break
-                    settings[f"onnx {quantize or 'float32'}"] = AudioClassifier(onnx_path, batch_size=args.batch_size, backend="onnx")
+                    settings[f"onnx {quantize or 'float32'}"] = AudioClassifier(
+                        onnx_path, batch_size=args.batch_size, backend="onnx"
+                    )
             # a short warm-up of each setting, then one timed run of each over the same recording
             warmup = temporary / "warmup.wav"
             write_recording(warmup, 20.0)
             for classifier in settings.values():
                 time_run(kind, classifier, warmup)
             elapsed = {name: time_run(kind, classifier, recording) for name, classifier in settings.items()}
-            title = {"ast": "AST-base (AudioSet, 10.24 s windows, 5 s hop) - classify", "htsat": "HTS-AT tiny (10 s clips, 5 s hop) - detect"}[kind]
+            title = {
+                "ast": "AST-base (AudioSet, 10.24 s windows, 5 s hop) - classify",
+                "htsat": "HTS-AT tiny (10 s clips, 5 s hop) - detect",
+            }[kind]
             print(f"\n{title}")
             print(f"  {'setting':<14}{'compute s':>10}{'x real time':>13}{'1 h of audio':>16}{'vs float32':>12}")
             for name, seconds in elapsed.items():
                 factor = args.seconds / seconds
                 hour = 3600.0 / factor
                 measured = "" if args.seconds >= 3600 else " (extrap.)"
-                print(f"  {name:<14}{seconds:>10.1f}{factor:>13.1f}{hour / 60:>10.1f} min{measured}{elapsed['float32'] / seconds:>8.2f}x")
+                print(
+                    f"  {name:<14}{seconds:>10.1f}{factor:>13.1f}{hour / 60:>10.1f} min{measured}{elapsed['float32'] / seconds:>8.2f}x"
+                )
 
 
 if __name__ == "__main__":

@@ -75,15 +75,27 @@ def save_models(directory: Path) -> dict[str, Path]:
     label2id = {name: index for index, name in LABELS.items()}
     ast = directory / "ast"
     config = ASTConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=1024,
-        id2label=LABELS, label2id=label2id,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=1024,
+        id2label=LABELS,
+        label2id=label2id,
     )
     ASTForAudioClassification(config).save_pretrained(ast)
     ASTFeatureExtractor(max_length=1024).save_pretrained(ast)
     htsat = directory / "htsat"
     config = HTSATConfig(
-        spec_size=64, num_mel_bins=16, embed_dim=8, depths=(2, 2), num_heads=(2, 4), window_size=4,
-        id2label=LABELS, label2id=label2id, problem_type="multi_label_classification",
+        spec_size=64,
+        num_mel_bins=16,
+        embed_dim=8,
+        depths=(2, 2),
+        num_heads=(2, 4),
+        window_size=4,
+        id2label=LABELS,
+        label2id=label2id,
+        problem_type="multi_label_classification",
     )
     HTSATForAudioClassification(config).save_pretrained(htsat)
     HTSATFeatureExtractor(
@@ -104,7 +116,9 @@ def peak_rss_mb(arguments: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, default=10.0, help="length of the long file (default 10)")
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()), help="where the files are written")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()), help="where the files are written"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the written files and models")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
@@ -119,23 +133,46 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench_memory_", dir=args.workdir))
     try:
         models = save_models(workdir)
-        files = {"10 s": workdir / "short.wav", "10 min": workdir / "medium.wav", f"{args.hours:g} h": workdir / "long.wav"}
+        files = {
+            "10 s": workdir / "short.wav",
+            "10 min": workdir / "medium.wav",
+            f"{args.hours:g} h": workdir / "long.wav",
+        }
         write_wav(files["10 s"], 10.0)
         write_wav(files["10 min"], 600.0)
         started = time.perf_counter()
         write_wav(files[f"{args.hours:g} h"], args.hours * 3600)
-        print(f"wrote {files[f'{args.hours:g} h'].stat().st_size / 1e9:.2f} GB in {time.perf_counter() - started:.0f} s", flush=True)
+        print(
+            f"wrote {files[f'{args.hours:g} h'].stat().st_size / 1e9:.2f} GB in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
 
         # --hop of one window halves the compute of a long run; memory does not depend on it
         commands = {
-            "classify (AST, --no-windows)": ["classify", "--model", str(models["ast"]), "--no-windows", "--hop", "10.24"],
+            "classify (AST, --no-windows)": [
+                "classify",
+                "--model",
+                str(models["ast"]),
+                "--no-windows",
+                "--hop",
+                "10.24",
+            ],
             "detect (HTS-AT)": ["detect", "--model", str(models["htsat"]), "--hop", "2.5", "--batch-size", "16"],
         }
         figures = {}
         print(f"{'command':32s} {'file':>8s} {'peak RSS':>10s} {'wall':>8s}")
         for name, command in commands.items():
             for length, path in files.items():
-                arguments = [sys.executable, "-m", "spectrogram_transformers", command[0], str(path), *command[1:], "--dtype", "float32"]
+                arguments = [
+                    sys.executable,
+                    "-m",
+                    "spectrogram_transformers",
+                    command[0],
+                    str(path),
+                    *command[1:],
+                    "--dtype",
+                    "float32",
+                ]
                 peak, wall = peak_rss_mb(arguments)
                 figures.setdefault(name, {})[length] = {"peak_rss_mb": round(peak, 1), "wall_s": round(wall, 1)}
                 print(f"{name:32s} {length:>8s} {peak:8.0f} MB {wall:7.0f} s", flush=True)

@@ -23,14 +23,14 @@ import argparse
 import time
 
 import torch
+from torch import nn
+
+from spectrogram_transformers import SSASTConfig, SSASTForPreTraining
 from spectrogram_transformers.modeling.ssast.masking import (
     gather_patches,
     patchify_spectrogram,
 )
 from spectrogram_transformers.modeling.ssast.modeling_ssast import masked_patch_info_nce
-from torch import nn
-
-from spectrogram_transformers import SSASTConfig, SSASTForPreTraining
 
 SIZES = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
 
@@ -71,7 +71,9 @@ def reference_discriminative_losses(model, hidden, inputs, mask):
     correct = torch.tensor(0.0, device=hidden.device)
     for i in range(batch_size):
         total = torch.mm(encode_samples[i], pred[i].transpose(0, 1))
-        correct += torch.sum(torch.eq(torch.argmax(torch.softmax(total, dim=-1), dim=0), torch.arange(num_masked, device=hidden.device)))
+        correct += torch.sum(
+            torch.eq(torch.argmax(torch.softmax(total, dim=-1), dim=0), torch.arange(num_masked, device=hidden.device))
+        )
         nce += torch.sum(torch.diag(torch.log_softmax(total, dim=-1)))
     return nce / (-1.0 * batch_size * num_masked), correct / (batch_size * num_masked)
 
@@ -92,7 +94,9 @@ def reference_generative_loss(model, hidden, inputs, mask):
 def reference_joint_step(model, x, discriminative_mask, generative_mask):
     """`pretrain_joint`: mpc on one masked copy, mpg on another (two forward passes), loss nce + 10·mse."""
     inputs = reference_unfold(model, x)
-    nce, accuracy = reference_discriminative_losses(model, reference_encode(model, x, discriminative_mask), inputs, discriminative_mask)
+    nce, accuracy = reference_discriminative_losses(
+        model, reference_encode(model, x, discriminative_mask), inputs, discriminative_mask
+    )
     mse = reference_generative_loss(model, reference_encode(model, x, generative_mask), inputs, generative_mask)
     loss = nce + 10 * mse
     loss.backward()
@@ -188,12 +192,18 @@ def main() -> None:
     )
     # same weights, same masks: the losses and gradients must agree
     for name, a, b in zip(("loss", "nce", "mse", "accuracy"), reference, batched):
-        assert abs(float(a) - float(b)) <= 1e-4 * max(1.0, abs(float(a))), f"{name}: reference {float(a)} vs batched {float(b)}"
+        assert abs(float(a) - float(b)) <= 1e-4 * max(1.0, abs(float(a))), (
+            f"{name}: reference {float(a)} vs batched {float(b)}"
+        )
     torch.testing.assert_close(batched_grad, reference_grad, atol=1e-5, rtol=1e-3)
-    print(f"losses agree: loss {float(batched[0]):.6f} nce {float(batched[1]):.6f} mse {float(batched[2]):.6f} accuracy {float(batched[3]):.4f}; gradients agree")
+    print(
+        f"losses agree: loss {float(batched[0]):.6f} nce {float(batched[1]):.6f} mse {float(batched[2]):.6f} accuracy {float(batched[3]):.4f}; gradients agree"
+    )
     t_shared, _, _ = time_steps(lambda: batched_step(model, x, discriminative_mask), model, args.warmup, args.iters)
     print(f"reference (per-sample loops, two passes)  {t_reference:8.3f} s/step")
-    print(f"1. joint, separate masks (same objective) {t_separate:8.3f} s/step   ratio {t_reference / t_separate:5.2f}x")
+    print(
+        f"1. joint, separate masks (same objective) {t_separate:8.3f} s/step   ratio {t_reference / t_separate:5.2f}x"
+    )
     print(f"2. joint, one shared mask (one pass)      {t_shared:8.3f} s/step   ratio {t_reference / t_shared:5.2f}x")
 
     # 3. the loops alone, on fixed encoder outputs
@@ -203,8 +213,12 @@ def main() -> None:
         inputs = patchify_spectrogram(x, (config.frequency_patch_size, config.time_patch_size))
     tokens.requires_grad_(True)
     hidden.requires_grad_(True)
-    t_loop_reference, _, _ = time_steps(lambda: reference_around_encoder(model, tokens, hidden, inputs, discriminative_mask), model, 1, args.loop_iters)
-    t_loop_batched, _, _ = time_steps(lambda: batched_around_encoder(model, tokens, hidden, inputs, discriminative_mask), model, 1, args.loop_iters)
+    t_loop_reference, _, _ = time_steps(
+        lambda: reference_around_encoder(model, tokens, hidden, inputs, discriminative_mask), model, 1, args.loop_iters
+    )
+    t_loop_batched, _, _ = time_steps(
+        lambda: batched_around_encoder(model, tokens, hidden, inputs, discriminative_mask), model, 1, args.loop_iters
+    )
     print(
         f"3. around the encoder (blend, gathers, heads, losses; fwd+bwd): reference {t_loop_reference * 1e3:8.2f} ms, "
         f"batched {t_loop_batched * 1e3:8.2f} ms   ratio {t_loop_reference / t_loop_batched:5.2f}x"

@@ -25,7 +25,11 @@ COMMANDS: dict[str, list[str]] = {
     "spectrogram-transformers --version": [sys.executable, "-m", "spectrogram_transformers", "--version"],
     "import spectrogram_transformers": [sys.executable, "-c", "import spectrogram_transformers"],
     "import torch, transformers": [sys.executable, "-c", "import torch, transformers"],
-    "  + the Auto class, with the package": [sys.executable, "-c", f"import spectrogram_transformers, torch, transformers; {_AUTO}"],
+    "  + the Auto class, with the package": [
+        sys.executable,
+        "-c",
+        f"import spectrogram_transformers, torch, transformers; {_AUTO}",
+    ],
     "  + the Auto class, without": [sys.executable, "-c", f"import torch, transformers; {_AUTO}"],
     "python -c pass (interpreter alone)": [sys.executable, "-c", "pass"],
 }
@@ -54,7 +58,9 @@ def main() -> None:
         print(f"{name:<{width}}  {median:6.3f} s  {spread}")
     package = medians["import spectrogram_transformers"]
     reference = medians["import torch, transformers"]
-    print(f"import spectrogram_transformers / import torch, transformers: {package / reference:.2f}x (target <= 1.25x)")
+    print(
+        f"import spectrogram_transformers / import torch, transformers: {package / reference:.2f}x (target <= 1.25x)"
+    )
     with_auto = medians["  + the Auto class, with the package"] / medians["  + the Auto class, without"]
     print(f"with the Auto class imported too: {with_auto:.2f}x")
 

@@ -52,6 +52,7 @@ def make_data(root: Path, clips_per_word: int) -> Path:
     import numpy as np
     import soundfile as sf
     from datasets import Audio, ClassLabel, Dataset, Features, Value
+
     from spectrogram_transformers.hub_configs import load_labels
 
     names = list(load_labels("speech_commands").values()) + ["_silence_"]  # the Hub ClassLabel order
@@ -82,7 +83,9 @@ def make_data(root: Path, clips_per_word: int) -> Path:
                 rows["utterance_id"].append(take % 100)
         folder = root / split
         folder.mkdir(parents=True, exist_ok=True)
-        Dataset.from_dict(rows, features=features).cast_column("audio", Audio(decode=False)).to_parquet(str(folder / "0000.parquet"))
+        Dataset.from_dict(rows, features=features).cast_column("audio", Audio(decode=False)).to_parquet(
+            str(folder / "0000.parquet")
+        )
     return root
 
 
@@ -108,8 +111,9 @@ def make_model(path: Path, hidden_size: int, layers: int, heads: int) -> Path:
 def worker(args) -> None:
     """One training run (one process of it under torchrun); rank 0 writes the step timings to args.result."""
     import torch
-    from spectrogram_transformers.training.train import run_training
     from transformers import TrainerCallback
+
+    from spectrogram_transformers.training.train import run_training
 
     class StepClock(TrainerCallback):
         def __init__(self):
@@ -152,6 +156,7 @@ def worker(args) -> None:
 def featurize_worker(args) -> None:
     """Time `AugmentedFeaturizer.from_batch` on collated training batches (the code under test's own API)."""
     import torch
+
     from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
     from spectrogram_transformers.training.datasets import (
         AudioClassificationCollator,
@@ -178,7 +183,9 @@ def featurize_worker(args) -> None:
         call()
         seconds.append(time.perf_counter() - start)
     best = min(seconds)
-    Path(args.result).write_text(json.dumps({"seconds_per_batch": best, "samples_per_second": len(rows) / best, "batch": len(rows)}))
+    Path(args.result).write_text(
+        json.dumps({"seconds_per_batch": best, "samples_per_second": len(rows) / best, "batch": len(rows)})
+    )
 
 
 def import_tree(checkout: Path, root: Path) -> Path:
@@ -195,12 +202,18 @@ def import_tree(checkout: Path, root: Path) -> Path:
 def checkout(revision: str, root: Path, name: str) -> Path:
     """`git worktree add` of `revision` (removed again by `remove_checkout`)."""
     target = root / f"{name}-checkout"
-    subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", str(target), revision], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", str(target), revision],
+        check=True,
+        capture_output=True,
+    )
     return target
 
 
 def remove_checkout(target: Path) -> None:
-    subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(target)], check=False, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(target)], check=False, capture_output=True
+    )
 
 
 def _free_port() -> int:
@@ -209,7 +222,15 @@ def _free_port() -> int:
         return handle.getsockname()[1]
 
 
-def launch(args, root: Path, processes: int, threads: int | None = None, code: Path = REPO_ROOT, tag: str = "", featurize: bool = False) -> dict:
+def launch(
+    args,
+    root: Path,
+    processes: int,
+    threads: int | None = None,
+    code: Path = REPO_ROOT,
+    tag: str = "",
+    featurize: bool = False,
+) -> dict:
     """One configuration; `threads` sets OMP_NUM_THREADS of a single process (torchrun sets 1 per process);
     `code` is the folder on PYTHONPATH that `spectrogram_transformers` is imported from."""
     name = f"{tag}-{processes}-{threads}-{'featurize' if featurize else 'train'}-{time.monotonic_ns()}"
@@ -225,7 +246,16 @@ def launch(args, root: Path, processes: int, threads: int | None = None, code: P
     if processes == 1:
         command = [sys.executable, *worker_args]
     else:
-        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port", str(_free_port()), *worker_args]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(processes),
+            "--master_port",
+            str(_free_port()),
+            *worker_args,
+        ]
     environment = {**os.environ, "PYTHONPATH": str(code)}
     if threads is not None:
         environment["OMP_NUM_THREADS"] = str(threads)
@@ -283,7 +313,10 @@ def main() -> int:
             checkouts.append(checkout(args.after, root, "after"))
         try:
             after_code = REPO_ROOT if args.after == "worktree" else checkouts[1]
-            codes = {"before": import_tree(checkouts[0], root / "before-import"), "after": import_tree(after_code, root / "after-import")}
+            codes = {
+                "before": import_tree(checkouts[0], root / "before-import"),
+                "after": import_tree(after_code, root / "after-import"),
+            }
             for label, code in codes.items():
                 print(f"{label}: {_check_imported_from(code)}", flush=True)
             print(
@@ -295,7 +328,10 @@ def main() -> int:
             )
             featurize_pairs = []
             for repeat in range(args.featurize_pairs):  # interleaved too: the stage is short and the machine noisy
-                pair = {label: launch(args, root, 1, code=code, tag=f"{label}{repeat}", featurize=True) for label, code in codes.items()}
+                pair = {
+                    label: launch(args, root, 1, code=code, tag=f"{label}{repeat}", featurize=True)
+                    for label, code in codes.items()
+                }
                 featurize_pairs.append(pair)
                 print(
                     f"featurizer pair {repeat + 1}: before {pair['before']['seconds_per_batch'] * 1000:7.1f} ms/batch, "
@@ -305,7 +341,9 @@ def main() -> int:
                 )
             pairs = []
             for repeat in range(args.repeats):
-                pair = {label: launch(args, root, 1, code=code, tag=f"{label}{repeat}") for label, code in codes.items()}
+                pair = {
+                    label: launch(args, root, 1, code=code, tag=f"{label}{repeat}") for label, code in codes.items()
+                }
                 pairs.append(pair)
                 print(
                     f"pair {repeat + 1}: before {pair['before']['samples_per_second']:6.2f} samples/s, after "
@@ -323,7 +361,9 @@ def main() -> int:
             for target in checkouts:
                 remove_checkout(target)
 
-    featurize_ratios = [pair["before"]["seconds_per_batch"] / pair["after"]["seconds_per_batch"] for pair in featurize_pairs]
+    featurize_ratios = [
+        pair["before"]["seconds_per_batch"] / pair["after"]["seconds_per_batch"] for pair in featurize_pairs
+    ]
     print(
         f"featurizer stage ({args.featurize_batch} clips, best of {args.featurize_repeats} calls per run), median over "
         f"{len(featurize_pairs)} pair(s): after/before throughput {statistics.median(featurize_ratios):.2f}x"

@@ -76,7 +76,9 @@ def probe(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     train = _split(args.data, "train", args.train_size, args.seed)
     test = _split(args.data, "test", args.test_size, args.seed)
-    print(f"data: {args.data}: {len(train)} training clips, {len(test)} test clips (held-out voices); torch threads {args.threads}")
+    print(
+        f"data: {args.data}: {len(train)} training clips, {len(test)} test clips (held-out voices); torch threads {args.threads}"
+    )
     print("| model | encoder | hidden | short clips | test accuracy | embedding time |")
     print("|---|---|---|---|---|---|")
     for model in args.model:

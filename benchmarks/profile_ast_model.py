@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from spectrogram_transformers.modeling.linear import Linear
 from transformers import ASTConfig as TransformersASTConfig
 from transformers import ASTForAudioClassification as TransformersAST
 
 from spectrogram_transformers import ASTFeatureExtractor, convert
+from spectrogram_transformers.modeling.linear import Linear
 from spectrogram_transformers.runtime import describe_cpu
 
 TOKENS = 1214  # 2 prefix tokens + 12 x 101 patches of a 1024-frame AST-base input

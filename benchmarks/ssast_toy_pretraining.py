@@ -72,7 +72,9 @@ def linear_probe(model, train_x, train_y, test_x, test_y) -> float:
     def embed(x):
         prefix = model.config.num_prefix_tokens
         with torch.no_grad():
-            hidden = torch.cat([model.ssast(x[i : i + 64]).last_hidden_state[:, prefix:] for i in range(0, len(x), 64)])
+            hidden = torch.cat(
+                [model.ssast(x[i : i + 64]).last_hidden_state[:, prefix:] for i in range(0, len(x), 64)]
+            )
         return torch.cat([hidden.mean(1), hidden.std(1)], dim=1).numpy()
 
     model.eval()
@@ -91,7 +93,9 @@ def main() -> None:
     parser.add_argument("--pretrain_steps", type=int, default=1200)
     parser.add_argument("--pretrain_batch", type=int, default=24)
     parser.add_argument("--pretrain_lr", type=float, default=5e-4)
-    parser.add_argument("--max_length", type=int, default=96, help="frames; a 1 s clip has 98, so 96 avoids padded patches")
+    parser.add_argument(
+        "--max_length", type=int, default=96, help="frames; a 1 s clip has 98, so 96 avoids padded patches"
+    )
     parser.add_argument("--masked", type=int, default=24, help="masked patches (16×16: 8×6 = 48 at 96 frames)")
     parser.add_argument("--finetune_steps", type=int, default=800)
     parser.add_argument("--finetune_lr", type=float, default=2e-4)
@@ -106,7 +110,8 @@ def main() -> None:
     started = time.perf_counter()
 
     data = load_synthetic_keywords(
-        SyntheticKeywordsConfig(train_size=args.pool_size, validation_size=0, test_size=args.test_size, seed=0), verbose=True
+        SyntheticKeywordsConfig(train_size=args.pool_size, validation_size=0, test_size=args.test_size, seed=0),
+        verbose=True,
     )
     keywords = data["train"].features["label"].names
     pool_dir = workdir / "unlabeled"
@@ -136,7 +141,9 @@ def main() -> None:
         trainer_log = [entry for entry in json.loads(state_file.read_text())["log_history"] if "nce_loss" in entry]
     print("pre-training log (step, loss, nce, mse, accuracy):")
     for entry in trainer_log:
-        print(f"  {entry['step']:5d} {entry['loss']:.4f} {entry['nce_loss']:.4f} {entry['mse_loss']:.4f} {entry['accuracy']:.4f}")
+        print(
+            f"  {entry['step']:5d} {entry['loss']:.4f} {entry['nce_loss']:.4f} {entry['mse_loss']:.4f} {entry['accuracy']:.4f}"
+        )
 
     # -- few-label fine-tuning: pre-trained vs scratch
     extractor = ASTFeatureExtractor.from_pretrained(output_dir)
@@ -144,12 +151,18 @@ def main() -> None:
     test_x = features(extractor, decode(data["test"]["audio"]))
     test_y = torch.tensor(data["test"]["label"])
     # the paper's fine-tuning strides: 10×10 for patches, time stride 1 for frames
-    strides = {"frequency_stride": 10, "time_stride": 10} if args.patch == "patch" else {"frequency_stride": 128, "time_stride": 1}
+    strides = (
+        {"frequency_stride": 10, "time_stride": 10}
+        if args.patch == "patch"
+        else {"frequency_stride": 128, "time_stride": 1}
+    )
     ft_kwargs = {"num_labels": len(keywords), **strides}
     results = {"pretrained": [], "scratch": [], "probe pretrained": [], "probe scratch": []}
     for seed in range(args.seeds):
         rng = np.random.default_rng(100 + seed)
-        chosen = np.concatenate([rng.choice(np.flatnonzero(labels == k), args.shots, replace=False) for k in range(len(keywords))])
+        chosen = np.concatenate(
+            [rng.choice(np.flatnonzero(labels == k), args.shots, replace=False) for k in range(len(keywords))]
+        )
         train_x = features(extractor, decode([data["train"][int(i)]["audio"] for i in chosen]))
         train_y = torch.tensor(labels[chosen])
         torch.manual_seed(seed)
@@ -162,28 +175,58 @@ def main() -> None:
             accuracy = linear_probe(model, train_x, train_y, test_x, test_y)
             results[f"probe {name}"].append(accuracy)
             print(f"seed {seed}: {name:10s} linear-probe accuracy {accuracy:.3f}", flush=True)
-            accuracy = fine_tune(model, train_x, train_y, test_x, test_y, args.finetune_steps, args.finetune_lr, args.finetune_batch, seed)
+            accuracy = fine_tune(
+                model,
+                train_x,
+                train_y,
+                test_x,
+                test_y,
+                args.finetune_steps,
+                args.finetune_lr,
+                args.finetune_batch,
+                seed,
+            )
             results[name].append(accuracy)
             print(f"seed {seed}: {name:10s} test accuracy {accuracy:.3f}", flush=True)
 
     def summary(values):
-        return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+        return (
+            f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+            if len(values) > 1
+            else f"{values[0]:.3f}"
+        )
 
     first, last = (trainer_log[0], trainer_log[-1]) if trainer_log else ({}, {})
     print("\n### Results (Markdown)\n")
-    print(f"- data: {args.pool_size} unlabeled synthetic keyword clips (10 words, espeak-ng voices + noise); test {args.test_size} clips of held-out voices; {args.shots} labeled clips per word")
+    print(
+        f"- data: {args.pool_size} unlabeled synthetic keyword clips (10 words, espeak-ng voices + noise); test {args.test_size} clips of held-out voices; {args.shots} labeled clips per word"
+    )
     shape = "16×16 patches" if args.patch == "patch" else "128×2 frame patches"
-    print(f"- model: SSAST width {TINY['hidden_size']}, {TINY['num_hidden_layers']} layers, {shape} on {args.max_length} frames × 128 mel, {args.masked} masked, joint nce + 10·mse")
-    print(f"- pre-training: {args.pretrain_steps} steps × batch {args.pretrain_batch}, Adam lr {args.pretrain_lr}, {pretrain_seconds / 60:.1f} min on CPU")
+    print(
+        f"- model: SSAST width {TINY['hidden_size']}, {TINY['num_hidden_layers']} layers, {shape} on {args.max_length} frames × 128 mel, {args.masked} masked, joint nce + 10·mse"
+    )
+    print(
+        f"- pre-training: {args.pretrain_steps} steps × batch {args.pretrain_batch}, Adam lr {args.pretrain_lr}, {pretrain_seconds / 60:.1f} min on CPU"
+    )
     if trainer_log:
         print("\n| step | nce | mse | masked-patch accuracy |\n|---|---|---|---|")
         for entry in (first, trainer_log[len(trainer_log) // 2], last):
             print(f"| {entry['step']} | {entry['nce_loss']:.3f} | {entry['mse_loss']:.3f} | {entry['accuracy']:.3f} |")
-        print(f"\n(chance accuracy 1/{args.masked} = {1 / args.masked:.3f}; nce at chance = ln {args.masked} = {math.log(args.masked):.3f})")
-    print(f"\n| {args.shots} labels per word, test accuracy (mean ± std over {args.seeds} seeds) | from SSAST pre-training | from scratch |\n|---|---|---|")
-    print(f"| fine-tuning ({args.finetune_steps} steps, lr {args.finetune_lr}, strides {strides['frequency_stride']}×{strides['time_stride']}) | {summary(results['pretrained'])} | {summary(results['scratch'])} |")
-    print(f"| linear probe (frozen encoder, logistic regression) | {summary(results['probe pretrained'])} | {summary(results['probe scratch'])} |")
-    print(f"\ntotal {(time.perf_counter() - started) / 60:.1f} min; final pre-training metrics: { {k: history[k] for k in history if k.startswith('last_')} }")
+        print(
+            f"\n(chance accuracy 1/{args.masked} = {1 / args.masked:.3f}; nce at chance = ln {args.masked} = {math.log(args.masked):.3f})"
+        )
+    print(
+        f"\n| {args.shots} labels per word, test accuracy (mean ± std over {args.seeds} seeds) | from SSAST pre-training | from scratch |\n|---|---|---|"
+    )
+    print(
+        f"| fine-tuning ({args.finetune_steps} steps, lr {args.finetune_lr}, strides {strides['frequency_stride']}×{strides['time_stride']}) | {summary(results['pretrained'])} | {summary(results['scratch'])} |"
+    )
+    print(
+        f"| linear probe (frozen encoder, logistic regression) | {summary(results['probe pretrained'])} | {summary(results['probe scratch'])} |"
+    )
+    print(
+        f"\ntotal {(time.perf_counter() - started) / 60:.1f} min; final pre-training metrics: { {k: history[k] for k in history if k.startswith('last_')} }"
+    )
 
 
 if __name__ == "__main__":

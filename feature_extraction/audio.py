@@ -55,9 +55,7 @@ def _as_numpy(waveform: Any) -> np.ndarray:
         return waveform
     if isinstance(waveform, (list, tuple)):
         return np.asarray(waveform)
-    raise TypeError(
-        f"audio must be a numpy array, a torch tensor or a list of samples, got {type(waveform).__name__}"
-    )
+    raise TypeError(f"audio must be a numpy array, a torch tensor or a list of samples, got {type(waveform).__name__}")
 
 
 def _channel_axis(shape: tuple[int, int], channels_axis: int | None) -> int:
@@ -294,8 +292,7 @@ def to_mono_batch(
             clips = [raw_speech]  # a plain list of samples is one clip
     else:
         raise TypeError(
-            "audio must be a numpy array, a torch tensor, or a list of them, "
-            f"got {type(raw_speech).__name__}"
+            f"audio must be a numpy array, a torch tensor, or a list of them, got {type(raw_speech).__name__}"
         )
     if len(clips) == 0:
         raise ValueError("got an empty batch of audio clips")

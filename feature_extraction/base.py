@@ -108,7 +108,11 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         raise NotImplementedError
 
     def extract(
-        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, *, return_attention_mask: bool | None = None
+        self,
+        waveforms: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        return_attention_mask: bool | None = None,
     ) -> dict[str, torch.Tensor]:
         """Features of a zero-padded batch of mono waveforms [B, S] at `sampling_rate`, on their device."""
         raise NotImplementedError
@@ -215,7 +219,9 @@ class _SampleLengthPlan:
         if not isinstance(truncation, bool):
             raise ValueError(f"truncation must be True or False, got {truncation!r}")
         for name, value in (("max_length", max_length), ("pad_to_multiple_of", pad_to_multiple_of)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
+            ):
                 raise ValueError(f"{name} counts samples and must be an integer >= 1, got {value!r}")
         if truncation and max_length is None:
             raise ValueError("truncation=True needs max_length (in samples) to cut the audio to")

@@ -237,7 +237,11 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
         return 1 + lengths.div(self.hop_length, rounding_mode="floor")
 
     def extract(
-        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, *, return_attention_mask: bool | None = None
+        self,
+        waveforms: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        return_attention_mask: bool | None = None,
     ) -> dict[str, torch.Tensor]:
         """Log-mel features of a zero-padded batch of mono waveforms, on the waveforms' device.
 

@@ -59,7 +59,9 @@ def mel_to_hz_slaney(mels: np.ndarray | float) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def _slaney_filterbank_cpu(sample_rate: float, n_fft: int, num_mel_bins: int, fmin: float, fmax: float) -> torch.Tensor:
+def _slaney_filterbank_cpu(
+    sample_rate: float, n_fft: int, num_mel_bins: int, fmin: float, fmax: float
+) -> torch.Tensor:
     # Band edges: num_mel_bins + 2 points equally spaced in mel; filter i rises from edge i to edge i+1 and
     # falls to edge i+2. The weights are computed in float64 and stored in float32, then scaled by the Slaney
     # area normalisation 2 / (right - left) and stored in float32 again: librosa's exact sequence, which makes

@@ -108,8 +108,16 @@ def _ffprobe_info(path: str, timeout: float) -> AudioInfo:
     if shutil.which("ffprobe") is None:
         return unknown
     command = [
-        "ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-        "stream=sample_rate,channels,duration:format=duration", "-of", "default=noprint_wrappers=1", path,
+        "ffprobe",
+        "-v",
+        "error",
+        "-select_streams",
+        "a:0",
+        "-show_entries",
+        "stream=sample_rate,channels,duration:format=duration",
+        "-of",
+        "default=noprint_wrappers=1",
+        path,
     ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
@@ -190,7 +198,9 @@ def _soundfile_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray
         raise ValueError(f"could not decode audio {info.path}: {error}") from error
 
 
-def _ffmpeg_blocks(info: AudioInfo, output_rate: int | None, block_frames: int, timeout: float) -> Iterator[np.ndarray]:
+def _ffmpeg_blocks(
+    info: AudioInfo, output_rate: int | None, block_frames: int, timeout: float
+) -> Iterator[np.ndarray]:
     """Mono float32 blocks from ffmpeg's stdout, read as they come (`-ac 1`: ffmpeg down-mixes). `output_rate`
     None keeps the stream's own rate. No output for `timeout` seconds kills ffmpeg and raises."""
     stdin = subprocess.DEVNULL
@@ -237,7 +247,9 @@ def _ffmpeg_blocks(info: AudioInfo, output_rate: int | None, block_frames: int, 
             if usable:
                 yield to_mono_float32(np.frombuffer(pending[:usable], dtype=np.float32).copy(), name=info.path)
         except subprocess.TimeoutExpired:
-            raise ValueError(f"could not decode audio {info.path}: ffmpeg did not finish within {timeout:g} s") from None
+            raise ValueError(
+                f"could not decode audio {info.path}: ffmpeg did not finish within {timeout:g} s"
+            ) from None
         finally:
             if process.poll() is None:
                 process.kill()

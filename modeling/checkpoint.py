@@ -117,7 +117,9 @@ def drop_keys(state_dict: Mapping[str, torch.Tensor], patterns: Iterable[str]) -
     return {key: value for key, value in state_dict.items() if not any(p.fullmatch(key) for p in compiled)}
 
 
-def split_fused_qkv(state_dict: Mapping[str, torch.Tensor], fused_names: tuple[str, ...] = ("qkv",)) -> dict[str, torch.Tensor]:
+def split_fused_qkv(
+    state_dict: Mapping[str, torch.Tensor], fused_names: tuple[str, ...] = ("qkv",)
+) -> dict[str, torch.Tensor]:
     """Split every `<...>.<fused>.{weight,bias}` (3·D rows: query, key, value in turn) into q_proj/k_proj/v_proj.
 
     timm, the original AST/SSAST/HTS-AT and this package's saves before the separate projections all stack

@@ -18,7 +18,13 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel
 
-__all__ = ["ExportReport", "NotExpressibleError", "export_to_transformers", "refuse_non_empty_output", "transformers_ast_state_dict"]
+__all__ = [
+    "ExportReport",
+    "NotExpressibleError",
+    "export_to_transformers",
+    "refuse_non_empty_output",
+    "transformers_ast_state_dict",
+]
 
 # feature-extractor settings transformers' ASTFeatureExtractor hard-codes (Kaldi fbank defaults)
 _FIXED_FRONT_END = {

@@ -28,7 +28,10 @@ logger = logging.get_logger(__name__)
 
 # keyword arguments of `from_pretrained` that locate files rather than configure the model
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
-_WEIGHT_FILES = (("model.safetensors", "model.safetensors.index.json"), ("pytorch_model.bin", "pytorch_model.bin.index.json"))
+_WEIGHT_FILES = (
+    ("model.safetensors", "model.safetensors.index.json"),
+    ("pytorch_model.bin", "pytorch_model.bin.index.json"),
+)
 
 
 def read_saved_state_dict(name_or_path, **hub_kwargs) -> dict[str, torch.Tensor]:
@@ -75,7 +78,9 @@ def select_checkpoint_keys(
     """
     has_prefix = any(key.startswith(prefix) for key in state_dict)
     if is_base_model:
-        selected = {key.removeprefix(prefix): v for key, v in state_dict.items() if key.startswith(prefix) or not has_prefix}
+        selected = {
+            key.removeprefix(prefix): v for key, v in state_dict.items() if key.startswith(prefix) or not has_prefix
+        }
         dropped = sorted(key for key in state_dict if has_prefix and not key.startswith(prefix))
         encoder_keys = set(expected)
     else:
@@ -97,7 +102,9 @@ def select_checkpoint_keys(
     if encoder_mismatched:
         problems.append(
             "encoder weights of another shape: "
-            + "; ".join(f"{k}: checkpoint {tuple(selected[k].shape)} vs model {tuple(expected[k])}" for k in encoder_mismatched)
+            + "; ".join(
+                f"{k}: checkpoint {tuple(selected[k].shape)} vs model {tuple(expected[k])}" for k in encoder_mismatched
+            )
         )
     if problems:
         raise CheckpointKeyError(
@@ -108,7 +115,9 @@ def select_checkpoint_keys(
     if head_mismatched and not ignore_mismatched_sizes:
         raise CheckpointKeyError(
             "head weights of another shape: "
-            + "; ".join(f"{k}: checkpoint {tuple(selected[k].shape)} vs model {tuple(expected[k])}" for k in head_mismatched)
+            + "; ".join(
+                f"{k}: checkpoint {tuple(selected[k].shape)} vs model {tuple(expected[k])}" for k in head_mismatched
+            )
             + ". Pass ignore_mismatched_sizes=True to initialise a new head (e.g. another num_labels)"
         )
     for key in head_mismatched:
@@ -148,13 +157,17 @@ class CheckedLoadingMixin:
         ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
         hub_kwargs = {name: kwargs[name] for name in HUB_KWARGS if name in kwargs}
         config, saved_config, kwargs = cls._loading_configs(pretrained_model_name_or_path, kwargs)
-        state_dict = cls._adapt_checkpoint(read_saved_state_dict(pretrained_model_name_or_path, **hub_kwargs), saved_config, config)
+        state_dict = cls._adapt_checkpoint(
+            read_saved_state_dict(pretrained_model_name_or_path, **hub_kwargs), saved_config, config
+        )
         # shapes only: built on the meta device as transformers does (its linspace/arange stay on the CPU)
         with torch.device("meta"), init.meta_device_safe_creation_ops(), init.no_init_weights():
             expected = {key: value.shape for key, value in cls(config).state_dict().items()}
         prefix = cls.base_model_prefix + "."
         is_base_model = not any(key.startswith(prefix) for key in expected)
-        state_dict, report = select_checkpoint_keys(state_dict, expected, prefix, is_base_model, ignore_mismatched_sizes)
+        state_dict, report = select_checkpoint_keys(
+            state_dict, expected, prefix, is_base_model, ignore_mismatched_sizes
+        )
         if report["dropped"]:
             logger.info(f"{cls.__name__}: checkpoint weights of other heads not used: {report['dropped']}")
         if report["fresh"]:

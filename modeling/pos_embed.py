@@ -51,7 +51,9 @@ def resize_patch_position_embeddings(
     new_f, new_t = new_grid
     _, num_patches, dim = patch_embeddings.shape
     if num_patches != old_f * old_t:
-        raise ValueError(f"positional embedding has {num_patches} patches, but the grid {old_grid} needs {old_f * old_t}")
+        raise ValueError(
+            f"positional embedding has {num_patches} patches, but the grid {old_grid} needs {old_f * old_t}"
+        )
     grid = patch_embeddings.transpose(1, 2).reshape(1, dim, old_f, old_t)  # (1, D, F, T)
     if new_t < old_t or (cut_when_equal and new_t == old_t):
         grid = grid[:, :, :, middle_cut(old_t, new_t)]

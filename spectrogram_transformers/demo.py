@@ -27,9 +27,17 @@ if TYPE_CHECKING:
 
     from .inference import AudioClassifier, FilePrediction
 
-__all__ = ["DEFAULT_MAX_DURATION_S", "DEMO_EXTRA_MESSAGE", "UPLOAD_CACHE_CLEANUP", "Analysis", "DemoAnalyser", "build_demo", "figure_to_array"]
+__all__ = [
+    "DEFAULT_MAX_DURATION_S",
+    "DEMO_EXTRA_MESSAGE",
+    "UPLOAD_CACHE_CLEANUP",
+    "Analysis",
+    "DemoAnalyser",
+    "build_demo",
+    "figure_to_array",
+]
 
-DEMO_EXTRA_MESSAGE = "the demo needs gradio and matplotlib: pip install \"spectrogram-transformers[demo]\""
+DEMO_EXTRA_MESSAGE = 'the demo needs gradio and matplotlib: pip install "spectrogram-transformers[demo]"'
 # Longest upload analysed, in seconds (read from the header before decoding): the page decodes an upload whole for
 # its spectrogram, about 2 GB per hour of audio, so one small FLAC of hours of silence could take the server's memory.
 DEFAULT_MAX_DURATION_S = 600.0
@@ -104,13 +112,19 @@ class DemoAnalyser:
     def describe(self) -> str:
         """Markdown: the model's name, family, labels and sampling rate."""
         labels = self.labels
-        listed = ", ".join(labels[:LABELS_SHOWN]) + (f", ... and {len(labels) - LABELS_SHOWN} more" if len(labels) > LABELS_SHOWN else "")
+        listed = ", ".join(labels[:LABELS_SHOWN]) + (
+            f", ... and {len(labels) - LABELS_SHOWN} more" if len(labels) > LABELS_SHOWN else ""
+        )
         input_seconds = self.classifier.input_seconds
         kind = "multi-label (sigmoid)" if self.classifier.multi_label else "single-label (softmax)"
         events = "long audio: events from window scores"
         if self.frame_level:
             config = self.classifier.config
-            step = f"{input_seconds * config.frames_per_step / config.num_frames:g} s" if input_seconds else "the model's time step"
+            step = (
+                f"{input_seconds * config.frames_per_step / config.num_frames:g} s"
+                if input_seconds
+                else "the model's time step"
+            )
             events = f"frame outputs: event times to {step}"
         return "\n".join(
             [
@@ -135,7 +149,9 @@ class DemoAnalyser:
             return Analysis(message=f"Error: {text}" if name in text else f"Error: {name}: {text}")
         except Exception as error:  # a bug of ours: say so on the page, keep the traceback for the server log
             logger.exception("demo: analysing %s failed", audio_path)
-            return Analysis(message=f"Error: {name}: internal error ({type(error).__name__}: {error}); see the server's log")
+            return Analysis(
+                message=f"Error: {name}: internal error ({type(error).__name__}: {error}); see the server's log"
+            )
 
     def _analyse(self, path: Path) -> Analysis:
         from .detection import detect
@@ -156,7 +172,9 @@ class DemoAnalyser:
                 return Analysis(message=self._too_long(path.name, None))
         waveform = np.concatenate(pieces)
         del pieces
-        prediction: FilePrediction = self.classifier.classify(waveform, name=path.name, top_k=self.top_k, progress=False)
+        prediction: FilePrediction = self.classifier.classify(
+            waveform, name=path.name, top_k=self.top_k, progress=False
+        )
         if not (self.frame_level or len(prediction.windows) > 1):
             figure = plot_classification(prediction, waveform, rate, title=path.name)
             return Analysis(labels=prediction.labels, figure=figure, duration=prediction.duration)
@@ -206,7 +224,10 @@ def build_demo(model: str | Path | DemoAnalyser, *, title: str | None = None, **
         analysis = analyser.analyse(audio_path)
         image = None if analysis.figure is None else figure_to_array(analysis.figure)
         labels = None if not analysis.labels else {label: score for label, score in analysis.labels}
-        rows = [[event["label"], round(event["start"], 3), round(event["end"], 3), round(event["score"], 3)] for event in analysis.events]
+        rows = [
+            [event["label"], round(event["start"], 3), round(event["end"], 3), round(event["score"], 3)]
+            for event in analysis.events
+        ]
         status = f"**{analysis.message}**" if analysis.message else f"Analysed {analysis.duration:.2f} s of audio."
         return labels, image, rows, status
 
@@ -216,19 +237,30 @@ def build_demo(model: str | Path | DemoAnalyser, *, title: str | None = None, **
         frequency, age = UPLOAD_CACHE_CLEANUP
         gr.Markdown(
             f"Uploads are deleted from the server {age // 60} to {(age + frequency) // 60} minutes after they arrive."
-            + (f" Audio longer than {_minutes(analyser.max_duration)} is refused." if analyser.max_duration is not None else ""),
+            + (
+                f" Audio longer than {_minutes(analyser.max_duration)} is refused."
+                if analyser.max_duration is not None
+                else ""
+            ),
             elem_id="limits",
         )
         with gr.Row():
             with gr.Column(scale=1):
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio (upload or record)", elem_id="audio-input")
+                audio = gr.Audio(
+                    sources=["upload", "microphone"],
+                    type="filepath",
+                    label="Audio (upload or record)",
+                    elem_id="audio-input",
+                )
                 status = gr.Markdown("Upload or record audio to classify it.", elem_id="status")
                 labels = gr.Label(num_top_classes=analyser.top_k, label="Top labels", elem_id="top-labels")
             with gr.Column(scale=2):
                 timeline = gr.Image(type="numpy", label="Timeline", elem_id="timeline", interactive=False)
                 table = gr.Dataframe(
-                    headers=["label", "start (s)", "end (s)", "score"], label="Detected events (HTS-AT, or audio longer than one window)",
-                    elem_id="events", interactive=False,
+                    headers=["label", "start (s)", "end (s)", "score"],
+                    label="Detected events (HTS-AT, or audio longer than one window)",
+                    elem_id="events",
+                    interactive=False,
                 )
         audio.change(run, inputs=audio, outputs=[labels, timeline, table, status])
     return demo

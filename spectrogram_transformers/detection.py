@@ -67,19 +67,26 @@ class DetectionSettings:
     default_threshold: float = 0.5
 
     def __post_init__(self):
-        if isinstance(self.median_filter_frames, bool) or not isinstance(self.median_filter_frames, int) or (
-            self.median_filter_frames < 1 or self.median_filter_frames % 2 == 0
+        if (
+            isinstance(self.median_filter_frames, bool)
+            or not isinstance(self.median_filter_frames, int)
+            or (self.median_filter_frames < 1 or self.median_filter_frames % 2 == 0)
         ):
             raise ValueError(
                 f"median_filter_frames must be a positive odd number of frames, got {self.median_filter_frames!r}"
             )
         for name in ("min_duration_s", "min_gap_s"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, numbers.Real) and value >= 0 and math.isfinite(value)):
+            if isinstance(value, bool) or not (
+                isinstance(value, numbers.Real) and value >= 0 and math.isfinite(value)
+            ):
                 raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
         values = (
-            list(self.threshold.values()) if isinstance(self.threshold, Mapping)
-            else [self.threshold] if isinstance(self.threshold, (int, float)) else list(self.threshold)
+            list(self.threshold.values())
+            if isinstance(self.threshold, Mapping)
+            else [self.threshold]
+            if isinstance(self.threshold, (int, float))
+            else list(self.threshold)
         )
         for value in [*values, self.default_threshold]:
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
@@ -265,7 +272,9 @@ class EventStream:
         if self.width == 1:
             values = self.padded
         else:
-            windows = np.lib.stride_tricks.sliding_window_view(self.padded[: ready + self.width - 1], self.width, axis=0)
+            windows = np.lib.stride_tricks.sliding_window_view(
+                self.padded[: ready + self.width - 1], self.width, axis=0
+            )
             values = np.median(windows, axis=-1)
         self._threshold(values[:ready])
         self.padded = self.padded[ready:].copy()
@@ -318,7 +327,9 @@ class EventStream:
     def finish(self) -> list[dict]:
         """The events, sorted by start then label, as `detect_events` returns them."""
         if self.received and self.half:
-            self.padded = np.concatenate([self.padded, np.repeat(self.padded[-1:], self.half, axis=0)])  # edge at the end
+            self.padded = np.concatenate(
+                [self.padded, np.repeat(self.padded[-1:], self.half, axis=0)]
+            )  # edge at the end
             self._filter_ready()
         for label in np.flatnonzero(self.run_start >= 0):
             self._close(label, self.filtered)
@@ -368,7 +379,9 @@ class _Timeline:
         last = first + len(probabilities)
         if last > len(self.open_sum):  # grow by doubling: adding windows one by one stays linear
             capacity = max(last, 2 * len(self.open_sum))
-            self.open_sum = np.concatenate([self.open_sum, np.zeros((capacity - len(self.open_sum), self.open_sum.shape[1]))])
+            self.open_sum = np.concatenate(
+                [self.open_sum, np.zeros((capacity - len(self.open_sum), self.open_sum.shape[1]))]
+            )
             self.open_count = np.concatenate([self.open_count, np.zeros((capacity - len(self.open_count), 1))])
         self.open_sum[first:last] += probabilities
         self.open_count[first:last] += 1
@@ -477,7 +490,9 @@ def stream_frame_probabilities(
         if from_frames:
             if batch.framewise_logits is None:
                 raise InferenceError(f"{type(classifier.model).__name__} returned no framewise_logits")
-            window_probabilities = torch.sigmoid(torch.from_numpy(batch.framewise_logits)).numpy()  # [B, frames, labels]
+            window_probabilities = torch.sigmoid(
+                torch.from_numpy(batch.framewise_logits)
+            ).numpy()  # [B, frames, labels]
             if frame_s is None:
                 frame_s = span / rate / window_probabilities.shape[1]
                 frames_per_window = min(window_probabilities.shape[1], math.ceil(window / rate / frame_s - 1e-9))
@@ -489,7 +504,11 @@ def stream_frame_probabilities(
         for start, probabilities in zip(batch.starts, window_probabilities):
             offset = round(start / rate / frame_s)
             # HTS-AT: the window's first frames; AST: its one clip score broadcast over the frames it covers
-            covered = probabilities[:frames_per_window] if from_frames else np.broadcast_to(probabilities, (frames_per_window, probabilities.shape[1]))
+            covered = (
+                probabilities[:frames_per_window]
+                if from_frames
+                else np.broadcast_to(probabilities, (frames_per_window, probabilities.shape[1]))
+            )
             timeline.add(offset, covered)
         timeline.finish_before(round(batch.starts[-1] / rate / frame_s))  # later windows start at or after this frame
     total = windows.num_samples
@@ -574,8 +593,14 @@ def detect(
     min_duration_s, min_gap_s, default_threshold; keywords override `settings`)."""
     waveform = as_mono_waveform(waveform, name)
     return detect_blocks(
-        classifier, [waveform], name=name, window_s=window_s, hop_s=hop_s, progress=progress,
-        expected_samples=len(waveform), settings=_settings(settings, options),
+        classifier,
+        [waveform],
+        name=name,
+        window_s=window_s,
+        hop_s=hop_s,
+        progress=progress,
+        expected_samples=len(waveform),
+        settings=_settings(settings, options),
     )
 
 
@@ -613,8 +638,15 @@ def detect_blocks(
         return both
 
     timeline, num_samples = stream_frame_probabilities(
-        classifier, blocks, window_s, hop_s, progress=progress, name=name, expected_samples=expected_samples,
-        frames_sink=event_search, keep_frames=keep_frames,
+        classifier,
+        blocks,
+        window_s,
+        hop_s,
+        progress=progress,
+        name=name,
+        expected_samples=expected_samples,
+        frames_sink=event_search,
+        keep_frames=keep_frames,
     )
     events = searches[0].finish()
     return Detection(
@@ -646,8 +678,15 @@ def detect_stream(
     settings = _settings(settings, options)  # before decoding: a bad setting fails at once
     info, blocks = classifier.stream(path)
     return detect_blocks(
-        classifier, blocks, name=str(path), window_s=window_s, hop_s=hop_s, progress=progress,
-        expected_samples=classifier.expected_samples(info), keep_frames=keep_frames, settings=settings,
+        classifier,
+        blocks,
+        name=str(path),
+        window_s=window_s,
+        hop_s=hop_s,
+        progress=progress,
+        expected_samples=classifier.expected_samples(info),
+        keep_frames=keep_frames,
+        settings=settings,
     )
 
 
@@ -669,7 +708,12 @@ def detect_files(
         path = os.fspath(path)
         try:
             yield detect_stream(
-                classifier, path, window_s=window_s, hop_s=hop_s, progress=progress, keep_frames=keep_frames,
+                classifier,
+                path,
+                window_s=window_s,
+                hop_s=hop_s,
+                progress=progress,
+                keep_frames=keep_frames,
                 settings=settings,
             )
         except (UnreadableAudioError, FileNotFoundError) as error:

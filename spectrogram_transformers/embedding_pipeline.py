@@ -65,9 +65,15 @@ class AudioFeatureExtractionPipeline(ChunkPipeline):
         return_tensors: bool | None = None,
         **kwargs: Any,
     ):
-        preprocess = {key: value for key, value in (("window", window), ("hop", hop), ("short_clip", short_clip)) if value is not None}
+        preprocess = {
+            key: value
+            for key, value in (("window", window), ("hop", hop), ("short_clip", short_clip))
+            if value is not None
+        }
         forward = {} if tokens is None else {"tokens": tokens}
-        postprocess = {key: value for key, value in (("tokens", tokens), ("return_tensors", return_tensors)) if value is not None}
+        postprocess = {
+            key: value for key, value in (("tokens", tokens), ("return_tensors", return_tensors)) if value is not None
+        }
         return preprocess, forward, postprocess
 
     def _decode(self, inputs: Any) -> np.ndarray:
@@ -81,12 +87,16 @@ class AudioFeatureExtractionPipeline(ChunkPipeline):
             return load_audio(bytes(inputs), target_sr=rate)[0]
         if isinstance(inputs, dict):
             if "sampling_rate" not in inputs or not ("raw" in inputs or "array" in inputs):
-                raise ValueError('a dict input needs "array" (or "raw") with the audio and "sampling_rate" with its rate')
+                raise ValueError(
+                    'a dict input needs "array" (or "raw") with the audio and "sampling_rate" with its rate'
+                )
             array = inputs["raw"] if inputs.get("raw") is not None else inputs["array"]
             return resample(to_mono_float32(array), inputs["sampling_rate"], rate)
         if isinstance(inputs, (np.ndarray, torch.Tensor)):
             return to_mono_float32(inputs)  # raw audio is at the model's rate, as in transformers' audio pipelines
-        raise TypeError(f"expected a file path, bytes, an array or a dict with 'array' and 'sampling_rate', got {type(inputs).__name__}")
+        raise TypeError(
+            f"expected a file path, bytes, an array or a dict with 'array' and 'sampling_rate', got {type(inputs).__name__}"
+        )
 
     def preprocess(self, inputs: Any, window: float | None = None, hop: float | None = None, short_clip: str = "pad"):
         from .inference import InferenceError, window_starts
@@ -97,9 +107,13 @@ class AudioFeatureExtractionPipeline(ChunkPipeline):
         if short_clip not in SHORT_CLIP_MODES:
             raise InferenceError(f"short_clip must be one of {SHORT_CLIP_MODES}, got {short_clip!r}")
         if short_clip == "crop" and not embedder.can_crop:
-            raise InferenceError("short_clip='crop' needs AST or SSAST: HTS-AT's Swin windows need its whole input image")
+            raise InferenceError(
+                "short_clip='crop' needs AST or SSAST: HTS-AT's Swin windows need its whole input image"
+            )
         waveform = self._decode(inputs)
-        window_samples, hop_samples = window_and_hop_samples(window, hop, embedder.input_samples, embedder.sampling_rate)
+        window_samples, hop_samples = window_and_hop_samples(
+            window, hop, embedder.input_samples, embedder.sampling_rate
+        )
         window_samples = min(window_samples or len(waveform), len(waveform))
         hop_samples = min(hop_samples or window_samples, window_samples)
         max_length = embedder.cropped_frames(window_samples) if short_clip == "crop" else None
@@ -154,7 +168,9 @@ def register_embedding_pipeline() -> None:
     from transformers.pipelines import PIPELINE_REGISTRY
 
     if PIPELINE_REGISTRY.supported_tasks.get(TASK, {}).get("impl") is not AudioFeatureExtractionPipeline:
-        PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=AudioFeatureExtractionPipeline, pt_model=AutoModel, type="audio")
+        PIPELINE_REGISTRY.register_pipeline(
+            TASK, pipeline_class=AudioFeatureExtractionPipeline, pt_model=AutoModel, type="audio"
+        )
 
 
 # registers the pipelines if `transformers.pipelines` was first imported by this module's own imports

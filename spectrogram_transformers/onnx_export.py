@@ -60,7 +60,9 @@ def _register_onnxruntime_attention() -> None:
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     @torch.library.custom_op(_MHA_OP, mutates_args=())
-    def onnxruntime_mha(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, num_heads: int, scale: float) -> torch.Tensor:
+    def onnxruntime_mha(
+        query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, num_heads: int, scale: float
+    ) -> torch.Tensor:
         """(B, N, H*d) query/key/value -> (B, N, H*d) attention output; what MultiHeadAttention computes."""
         batch, length, width = query.shape
 
@@ -85,7 +87,9 @@ def _register_onnxruntime_attention() -> None:
     def onnxruntime_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         """The attention interface's function: MultiHeadAttention for unmasked attention, sdpa otherwise."""
         if attention_mask is not None or dropout:
-            return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+            return sdpa_attention_forward(
+                module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+            )
         batch, heads, length, head_dim = query.shape
 
         def flat(tensor: torch.Tensor) -> torch.Tensor:  # (B, H, N, d) -> (B, N, H*d)
@@ -176,7 +180,9 @@ def export_onnx(
         raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
     output = Path(output)
     if output.suffix == ".onnx":
-        raise ValueError(f"output {output} must be a directory (the model's config and feature extractor go beside model.onnx)")
+        raise ValueError(
+            f"output {output} must be a directory (the model's config and feature extractor go beside model.onnx)"
+        )
     refuse_non_empty_output(output, overwrite)
 
     model, feature_extractor = load_torch_classifier(model_dir)

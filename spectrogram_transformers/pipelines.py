@@ -34,7 +34,11 @@ from transformers.pipelines.base import ChunkPipeline
 
 from .registration import finish_pipeline_module
 
-__all__ = ["AudioClassificationPipelineForSpectrogramModels", "SpectrogramAudioClassificationPipeline", "register_pipeline"]
+__all__ = [
+    "AudioClassificationPipelineForSpectrogramModels",
+    "SpectrogramAudioClassificationPipeline",
+    "register_pipeline",
+]
 
 _MODEL_TYPES = ("ast", "ssast", "htsat")
 # windows whose features are computed in one call of the feature extractor (then yielded one by one)
@@ -93,7 +97,9 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
             return to_mono_float32(array), inputs["sampling_rate"]
         if isinstance(inputs, (np.ndarray, torch.Tensor)):
             return to_mono_float32(inputs), rate  # raw audio is at the model's rate, as in the parent pipeline
-        raise TypeError(f"expected a file path, bytes, an array or a dict with 'array' and 'sampling_rate', got {type(inputs).__name__}")
+        raise TypeError(
+            f"expected a file path, bytes, an array or a dict with 'array' and 'sampling_rate', got {type(inputs).__name__}"
+        )
 
     def _blocks(self, inputs: Any) -> list[np.ndarray] | Iterator[np.ndarray]:
         """Mono blocks at the model's rate: a file path is decoded as a stream (`stream_audio`: soundfile in blocks,
@@ -141,7 +147,9 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
         top_k = min(top_k, len(self.model.config.id2label))
         if function_to_apply is None:
             problem_type = self.model.config.problem_type
-            function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(problem_type, "softmax")
+            function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(
+                problem_type, "softmax"
+            )
         logits = torch.cat([output["logits"] for output in model_outputs]).float()  # (windows, labels)
         if function_to_apply == "softmax":
             scores = logits.softmax(-1)
@@ -150,7 +158,10 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
         else:
             scores = logits
         values, ids = scores.mean(dim=0).topk(top_k)
-        return [{"score": score, "label": self.model.config.id2label[index]} for score, index in zip(values.tolist(), ids.tolist())]
+        return [
+            {"score": score, "label": self.model.config.id2label[index]}
+            for score, index in zip(values.tolist(), ids.tolist())
+        ]
 
 
 def _groups(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -41,7 +41,7 @@ __all__ = [
     "save_figure",
 ]
 
-PLOT_EXTRA_MESSAGE = "plots need matplotlib: pip install \"spectrogram-transformers[plot]\""
+PLOT_EXTRA_MESSAGE = 'plots need matplotlib: pip install "spectrogram-transformers[plot]"'
 # Axes names (`Axes.get_label()`), so callers and tests find a panel without relying on its position.
 SPECTROGRAM_AXES = "spectrogram"
 PROBABILITIES_AXES = "probabilities"
@@ -132,7 +132,12 @@ def _label_names(id2label: Mapping[int, str] | Sequence[str] | None, num_labels:
 def _draw_spectrogram(axes: Axes, waveform: np.ndarray, sampling_rate: float, duration: float) -> None:
     log_mel, _ = display_log_mel(waveform, sampling_rate)
     image = axes.imshow(
-        log_mel, origin="lower", aspect="auto", cmap="magma", extent=(0.0, duration, 0, log_mel.shape[0]), interpolation="nearest"
+        log_mel,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0.0, duration, 0, log_mel.shape[0]),
+        interpolation="nearest",
     )
     axes.set_label(SPECTROGRAM_AXES)
     axes.set_ylabel("mel bin")
@@ -177,7 +182,11 @@ def plot_classification(
     names = [label for label, _ in prediction.labels]
     scores = np.array([score for _, score in prediction.labels])
     timeline = len(prediction.windows) > 1
-    heights = ([2.0] if waveform is not None else []) + ([0.5 + 0.3 * len(names)] if timeline else []) + [0.6 + 0.35 * len(names)]
+    heights = (
+        ([2.0] if waveform is not None else [])
+        + ([0.5 + 0.3 * len(names)] if timeline else [])
+        + [0.6 + 0.35 * len(names)]
+    )
     figure = Figure(figsize=(9, 1.0 + sum(heights)), layout="constrained")
     grid = figure.add_gridspec(len(heights), 1, height_ratios=heights)
     row, time_axes = 0, None
@@ -264,12 +273,17 @@ def plot_detection(
     duration = probabilities.shape[0] * frame_duration_s
 
     # classes shown: those with events (by their best score), then the most probable others
-    event_classes = sorted({event["label"] for event in events}, key=lambda name: -max(e["score"] for e in events if e["label"] == name))
+    event_classes = sorted(
+        {event["label"] for event in events}, key=lambda name: -max(e["score"] for e in events if e["label"] == name)
+    )
     peak = probabilities.max(axis=0) if probabilities.shape[0] else np.zeros(len(names))
     others = [names[index] for index in np.argsort(-peak, kind="stable") if names[index] not in event_classes]
     shown = event_classes + others[: max(0, top_k - len(event_classes))]
 
-    heights = ([2.0] if waveform is not None else []) + [0.5 + 0.3 * len(shown), 0.5 + 0.3 * max(1, len(event_classes))]
+    heights = ([2.0] if waveform is not None else []) + [
+        0.5 + 0.3 * len(shown),
+        0.5 + 0.3 * max(1, len(event_classes)),
+    ]
     figure = Figure(figsize=(10, 1.2 + sum(heights)), layout="constrained")
     grid = figure.add_gridspec(len(heights), 1, height_ratios=heights)
     row, first_axes = 0, None
@@ -289,12 +303,24 @@ def plot_detection(
     colours = [f"C{lane % 10}" for lane in range(len(event_classes))]
     for event in events:
         lane = lane_of[event["label"]]
-        lanes.broken_barh([(event["start"], event["end"] - event["start"])], (lane + 0.1, 0.8), color=colours[lane], alpha=0.85)
+        lanes.broken_barh(
+            [(event["start"], event["end"] - event["start"])], (lane + 0.1, 0.8), color=colours[lane], alpha=0.85
+        )
         if event["end"] - event["start"] >= LABELLED_EVENT_FRACTION * duration:  # narrower ones: the lane names them
-            lanes.text(event["start"], lane + 0.5, f" {event['label']} {event['score']:.2f}", va="center", ha="left", fontsize="small", clip_on=True)
+            lanes.text(
+                event["start"],
+                lane + 0.5,
+                f" {event['label']} {event['score']:.2f}",
+                va="center",
+                ha="left",
+                fontsize="small",
+                clip_on=True,
+            )
     lanes.set_yticks(np.arange(len(event_classes)) + 0.5, event_classes)
     lanes.set_ylim(max(1, len(event_classes)), 0)
-    lanes.set_title(f"detected events ({len(events)})" if events else "detected events: none", fontsize="medium", loc="left")
+    lanes.set_title(
+        f"detected events ({len(events)})" if events else "detected events: none", fontsize="medium", loc="left"
+    )
     lanes.set_xlabel(TIME_LABEL)
     lanes.set_xlim(0.0, duration)
     # keep the lanes' width equal to the heat map's, which has a colorbar beside it
@@ -317,10 +343,18 @@ def plot_detection_result(
 ) -> Figure:
     """`plot_detection` of what `detection.detect` returned (timeline, events, labels), titled with the file name."""
     if waveform is not None:  # the timeline stops at the end of the audio; so does the spectrogram
-        waveform = np.asarray(waveform)[: round(detection.frame_probabilities.shape[0] * detection.frame_s * sampling_rate)]
+        waveform = np.asarray(waveform)[
+            : round(detection.frame_probabilities.shape[0] * detection.frame_s * sampling_rate)
+        ]
     return plot_detection(
-        detection.frame_probabilities, detection.frame_s, detection.events, detection.label_names, waveform, sampling_rate,
-        top_k=top_k, title=Path(detection.path).name if title is None else title,
+        detection.frame_probabilities,
+        detection.frame_s,
+        detection.events,
+        detection.label_names,
+        waveform,
+        sampling_rate,
+        top_k=top_k,
+        title=Path(detection.path).name if title is None else title,
     )
 
 

@@ -161,7 +161,9 @@ def _register_extractors_with(auto_class: type) -> None:
         def replace(real: type, config_class=config_class) -> None:
             auto_class.register(config_class, real, exist_ok=True)
 
-        auto_class.register(config_class, _deferred(classes["AutoFeatureExtractor"], config_class, replace), exist_ok=True)
+        auto_class.register(
+            config_class, _deferred(classes["AutoFeatureExtractor"], config_class, replace), exist_ok=True
+        )
 
 
 # this package's modules that define the pipeline classes; each imports `transformers.pipelines` at its top

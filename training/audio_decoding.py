@@ -30,4 +30,3 @@ def pad_waveforms(waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tens
     if not waveforms:  # every clip of an evaluation batch undecodable: an empty batch, not an error
         return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
     return pad_batch([torch.as_tensor(waveform) for waveform in waveforms])
-

@@ -192,9 +192,13 @@ def mask_along_axis(
         return features
     batch_size, num_frames, num_bins = features.shape
     if axis == "time":
-        masked = _span_masks(batch_size, num_frames, max_width, num_masks, generator, features.device).unsqueeze(2)  # (B, T, 1)
+        masked = _span_masks(batch_size, num_frames, max_width, num_masks, generator, features.device).unsqueeze(
+            2
+        )  # (B, T, 1)
     elif axis == "frequency":
-        masked = _span_masks(batch_size, num_bins, max_width, num_masks, generator, features.device).unsqueeze(1)  # (B, 1, F)
+        masked = _span_masks(batch_size, num_bins, max_width, num_masks, generator, features.device).unsqueeze(
+            1
+        )  # (B, 1, F)
     else:
         raise ValueError(f"axis must be 'time' or 'frequency', got {axis!r}")
     fill = torch.as_tensor(mask_value, dtype=features.dtype, device=features.device)
@@ -272,7 +276,9 @@ def mix_waveforms(
     """AST's waveform mixup on a zero-padded batch [B, S]: clip i becomes lam·x_i + (1 − lam)·x_partner, each
     clip keeping its own length (the partner is cut to it, or zero past its own end)."""
     device = waveforms.device
-    valid = torch.arange(waveforms.shape[1], device=device).unsqueeze(0) < torch.as_tensor(lengths).to(device).unsqueeze(1)  # (B, S)
+    valid = torch.arange(waveforms.shape[1], device=device).unsqueeze(0) < torch.as_tensor(lengths).to(
+        device
+    ).unsqueeze(1)  # (B, S)
     weight = lam.to(device=device, dtype=waveforms.dtype).unsqueeze(1)  # (B, 1)
     return weight * waveforms + (1 - weight) * waveforms[partner_index.to(device)] * valid
 

@@ -150,12 +150,18 @@ def check_averaging_output(output_dir: str | Path, sources: Sequence[str | Path]
     for source in sources:
         source = Path(source).resolve()
         if output == source or source in output.parents:
-            raise InvalidInputError(f"--output {output_dir} is (inside) the source checkpoint {source}; write the average elsewhere")
+            raise InvalidInputError(
+                f"--output {output_dir} is (inside) the source checkpoint {source}; write the average elsewhere"
+            )
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
-        raise InvalidInputError(f"--output {output_dir} exists and is not empty; pass --overwrite to replace its model, or choose another folder")
+        raise InvalidInputError(
+            f"--output {output_dir} exists and is not empty; pass --overwrite to replace its model, or choose another folder"
+        )
 
 
-def average_checkpoints(checkpoints: Sequence[str | Path], output_dir: str | Path | None = None, overwrite: bool = False):
+def average_checkpoints(
+    checkpoints: Sequence[str | Path], output_dir: str | Path | None = None, overwrite: bool = False
+):
     """Average the weights of several checkpoints of one model; returns the averaged model (and saves it with
     the last checkpoint's config and feature extractor when `output_dir` is given: never into a source, and a
     non-empty `output_dir` only with `overwrite`). Checkpoints with NaN or infinite weights are refused."""
@@ -167,9 +173,15 @@ def average_checkpoints(checkpoints: Sequence[str | Path], output_dir: str | Pat
         check_averaging_output(output_dir, checkpoints, overwrite)
     models = [AutoModelForAudioClassification.from_pretrained(str(path)) for path in checkpoints]
     for path, candidate in zip(checkpoints, models):
-        bad = [name for name, tensor in candidate.state_dict().items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+        bad = [
+            name
+            for name, tensor in candidate.state_dict().items()
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all()
+        ]
         if bad:
-            raise InvalidInputError(f"{path} has {len(bad)} weight tensor(s) with NaN or infinity (a diverged run?); leave it out of the average")
+            raise InvalidInputError(
+                f"{path} has {len(bad)} weight tensor(s) with NaN or infinity (a diverged run?); leave it out of the average"
+            )
     model = models[-1]
     model.load_state_dict(average_state_dicts([candidate.state_dict() for candidate in models]))
     if output_dir is not None:

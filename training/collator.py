@@ -79,7 +79,9 @@ class AudioClassificationCollator:
                 kept.append(row)
             except (ValueError, FileNotFoundError, RuntimeError, TypeError) as error:
                 self.num_skipped += 1
-                warnings.warn(f"skipping a clip that cannot be decoded ({self.num_skipped} so far): {error}", stacklevel=2)
+                warnings.warn(
+                    f"skipping a clip that cannot be decoded ({self.num_skipped} so far): {error}", stacklevel=2
+                )
         # a batch of only undecodable clips is empty (never a copy of another clip): the trainer skips it
         return waveforms, kept, len(rows) - len(kept)
 
@@ -116,4 +118,3 @@ class AudioClassificationCollator:
         skipped_per_row[0] = skipped
         batch[SKIPPED_CLIPS_KEY] = skipped_per_row
         return batch
-

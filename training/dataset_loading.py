@@ -49,7 +49,6 @@ class RecipeData:
         return self.label_map.label2id
 
 
-
 def _as_list(splits: str | Sequence[str] | None) -> list[str]:
     if splits is None:
         return []
@@ -76,7 +75,11 @@ def _load_local(spec: DatasetSpec, data_dir: Path, streaming: bool) -> dict:
             if matches:
                 data_files[split] = matches
         if data_files:
-            builder = "parquet" if all(name.endswith(".parquet") for files in data_files.values() for name in files) else None
+            builder = (
+                "parquet"
+                if all(name.endswith(".parquet") for files in data_files.values() for name in files)
+                else None
+            )
             if builder is None:
                 raise InvalidInputError(f"local_data_files of the recipe must match parquet files, got {data_files}")
             return dict(datasets.load_dataset("parquet", data_files=data_files, streaming=streaming))
@@ -99,24 +102,39 @@ def _load_audio_folder(data_dir: Path, streaming: bool) -> dict:
     `file_name` column (relative to the split folder) and any other columns (labels included)."""
     import datasets
 
-    split_dirs = {path.name: path for path in sorted(data_dir.iterdir()) if path.is_dir() and path.name in _SPLIT_FOLDERS}
+    split_dirs = {
+        path.name: path for path in sorted(data_dir.iterdir()) if path.is_dir() and path.name in _SPLIT_FOLDERS
+    }
     if not split_dirs:
         split_dirs = {"train": data_dir}
     files = {
         name: sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
         for name, folder in split_dirs.items()
     }
-    class_names = sorted({path.relative_to(split_dirs[name]).parts[0] for name, paths in files.items() for path in paths if len(path.relative_to(split_dirs[name]).parts) > 1})
+    class_names = sorted(
+        {
+            path.relative_to(split_dirs[name]).parts[0]
+            for name, paths in files.items()
+            for path in paths
+            if len(path.relative_to(split_dirs[name]).parts) > 1
+        }
+    )
     audio_storage = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
     loaded = {}
     for name, folder in split_dirs.items():
-        metadata = next((folder / f"metadata.{ext}" for ext in ("csv", "jsonl") if (folder / f"metadata.{ext}").is_file()), None)
+        metadata = next(
+            (folder / f"metadata.{ext}" for ext in ("csv", "jsonl") if (folder / f"metadata.{ext}").is_file()), None
+        )
         if metadata is not None:
-            table = datasets.load_dataset("csv" if metadata.suffix == ".csv" else "json", data_files=str(metadata), split="train")
+            table = datasets.load_dataset(
+                "csv" if metadata.suffix == ".csv" else "json", data_files=str(metadata), split="train"
+            )
             if "file_name" not in table.column_names:
                 raise InvalidInputError(f"{metadata} needs a 'file_name' column")
             paths = [str((folder / file_name).resolve()) for file_name in table["file_name"]]
-            split = table.remove_columns("file_name").add_column("audio", [{"bytes": None, "path": path} for path in paths])
+            split = table.remove_columns("file_name").add_column(
+                "audio", [{"bytes": None, "path": path} for path in paths]
+            )
             split = split.cast_column("audio", datasets.Features({"audio": audio_storage})["audio"])
         else:
             if not class_names:
@@ -128,7 +146,9 @@ def _load_audio_folder(data_dir: Path, streaming: bool) -> dict:
             features = datasets.Features({"audio": audio_storage, "label": datasets.ClassLabel(names=class_names)})
             split = datasets.Dataset.from_dict(rows, features=features)
         split = split.cast_column("audio", datasets.Audio(decode=False))
-        loaded["validation" if name in ("valid", "dev") else name] = split.to_iterable_dataset() if streaming else split
+        loaded["validation" if name in ("valid", "dev") else name] = (
+            split.to_iterable_dataset() if streaming else split
+        )
     return loaded
 
 
@@ -199,20 +219,30 @@ def load_recipe_datasets(
     """
     import datasets
 
-    raw = _load_local(spec, Path(data_dir), streaming) if data_dir is not None else _load_hub(spec, streaming, dataset_id, dataset_config)
+    raw = (
+        _load_local(spec, Path(data_dir), streaming)
+        if data_dir is not None
+        else _load_hub(spec, streaming, dataset_id, dataset_config)
+    )
     needed = {name for key in ("train", "eval", "test") for name in _as_list(spec.splits.get(key))}
     missing = sorted(needed - set(raw))
     if missing:
-        raise InvalidInputError(f"the dataset has splits {sorted(raw)}, the recipe needs {sorted(needed)} (missing {missing})")
+        raise InvalidInputError(
+            f"the dataset has splits {sorted(raw)}, the recipe needs {sorted(needed)} (missing {missing})"
+        )
 
     def prepared(names: list[str]):
         parts = []
         for name in names:
             part = raw[name]
             if spec.audio_column not in (part.column_names or []):
-                raise InvalidInputError(f"split {name!r} has no audio column {spec.audio_column!r} (columns: {part.column_names})")
+                raise InvalidInputError(
+                    f"split {name!r} has no audio column {spec.audio_column!r} (columns: {part.column_names})"
+                )
             if spec.label_column not in part.column_names:
-                raise InvalidInputError(f"split {name!r} has no label column {spec.label_column!r} (columns: {part.column_names})")
+                raise InvalidInputError(
+                    f"split {name!r} has no label column {spec.label_column!r} (columns: {part.column_names})"
+                )
             part = part.cast_column(spec.audio_column, datasets.Audio(decode=False))
             if spec.exclude is not None:
                 part = _filter_values(part, spec.exclude["column"], spec.exclude["values"], keep=False)
@@ -258,4 +288,3 @@ def load_recipe_datasets(
         num_train_examples=num_train,
         fold=fold,
     )
-

@@ -29,7 +29,9 @@ from .recipe import Recipe, load_recipe
 __all__ = ["ensemble_evaluate", "model_provenance", "predict_probabilities"]
 
 
-def predict_probabilities(model, feature_extractor, dataset, collator_kwargs: dict, batch_size: int = 16, device: str = "cpu"):
+def predict_probabilities(
+    model, feature_extractor, dataset, collator_kwargs: dict, batch_size: int = 16, device: str = "cpu"
+):
     """(probabilities (N, C), labels) of a model over a map-style or iterable dataset (no augmentation)."""
     from torch.utils.data import DataLoader
 
@@ -77,7 +79,9 @@ def ensemble_evaluate(
         raise ValueError("give at least one model")
     provenance = {str(path): model_provenance(path) for path in models}  # before any data is read
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    data = load_recipe_datasets(recipe.dataset, fold=fold, data_dir=data_dir, dataset_id=dataset_id, dataset_config=dataset_config)
+    data = load_recipe_datasets(
+        recipe.dataset, fold=fold, data_dir=data_dir, dataset_id=dataset_id, dataset_config=dataset_config
+    )
     dataset = data.eval if split == "eval" else data.test
     if dataset is None:
         raise ValueError(f"recipe {recipe.name!r} has no {split!r} split")
@@ -97,7 +101,9 @@ def ensemble_evaluate(
                 f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); ensemble models trained on this recipe's labels"
             )
         feature_extractor = AutoFeatureExtractor.from_pretrained(str(path))
-        scores, labels, skipped = predict_probabilities(model, feature_extractor, dataset, collator_kwargs, batch_size, device)
+        scores, labels, skipped = predict_probabilities(
+            model, feature_extractor, dataset, collator_kwargs, batch_size, device
+        )
         all_scores.append(scores)
         results["models"][str(path)] = metric_fn(scores, labels)
     results["ensemble"] = metric_fn(np.mean(all_scores, axis=0), labels)

@@ -38,7 +38,11 @@ def paper_result(model_type: str | None, recipe_name: str | None) -> dict[str, A
     found = PAPER_RESULTS.get((model_type or "", recipe_name or ""))
     if found is None:
         return None
-    return {"metric": found[0], "value": found[1], "source": {"ast": "AST (Gong et al., 2021)", "htsat": "HTS-AT (Chen et al., 2022)"}[model_type]}
+    return {
+        "metric": found[0],
+        "value": found[1],
+        "source": {"ast": "AST (Gong et al., 2021)", "htsat": "HTS-AT (Chen et al., 2022)"}[model_type],
+    }
 
 
 class ClipProbabilities:
@@ -49,11 +53,15 @@ class ClipProbabilities:
         self.sampling_rate = classifier.sampling_rate
 
     def __call__(self, waveform: np.ndarray, item: ArchiveInput) -> dict[str, Any]:
-        prediction = self.classifier.classify(waveform, name=item.name, top_k=1, window=self.window, hop=self.hop, progress=False)
+        prediction = self.classifier.classify(
+            waveform, name=item.name, top_k=1, window=self.window, hop=self.hop, progress=False
+        )
         return {"probabilities": prediction.probabilities.mean(axis=0).astype(np.float32)}
 
 
-def _split_and_targets(classifier: AudioClassifier, recipe, fold, data_dir, dataset_id, dataset_config, split, audio_column, label_column):
+def _split_and_targets(
+    classifier: AudioClassifier, recipe, fold, data_dir, dataset_id, dataset_config, split, audio_column, label_column
+):
     """(dataset split, audio column, targets: class ids (N,) or multi-hot (N, C), multi_label, recipe name)."""
     names = classifier.label_names
     if recipe is not None:
@@ -61,13 +69,17 @@ def _split_and_targets(classifier: AudioClassifier, recipe, fold, data_dir, data
         from .recipe import Recipe, load_recipe
 
         recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-        data = load_recipe_datasets(recipe.dataset, fold=fold, data_dir=data_dir, dataset_id=dataset_id, dataset_config=dataset_config)
+        data = load_recipe_datasets(
+            recipe.dataset, fold=fold, data_dir=data_dir, dataset_id=dataset_id, dataset_config=dataset_config
+        )
         split = split or ("test" if data.test is not None else "eval")
         dataset = {"eval": data.eval, "test": data.test}.get(split)
         if dataset is None:
             raise InferenceError(f"recipe {recipe.name!r} has no {split!r} split (use --split eval or test)")
         if names != list(data.label_map.names):
-            raise InferenceError(f"{classifier.model.name_or_path} predicts other labels than recipe {recipe.name!r}'s {len(data.label_map.names)} classes")
+            raise InferenceError(
+                f"{classifier.model.name_or_path} predicts other labels than recipe {recipe.name!r}'s {len(data.label_map.names)} classes"
+            )
         labels = dataset.select_columns([recipe.dataset.label_column])[recipe.dataset.label_column]
         encoder = data.label_encoder
         targets = (encoder.multi_hot(labels) if encoder.multi_label else encoder.ids(labels)).numpy()
@@ -79,7 +91,9 @@ def _split_and_targets(classifier: AudioClassifier, recipe, fold, data_dir, data
         raise InferenceError("give --recipe, --data-dir or --dataset")
     dataset = load_dataset_split(source, split or "test", config=dataset_config)
     if label_column not in dataset.column_names:
-        raise InferenceError(f"the dataset has no label column {label_column!r} (columns: {dataset.column_names}); name it with --label-column")
+        raise InferenceError(
+            f"the dataset has no label column {label_column!r} (columns: {dataset.column_names}); name it with --label-column"
+        )
     feature = dataset.features[label_column]
     feature_names = getattr(getattr(feature, "feature", feature), "names", None)
     index_of = {name: index for index, name in enumerate(names)}
@@ -88,7 +102,9 @@ def _split_and_targets(classifier: AudioClassifier, recipe, fold, data_dir, data
         name = feature_names[value] if feature_names is not None and isinstance(value, (int, np.integer)) else value
         if isinstance(name, str):
             if name not in index_of:
-                raise InferenceError(f"label {name!r} is not one of the model's labels {names[:10]}{' ...' if len(names) > 10 else ''}")
+                raise InferenceError(
+                    f"label {name!r} is not one of the model's labels {names[:10]}{' ...' if len(names) > 10 else ''}"
+                )
             return index_of[name]
         return int(name)
 
@@ -156,6 +172,8 @@ def evaluate_model(
     probabilities = np.stack([scores[index] for index in order])
     metric_fn = multi_label_metrics if multi_label else single_label_metrics
     result: dict[str, Any] = dict(metric_fn(probabilities, targets[order]))
-    result.update(num_clips=len(order), skipped_clips=len(skipped), recipe=recipe_name, model_type=classifier.config.model_type)
+    result.update(
+        num_clips=len(order), skipped_clips=len(skipped), recipe=recipe_name, model_type=classifier.config.model_type
+    )
     result["paper"] = paper_result(classifier.config.model_type, recipe_name)
     return result

@@ -38,7 +38,13 @@ class AugmentedFeaturizer:
         input_name: key of the features (default: the extractor's first `model_input_names`).
     """
 
-    def __init__(self, feature_extractor, augmentation: AugmentationConfig, generator: torch.Generator | None = None, input_name: str | None = None):
+    def __init__(
+        self,
+        feature_extractor,
+        augmentation: AugmentationConfig,
+        generator: torch.Generator | None = None,
+        input_name: str | None = None,
+    ):
         if not hasattr(feature_extractor, "extract"):
             raise TypeError(
                 f"{type(feature_extractor).__name__} has no batched `extract(waveforms, lengths)`; training needs "
@@ -78,7 +84,13 @@ class AugmentedFeaturizer:
             waveforms, lengths = random_crop(waveforms, lengths, self.crop_samples, self.generator)
         partner = lam = None
         if augmentation.uses_mixup:
-            partner, lam = sample_mixup(waveforms.shape[0], augmentation.mixup_prob, augmentation.mixup_alpha, augmentation.mixup_partner, self.generator)
+            partner, lam = sample_mixup(
+                waveforms.shape[0],
+                augmentation.mixup_prob,
+                augmentation.mixup_alpha,
+                augmentation.mixup_partner,
+                self.generator,
+            )
             if augmentation.mixup_domain == "waveform":
                 waveforms = mix_waveforms(waveforms, lengths, partner, lam)
         features = self.feature_extractor.extract(waveforms, lengths)[self.input_name]
@@ -98,7 +110,9 @@ class AugmentedFeaturizer:
         features = random_roll(features, augmentation.time_shift_frames, dim=1, generator=self.generator)
         if labels is not None and lam is not None and augmentation.mixup_labels:
             if not labels.is_floating_point():
-                raise ValueError("mixup of labels needs soft (B, classes) labels: build the collator with soft_labels=True")
+                raise ValueError(
+                    "mixup of labels needs soft (B, classes) labels: build the collator with soft_labels=True"
+                )
             labels = mix(labels, partner.to(labels.device), lam.to(labels.device))
         return features, labels
 
@@ -115,4 +129,3 @@ class AugmentedFeaturizer:
         else:
             batch[self.input_name] = self.feature_extractor.extract(waveforms, lengths)[self.input_name]
         return batch
-

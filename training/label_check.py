@@ -56,7 +56,9 @@ def _named(values: list, names: list[str] | None) -> list:
 
 
 def _shown(values: list) -> str:
-    return ", ".join(map(repr, values[:_SHOWN])) + (f" and {len(values) - _SHOWN} more" if len(values) > _SHOWN else "")
+    return ", ".join(map(repr, values[:_SHOWN])) + (
+        f" and {len(values) - _SHOWN} more" if len(values) > _SHOWN else ""
+    )
 
 
 def check_split_labels(data: RecipeData, spec: DatasetSpec) -> None:
@@ -78,7 +80,9 @@ def check_split_labels(data: RecipeData, spec: DatasetSpec) -> None:
         values = split_label_values(split, spec, encoder.multi_label)
         unknown = _unknown(values, encoder)
         if unknown and encoder.multi_label:
-            logger.warning(f"split {name!r}: {len(unknown)} label(s) not in the label map are ignored: {_shown(unknown)}")
+            logger.warning(
+                f"split {name!r}: {len(unknown)} label(s) not in the label map are ignored: {_shown(unknown)}"
+            )
         elif unknown:
             problems.append(
                 f"split {name!r} has label(s) {_shown(_named(unknown, _class_names(split, spec)))} that are not in the label map "

@@ -31,7 +31,11 @@ class LabelEncoder:
         self.num_labels = len(label_map)
         self.key2id = label_map.key2id
         self.id_lookup = None
-        if label_format in ("id", "ids") and dataset_names is not None and list(dataset_names[: self.num_labels]) != list(label_map.names):
+        if (
+            label_format in ("id", "ids")
+            and dataset_names is not None
+            and list(dataset_names[: self.num_labels]) != list(label_map.names)
+        ):
             name2id = label_map.label2id
             self.id_lookup = np.array([name2id.get(name, -1) for name in dataset_names], dtype=np.int64)
         self._warned_unknown: set = set()
@@ -77,11 +81,11 @@ class LabelEncoder:
         return self.multi_hot(values) if self.multi_label else self.ids(values)
 
 
-
 def training_label_weights(dataset, spec: DatasetSpec, encoder: LabelEncoder) -> np.ndarray:
     """AST's balanced-sampling weight of every training example (reads only the label column)."""
     if not hasattr(dataset, "__len__"):
-        raise ValueError("the balanced sampler needs a map-style dataset (not --streaming): it weighs every example up front")
+        raise ValueError(
+            "the balanced sampler needs a map-style dataset (not --streaming): it weighs every example up front"
+        )
     labels = dataset.select_columns([spec.label_column])[spec.label_column]
     return label_frequency_weights(encoder.multi_hot(labels).numpy())
-

@@ -85,7 +85,9 @@ def apply_lora(network: PreTrainedModel, settings: LoraSettings):
     leaf_names = {name.rsplit(".", 1)[-1] for name, _ in network.named_modules()}
     missing = [target for target in settings.targets if target not in leaf_names]
     if missing:
-        linears = sorted({name.rsplit(".", 1)[-1] for name, module in network.named_modules() if type(module).__name__ == "Linear"})
+        linears = sorted(
+            {name.rsplit(".", 1)[-1] for name, module in network.named_modules() if type(module).__name__ == "Linear"}
+        )
         raise LoraTargetError(
             f"--lora_targets {','.join(missing)}: {network.config.model_type} has no module of that name; its linear "
             f"layers are {', '.join(linears)}"

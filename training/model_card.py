@@ -67,7 +67,12 @@ def write_conversion_model_card(
     card_data = ModelCardData(
         library_name="transformers",
         pipeline_tag="audio-classification" if is_classifier else None,
-        tags=["audio-classification", "spectrogram-transformers", model.config.model_type, f"converted-{source_format}"],
+        tags=[
+            "audio-classification",
+            "spectrogram-transformers",
+            model.config.model_type,
+            f"converted-{source_format}",
+        ],
         datasets=datasets or None,
         base_model=base_model if base_model and _is_hub_id(base_model) else None,
         model_name=model_name,

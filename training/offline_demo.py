@@ -145,17 +145,23 @@ def plot_held_out_clip(model_dir: str | Path, data_dir: str | Path, split: str =
     waveform, sampling_rate = _decode(row["audio"])
     waveform = resample(waveform, sampling_rate, classifier.sampling_rate)
     prediction = classifier.classify(waveform, name=row["file"], top_k=5, progress=False)
-    title = f"held-out {split} clip: \"{keyword}\" spoken by {row['speaker_id']}"
+    title = f'held-out {split} clip: "{keyword}" spoken by {row["speaker_id"]}'
     return save_figure(plot_classification(prediction, waveform, classifier.sampling_rate, title=title), path)
 
 
-def _print_report(report: dict[str, Any], metrics: dict[str, float], model_dir: Path, seconds: dict[str, float]) -> None:
+def _print_report(
+    report: dict[str, Any], metrics: dict[str, float], model_dir: Path, seconds: dict[str, float]
+) -> None:
     print()
     print(f"saved model: {model_dir}")
     for name in ("eval_accuracy", "test_accuracy"):
         if name in metrics:
             print(f"{name} (Trainer): {metrics[name]:.4f}")
-    scored = "" if report["input_seconds"] is None else f" (their first {report['input_seconds']:.3f} s, the model's input, as Trainer scores them)"
+    scored = (
+        ""
+        if report["input_seconds"] is None
+        else f" (their first {report['input_seconds']:.3f} s, the model's input, as Trainer scores them)"
+    )
     print(
         f"test accuracy through pipeline('audio-classification') on {report['num_clips']} clips of held-out voices"
         f"{scored}: {report['accuracy']:.4f}"
@@ -196,7 +202,14 @@ def run_offline_main_job(
         torch.set_num_threads(threads)
     try:
         return _run_offline_main_job(
-            data_config, model, recipe, output_dir, cache_dir, data_dir, training_overrides, overwrite_output_dir,
+            data_config,
+            model,
+            recipe,
+            output_dir,
+            cache_dir,
+            data_dir,
+            training_overrides,
+            overwrite_output_dir,
             num_demo_clips,
         )
     finally:
@@ -204,7 +217,15 @@ def run_offline_main_job(
 
 
 def _run_offline_main_job(
-    data_config, model, recipe, output_dir, cache_dir, data_dir, training_overrides, overwrite_output_dir, num_demo_clips
+    data_config,
+    model,
+    recipe,
+    output_dir,
+    cache_dir,
+    data_dir,
+    training_overrides,
+    overwrite_output_dir,
+    num_demo_clips,
 ) -> dict[str, Any]:
     from .train import run_training
 
@@ -215,7 +236,9 @@ def _run_offline_main_job(
     seconds["dataset"] = time.perf_counter() - started
 
     overrides = dict(training_overrides or {})
-    output_dir = Path(output_dir or overrides.pop("output_dir", None) or Path("outputs") / f"{recipe}-{Path(model).name}")
+    output_dir = Path(
+        output_dir or overrides.pop("output_dir", None) or Path("outputs") / f"{recipe}-{Path(model).name}"
+    )
     started = time.perf_counter()
     metrics = run_training(
         recipe, model, output_dir=output_dir, data_dir=data_dir, training_overrides=overrides,

@@ -132,7 +132,9 @@ class UnlabeledAudioCollator:
 
     def __post_init__(self):
         # decoding, skipping and counting undecodable clips, and the one padding: the classification collator's
-        self._decoder = AudioClassificationCollator(self.feature_extractor, None, self.audio_column, return_waveforms=True)
+        self._decoder = AudioClassificationCollator(
+            self.feature_extractor, None, self.audio_column, return_waveforms=True
+        )
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         decoded = self._decoder(rows)
@@ -150,7 +152,9 @@ class UnlabeledAudioCollator:
         return {"input_values": self.feature_extractor.extract(batch, lengths)["input_values"], **skipped}
 
 
-def _load_data(source: str, split: str, streaming: bool, audio_column: str, dataset_config: str | None, seed: int, buffer: int):
+def _load_data(
+    source: str, split: str, streaming: bool, audio_column: str, dataset_config: str | None, seed: int, buffer: int
+):
     """A local folder -> AudioFileDataset; anything else is a Hub dataset id (streamed with `streaming`)."""
     if Path(source).is_dir():
         return AudioFileDataset(find_audio_files(source), audio_column)
@@ -158,7 +162,9 @@ def _load_data(source: str, split: str, streaming: bool, audio_column: str, data
 
     dataset = load_dataset(source, dataset_config, split=split, streaming=streaming)
     if audio_column not in (dataset.column_names or []):
-        raise InvalidInputError(f"dataset {source} has no column {audio_column!r} (columns: {dataset.column_names}); pass --audio_column")
+        raise InvalidInputError(
+            f"dataset {source} has no column {audio_column!r} (columns: {dataset.column_names}); pass --audio_column"
+        )
     dataset = dataset.cast_column(audio_column, Audio(decode=False)).select_columns([audio_column])
     if streaming:
         # each process reads its own share of the stream: `StreamSplitByNodeMixin` in the trainer
@@ -186,9 +192,15 @@ def load_pretraining_model(model: str, config_overrides: dict | None = None) -> 
     return SSASTForPreTraining(config)
 
 
-def _load_feature_extractor(source: str | None, model: str, config: SSASTConfig, mean: float | None, std: float | None):
+def _load_feature_extractor(
+    source: str | None, model: str, config: SSASTConfig, mean: float | None, std: float | None
+):
     """The model's AST extractor (variant or directory), set to the model's input length and mel bins."""
-    overrides = {"max_length": config.max_length, "num_mel_bins": config.num_mel_bins, "feature_size": config.num_mel_bins}
+    overrides = {
+        "max_length": config.max_length,
+        "num_mel_bins": config.num_mel_bins,
+        "feature_size": config.num_mel_bins,
+    }
     if mean is not None:
         overrides["mean"] = mean
     if std is not None:
@@ -296,9 +308,14 @@ def run_pretraining(
     train_dataset = _load_data(data, split, streaming, audio_column, dataset_config, args.seed, shuffle_buffer_size)
     eval_dataset = None
     if eval_data is not None:
-        eval_dataset = _load_data(eval_data, eval_split, streaming, audio_column, dataset_config, args.seed, shuffle_buffer_size)
+        eval_dataset = _load_data(
+            eval_data, eval_split, streaming, audio_column, dataset_config, args.seed, shuffle_buffer_size
+        )
 
-    optimizer = (torch.optim.Adam, {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon})
+    optimizer = (
+        torch.optim.Adam,
+        {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2), "eps": args.adam_epsilon},
+    )
     trainer = SSASTPreTrainer(
         model=pretraining_model,
         args=args,

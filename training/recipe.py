@@ -261,7 +261,9 @@ class LabelMap:
         return len(self.names)
 
 
-def load_label_map(spec: str, label_key: str = "display_name", dataset_features=None, label_column: str | None = None) -> LabelMap:
+def load_label_map(
+    spec: str, label_key: str = "display_name", dataset_features=None, label_column: str | None = None
+) -> LabelMap:
     """The recipe's label map.
 
     `spec` is a CSV in the original repos' `class_labels_indices.csv` layout (index,mid,display_name): a bare

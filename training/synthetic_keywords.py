@@ -178,7 +178,10 @@ def split_voices(variants: tuple[str, ...], config: SyntheticKeywordsConfig) -> 
         "validation": shuffled[num_test : num_test + num_validation],
         "train": shuffled[num_test + num_validation :],
     }
-    return {split: [f"{accent}+{variant}" for variant in sorted(names) for accent in config.accents] for split, names in by_split.items()}
+    return {
+        split: [f"{accent}+{variant}" for variant in sorted(names) for accent in config.accents]
+        for split, names in by_split.items()
+    }
 
 
 def _speak(voice: str, speed: int, pitch: int, amplitude: int, text: str) -> np.ndarray:
@@ -311,7 +314,9 @@ def _features(keywords: tuple[str, ...], sampling_rate: int | None):
     stored struct to `Audio` afterwards needs nothing."""
     from datasets import Audio, ClassLabel, Features, Value
 
-    audio = Audio(sampling_rate=sampling_rate) if sampling_rate else {"bytes": Value("binary"), "path": Value("string")}
+    audio = (
+        Audio(sampling_rate=sampling_rate) if sampling_rate else {"bytes": Value("binary"), "path": Value("string")}
+    )
     return Features(
         {
             "file": Value("string"),

@@ -78,7 +78,10 @@ def _resolve_model_source(model: str) -> tuple[str, bool]:
         return str(variant_dir(model)), False
     path = Path(model)
     if path.is_dir():
-        weights = any((path / name).exists() for name in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json"))
+        weights = any(
+            (path / name).exists()
+            for name in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+        )
         if not (path / "config.json").is_file():
             raise ValueError(f"{path} has no config.json: not a model directory")
         return str(path), weights
@@ -127,9 +130,13 @@ def load_model_and_feature_extractor(
 
     # (AutoFeatureExtractor cannot return unused kwargs: it hands return_unused_kwargs to AutoConfig too)
     extractor_class = type(AutoFeatureExtractor.from_pretrained(source))
-    feature_extractor, unused = extractor_class.from_pretrained(source, return_unused_kwargs=True, **family.feature_extractor)
+    feature_extractor, unused = extractor_class.from_pretrained(
+        source, return_unused_kwargs=True, **family.feature_extractor
+    )
     if unused:
-        raise ValueError(f"recipe feature-extractor settings {sorted(unused)} are not arguments of {type(feature_extractor).__name__}")
+        raise ValueError(
+            f"recipe feature-extractor settings {sorted(unused)} are not arguments of {type(feature_extractor).__name__}"
+        )
     for name in ("max_length", "num_mel_bins"):
         expected = getattr(network.config, name, None)
         actual = getattr(feature_extractor, name, None)
@@ -201,18 +208,29 @@ def build_training_arguments(
 
     if "per_device_train_batch_size" not in overrides and family.global_train_batch_size:
         accumulation = int(values.get("gradient_accumulation_steps", 1))
-        values["per_device_train_batch_size"] = split_global_batch(family.global_train_batch_size, _world_size(), accumulation)
+        values["per_device_train_batch_size"] = split_global_batch(
+            family.global_train_batch_size, _world_size(), accumulation
+        )
 
     steps_per_epoch = None
     if streaming:
-        batch = int(values.get("per_device_train_batch_size", 8)) * _world_size() * int(values.get("gradient_accumulation_steps", 1))
+        batch = (
+            int(values.get("per_device_train_batch_size", 8))
+            * _world_size()
+            * int(values.get("gradient_accumulation_steps", 1))
+        )
         if num_train_examples:
             steps_per_epoch = max(1, math.ceil(num_train_examples / batch))
         if int(values.get("max_steps", -1)) <= 0:
             if steps_per_epoch is None:
-                raise ValueError("streaming training needs --max_steps (the recipe does not give the training-set size)")
+                raise ValueError(
+                    "streaming training needs --max_steps (the recipe does not give the training-set size)"
+                )
             values["max_steps"] = int(math.ceil(float(values.get("num_train_epochs", 1)) * steps_per_epoch))
-        if overrides.get("eval_strategy", values["eval_strategy"]) == "epoch" or overrides.get("save_strategy", values["save_strategy"]) == "epoch":
+        if (
+            overrides.get("eval_strategy", values["eval_strategy"]) == "epoch"
+            or overrides.get("save_strategy", values["save_strategy"]) == "epoch"
+        ):
             interval = steps_per_epoch or max(1, int(values["max_steps"]))
             for prefix in ("eval", "save"):
                 if values.get(f"{prefix}_strategy") == "epoch":
@@ -277,7 +295,9 @@ class TrainingRun:
             raise ValueError("overwrite_output_dir is not a TrainingArguments field: pass overwrite_output_dir=True")
         given_output_dir = overrides.pop("output_dir", None)
         if output_dir is None:
-            output_dir = given_output_dir or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}" / (f"fold{fold}" if fold is not None else "")
+            output_dir = given_output_dir or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}" / (
+                f"fold{fold}" if fold is not None else ""
+            )
         return cls(
             recipe=recipe, model=model, output_dir=output_dir, fold=fold, data_dir=data_dir, streaming=streaming,
             dataset_id=dataset_id, dataset_config=dataset_config, sampler=sampler, training_overrides=overrides,
@@ -391,7 +411,11 @@ def _build_trainer(
     # accelerate can concatenate when it dispatches a streamed evaluation set over processes; undecodable clips
     # are dropped (never replaced), so metrics cover decodable clips only
     eval_collator = AudioClassificationCollator(
-        feature_extractor, data.label_encoder, recipe.dataset.audio_column, recipe.dataset.label_column, augmentation=None
+        feature_extractor,
+        data.label_encoder,
+        recipe.dataset.audio_column,
+        recipe.dataset.label_column,
+        augmentation=None,
     )
     return AudioClassificationTrainer(
         model=loaded.network,
@@ -541,7 +565,10 @@ def _weight_average(trainer: AudioClassificationTrainer, family: FamilySpec, out
     trainer.accelerator.wait_for_everyone()
     try:
         checkpoints = select_checkpoints(
-            output_dir, start_epoch=window["start_epoch"], end_epoch=window["end_epoch"], run_id=getattr(trainer, "run_id", None)
+            output_dir,
+            start_epoch=window["start_epoch"],
+            end_epoch=window["end_epoch"],
+            run_id=getattr(trainer, "run_id", None),
         )
     except ValueError as error:
         logger.warning(f"weight averaging skipped: {error}")
@@ -549,8 +576,13 @@ def _weight_average(trainer: AudioClassificationTrainer, family: FamilySpec, out
     states = [AutoModelForAudioClassification.from_pretrained(str(path)).state_dict() for path in checkpoints]
     model = trainer.accelerator.unwrap_model(trainer.model)
     model.load_state_dict(average_state_dicts(states))
-    logger.warning(f"weight-averaged {len(checkpoints)} checkpoints of this run: {[path.name for path in checkpoints]}")
-    return {"weight_averaged_checkpoints": len(checkpoints), "weight_averaged_from": [path.name for path in checkpoints]}
+    logger.warning(
+        f"weight-averaged {len(checkpoints)} checkpoints of this run: {[path.name for path in checkpoints]}"
+    )
+    return {
+        "weight_averaged_checkpoints": len(checkpoints),
+        "weight_averaged_from": [path.name for path in checkpoints],
+    }
 
 
 def run_cross_validation(
@@ -567,16 +599,24 @@ def run_cross_validation(
         if model is None:
             raise TypeError("run_cross_validation needs a model with a recipe")
         recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-        settings["output_dir"] = settings.get("output_dir") or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}"
+        settings["output_dir"] = (
+            settings.get("output_dir") or _DEFAULT_OUTPUT_ROOT / f"{recipe.name}-{Path(model).name}"
+        )
         run = TrainingRun.of(recipe, model, **settings)
     if run.recipe.dataset.folds is None:
         raise ValueError(f"recipe {run.recipe.name!r} has no folds")
     output_dir = Path(run.output_dir)
     per_fold = {}
     for fold in run.recipe.dataset.folds["values"]:
-        per_fold[fold] = run_training(replace(run, output_dir=output_dir / f"fold{fold}", fold=fold), callbacks=callbacks)
+        per_fold[fold] = run_training(
+            replace(run, output_dir=output_dir / f"fold{fold}", fold=fold), callbacks=callbacks
+        )
     summary: dict[str, Any] = {"folds": {str(fold): metrics for fold, metrics in per_fold.items()}}
-    keys = [key for key in per_fold[next(iter(per_fold))] if key.startswith("eval_") and isinstance(per_fold[next(iter(per_fold))][key], (int, float))]
+    keys = [
+        key
+        for key in per_fold[next(iter(per_fold))]
+        if key.startswith("eval_") and isinstance(per_fold[next(iter(per_fold))][key], (int, float))
+    ]
     for key in keys:
         values = np.array([metrics[key] for metrics in per_fold.values()], dtype=np.float64)
         summary[f"{key}_mean"] = float(values.mean())

@@ -21,7 +21,18 @@ from ..errors import UserError
 from .augment import BalancedSampler
 from .datasets import SKIPPED_CLIPS_KEY, AugmentedFeaturizer
 
-__all__ = ["AudioBatchMixin", "CheckpointWriteError", "TrainingDiverged", "check_finite_weights", "write_failure", "AudioClassificationTrainer", "EvalCollatorMixin", "StreamSplitByNodeMixin", "classification_loss", "epoch_schedule_factor"]
+__all__ = [
+    "AudioBatchMixin",
+    "CheckpointWriteError",
+    "TrainingDiverged",
+    "check_finite_weights",
+    "write_failure",
+    "AudioClassificationTrainer",
+    "EvalCollatorMixin",
+    "StreamSplitByNodeMixin",
+    "classification_loss",
+    "epoch_schedule_factor",
+]
 
 logger = logging.get_logger(__name__)
 
@@ -115,7 +126,12 @@ class StreamSplitByNodeMixin:
                 drop_last=self.args.dataloader_drop_last,
             )
             return prepare_data_loader(
-                loader, device=self.args.device, num_processes=1, process_index=0, put_on_device=True, dispatch_batches=False
+                loader,
+                device=self.args.device,
+                num_processes=1,
+                process_index=0,
+                put_on_device=True,
+                dispatch_batches=False,
             )
         return super().get_train_dataloader()
 
@@ -130,7 +146,11 @@ class CheckpointWriteError(UserError):
 
 def check_finite_weights(model: torch.nn.Module, what: str) -> None:
     """Raise `TrainingDiverged` naming the tensors that hold NaN or infinity (never saved as a model)."""
-    bad = [name for name, tensor in model.state_dict().items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    bad = [
+        name
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all()
+    ]
     if bad:
         raise TrainingDiverged(
             f"{len(bad)} weight tensor(s) hold NaN or infinity ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}), "
@@ -143,7 +163,11 @@ def write_failure(error: BaseException, directory: str | Path) -> CheckpointWrit
 
     torch's zip writer reports a full disk as `RuntimeError: ... unexpected pos A vs B`, with no errno."""
     text = str(error)
-    full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "unexpected pos" in text
+    full = (
+        getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+        or "No space left" in text
+        or "unexpected pos" in text
+    )
     if not full:
         return None
     try:
@@ -252,7 +276,9 @@ class AudioBatchMixin:
             count = self.accelerator.reduce(count, reduction="sum")
         return int(count.item())
 
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
         before = self._skipped_clips["eval"]
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         local = torch.tensor(self._skipped_clips["eval"] - before, dtype=torch.long, device=self.args.device)
@@ -336,7 +362,9 @@ class AudioClassificationTrainer(AudioBatchMixin, EvalCollatorMixin, StreamSplit
             # Trainer derived num_training_steps = epochs x optimiser steps per epoch
             return max(1, round(num_training_steps / self.args.num_train_epochs))
         if self.train_dataset is not None and hasattr(self.train_dataset, "__len__"):
-            batches = math.ceil(len(self.train_dataset) / (self.args.per_device_train_batch_size * self.args.world_size))
+            batches = math.ceil(
+                len(self.train_dataset) / (self.args.per_device_train_batch_size * self.args.world_size)
+            )
             return max(1, math.ceil(batches / self.args.gradient_accumulation_steps))
         logger.warning("per-epoch schedule without a known epoch length: the whole run counts as one epoch")
         return max(1, num_training_steps)
@@ -368,4 +396,3 @@ class AudioClassificationTrainer(AudioBatchMixin, EvalCollatorMixin, StreamSplit
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
             return BalancedSampler(self.sample_weights, num_samples=len(dataset), seed=seed)
         return super()._get_train_sampler(train_dataset)
-

@@ -65,23 +65,56 @@ _ORIGINAL_AST_RULES = original_encoder_rules("ast.") + [
 _ORIGINAL_AST_DROPPED = (r"v\.head\..*", r"v\.head_dist\..*")
 
 _HF_AST_RULES = [
-    (r"audio_spectrogram_transformer\.embeddings\.(cls_token|distillation_token|position_embeddings)", r"ast.embeddings.\1"),
+    (
+        r"audio_spectrogram_transformer\.embeddings\.(cls_token|distillation_token|position_embeddings)",
+        r"ast.embeddings.\1",
+    ),
     (
         r"audio_spectrogram_transformer\.embeddings\.patch_embeddings\.projection\.(weight|bias)",
         r"ast.embeddings.patch_embeddings.projection.\1",
     ),
     # transformers 4.x / Hub layout
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.query\.(weight|bias)", r"ast.encoder.layers.\1.attention.q_proj.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.key\.(weight|bias)", r"ast.encoder.layers.\1.attention.k_proj.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.value\.(weight|bias)", r"ast.encoder.layers.\1.attention.v_proj.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)", r"ast.encoder.layers.\1.attention.o_proj.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)", r"ast.encoder.layers.\1.mlp.fc1.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)", r"ast.encoder.layers.\1.mlp.fc2.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.(layernorm_before|layernorm_after)\.(weight|bias)", r"ast.encoder.layers.\1.\2.\3"),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.query\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.q_proj.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.key\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.k_proj.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.value\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.v_proj.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.o_proj.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)",
+        r"ast.encoder.layers.\1.mlp.fc1.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)",
+        r"ast.encoder.layers.\1.mlp.fc2.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.(layernorm_before|layernorm_after)\.(weight|bias)",
+        r"ast.encoder.layers.\1.\2.\3",
+    ),
     # transformers 5.x in-memory layout
-    (r"audio_spectrogram_transformer\.layers\.(\d+)\.attention\.(q_proj|k_proj|v_proj|o_proj)\.(weight|bias)", r"ast.encoder.layers.\1.attention.\2.\3"),
-    (r"audio_spectrogram_transformer\.layers\.(\d+)\.mlp\.(fc1|fc2)\.(weight|bias)", r"ast.encoder.layers.\1.mlp.\2.\3"),
-    (r"audio_spectrogram_transformer\.layers\.(\d+)\.(layernorm_before|layernorm_after)\.(weight|bias)", r"ast.encoder.layers.\1.\2.\3"),
+    (
+        r"audio_spectrogram_transformer\.layers\.(\d+)\.attention\.(q_proj|k_proj|v_proj|o_proj)\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.\2.\3",
+    ),
+    (
+        r"audio_spectrogram_transformer\.layers\.(\d+)\.mlp\.(fc1|fc2)\.(weight|bias)",
+        r"ast.encoder.layers.\1.mlp.\2.\3",
+    ),
+    (
+        r"audio_spectrogram_transformer\.layers\.(\d+)\.(layernorm_before|layernorm_after)\.(weight|bias)",
+        r"ast.encoder.layers.\1.\2.\3",
+    ),
     (r"audio_spectrogram_transformer\.layernorm\.(weight|bias)", r"ast.layernorm.\1"),
     (r"classifier\.(layernorm|dense)\.(weight|bias)", r"classifier.\1.\2"),
 ]
@@ -91,7 +124,9 @@ def _architecture_of(converted: Mapping[str, torch.Tensor], prefix: str = "ast."
     """Config fields the tensors determine, from a state dict already in this package's names."""
     projection = converted[f"{prefix}embeddings.patch_embeddings.projection.weight"]  # (D, 1, pf, pt)
     hidden_size = projection.shape[0]
-    layer_ids = {int(m.group(1)) for key in converted if (m := re.match(rf"{re.escape(prefix)}encoder\.layers\.(\d+)\.", key))}
+    layer_ids = {
+        int(m.group(1)) for key in converted if (m := re.match(rf"{re.escape(prefix)}encoder\.layers\.(\d+)\.", key))
+    }
     fields = {
         "hidden_size": hidden_size,
         "num_hidden_layers": len(layer_ids),
@@ -109,7 +144,9 @@ def _architecture_of(converted: Mapping[str, torch.Tensor], prefix: str = "ast."
 _KNOWN_MAX_LENGTHS = (1024, 512, 128, 100)
 
 
-def _input_length_fields(num_patches: int, patch_size: tuple[int, int], num_mel_bins: int = 128, stride: int = 10) -> dict:
+def _input_length_fields(
+    num_patches: int, patch_size: tuple[int, int], num_mel_bins: int = 128, stride: int = 10
+) -> dict:
     """Strides and max_length for a checkpoint of `num_patches` patches, assuming the original's stride 10."""
     frequency_patches = (num_mel_bins - patch_size[0]) // stride + 1
     if num_patches % frequency_patches:
@@ -124,13 +161,17 @@ def _reconcile_config(config: ASTConfig | None, fields: dict, config_class: type
     """The given config checked against what the checkpoint determines, or a new one built from it."""
     if config is None:
         fields = dict(fields)
-        fields.setdefault("num_attention_heads", _HEADS_BY_WIDTH.get(fields["hidden_size"], max(1, fields["hidden_size"] // 64)))
+        fields.setdefault(
+            "num_attention_heads", _HEADS_BY_WIDTH.get(fields["hidden_size"], max(1, fields["hidden_size"] // 64))
+        )
         if "intermediate_size" not in fields:
             fields["intermediate_size"] = 4 * fields["hidden_size"]
         return config_class(**fields)
     disagreements = []
     for name, value in fields.items():
-        current = (config.frequency_patch_size, config.time_patch_size) if name == "patch_size" else getattr(config, name)
+        current = (
+            (config.frequency_patch_size, config.time_patch_size) if name == "patch_size" else getattr(config, name)
+        )
         if current != value:
             disagreements.append(f"{name}: config has {current}, checkpoint has {value}")
     if disagreements:
@@ -191,7 +232,9 @@ def _to_package_names(state_dict: Mapping[str, torch.Tensor], layout: Layout) ->
         return renamed
     if layout == "timm":
         kept = drop_keys(strip_prefix(state_dict, "model."), _TIMM_HEADS)
-        renamed, unknown = rename_keys({f"v.{key}": value for key, value in kept.items()}, original_encoder_rules("ast."))
+        renamed, unknown = rename_keys(
+            {f"v.{key}": value for key, value in kept.items()}, original_encoder_rules("ast.")
+        )
         if unknown:
             raise CheckpointKeyError(f"unexpected keys in the timm ViT checkpoint: {sorted(k[2:] for k in unknown)}")
         projection_key = "ast.embeddings.patch_embeddings.projection.weight"
@@ -277,7 +320,11 @@ def adapt_state_dict_geometry(
     for key, value in state_dict.items():
         if key.endswith(_POSITION_KEY):
             adapted[key] = resize_position_embeddings(
-                value, source_config.patch_grid, target_config.patch_grid, source_config.num_prefix_tokens, **resize_options
+                value,
+                source_config.patch_grid,
+                target_config.patch_grid,
+                source_config.num_prefix_tokens,
+                **resize_options,
             )
     return adapted
 
@@ -297,7 +344,9 @@ def infer_ast_config(state_dict: Mapping[str, torch.Tensor], layout: Layout | No
     return _reconcile_config(None, {**architecture, **fields})
 
 
-def _checked_config(state_dict: Mapping[str, torch.Tensor], config: ASTConfig | None, layout: Layout, **fields) -> ASTConfig:
+def _checked_config(
+    state_dict: Mapping[str, torch.Tensor], config: ASTConfig | None, layout: Layout, **fields
+) -> ASTConfig:
     """`config` checked against the tensors (naming every disagreeing field), or the one they determine."""
     if config is None:
         return infer_ast_config(state_dict, layout, **fields)

@@ -108,4 +108,6 @@ class ASTConfig(ConsistentLabelsMixin, PackagePipelineMixin, PreTrainedConfig):
         if min(self.frequency_stride, self.time_stride) < 1:
             raise ValueError("frequency_stride and time_stride must be >= 1")
         if self.num_prefix_tokens not in (1, 2):
-            raise ValueError(f"num_prefix_tokens must be 1 (cls) or 2 (cls + distillation), got {self.num_prefix_tokens}")
+            raise ValueError(
+                f"num_prefix_tokens must be 1 (cls) or 2 (cls + distillation), got {self.num_prefix_tokens}"
+            )

@@ -10,6 +10,7 @@ Sources:
 
 Each is a pure `convert_<source>_state_dict(state_dict, config) -> dict` plus a builder in `BUILDERS`.
 """
+
 from collections.abc import Mapping
 
 import torch
@@ -38,7 +39,9 @@ __all__ = [
 ]
 
 
-def _load_strictly(model: ASTForAudioClassification, converted: dict[str, torch.Tensor], unknown: list[str], source: str):
+def _load_strictly(
+    model: ASTForAudioClassification, converted: dict[str, torch.Tensor], unknown: list[str], source: str
+):
     expected = model.state_dict()
     check_state_dict_keys(converted, expected, unknown, source=source)
     model.load_state_dict(converted, strict=True)

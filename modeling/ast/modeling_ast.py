@@ -105,7 +105,9 @@ class ASTEmbeddings(nn.Module):
                 "pad or cut the features to max_length (the feature extractor does), or pass "
                 "interpolate_pos_encoding=True to resize the positional embedding at run time"
             )
-        return resize_position_embeddings(self.position_embeddings, self.config.patch_grid, grid, self.num_prefix_tokens)
+        return resize_position_embeddings(
+            self.position_embeddings, self.config.patch_grid, grid, self.num_prefix_tokens
+        )
 
     def embed_patches(self, input_values: torch.Tensor) -> torch.Tensor:
         """Patch tokens before prefix tokens and positions are added (SSAST masks them here)."""
@@ -172,7 +174,8 @@ class ASTAttention(nn.Module):
             return query, key, value
         shape = (batch_size, length, -1, self.head_dim)
         return tuple(
-            projection(hidden_states).view(shape).transpose(1, 2) for projection in (self.q_proj, self.k_proj, self.v_proj)
+            projection(hidden_states).view(shape).transpose(1, 2)
+            for projection in (self.q_proj, self.k_proj, self.v_proj)
         )
 
     def forward(

@@ -56,7 +56,10 @@ _RENAMES: tuple[tuple[str, str], ...] = (
     # fused qkv is split after renaming (see `split_fused_qkv`)
     (_BLOCK + r"attn\.qkv\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.attention.qkv.\3"),
     (_BLOCK + r"attn\.proj\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.attention.o_proj.\3"),
-    (_BLOCK + r"attn\.relative_position_bias_table", r"htsat.encoder.layers.\1.blocks.\2.attention.relative_position_bias_table"),
+    (
+        _BLOCK + r"attn\.relative_position_bias_table",
+        r"htsat.encoder.layers.\1.blocks.\2.attention.relative_position_bias_table",
+    ),
     (_BLOCK + r"mlp\.(fc1|fc2)\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.mlp.\3.\4"),
     (r"layers\.(\d+)\.downsample\.(norm|reduction)\.(weight|bias)", r"htsat.encoder.layers.\1.downsample.\2.\3"),
     (r"norm\.(weight|bias)", r"htsat.layernorm.\1"),
@@ -107,7 +110,9 @@ def infer_htsat_config(state_dict: Mapping[str, torch.Tensor], **overrides) -> H
     head = state_dict["tscam_conv.weight" if use_token_semantic_head else "head.weight"]
     inferred = {
         "embed_dim": projection.shape[0],
-        "patch_size": tuple(projection.shape[-2:]) if projection.shape[-2] != projection.shape[-1] else projection.shape[-1],
+        "patch_size": tuple(projection.shape[-2:])
+        if projection.shape[-2] != projection.shape[-1]
+        else projection.shape[-1],
         "depths": depths,
         "num_heads": tuple(table.shape[1] for table in tables),
         # stage 0 has the largest grid, so its window is never clamped to the grid

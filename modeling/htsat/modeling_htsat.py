@@ -639,7 +639,9 @@ class HTSATModel(HTSATPreTrainedModel):
         """
         expected = (1, self.config.spec_size, self.config.spec_size)
         if image.dim() != 4 or tuple(image.shape[1:]) != expected:
-            raise ValueError(f"image must have shape (batch, {', '.join(map(str, expected))}), got {tuple(image.shape)}")
+            raise ValueError(
+                f"image must have shape (batch, {', '.join(map(str, expected))}), got {tuple(image.shape)}"
+            )
         hidden_states = self.encoder(self.embeddings(image), **kwargs)
         sequence_output = self.layernorm(hidden_states)
         return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=sequence_output.mean(dim=1))
@@ -710,7 +712,9 @@ class HTSATForAudioClassification(HTSATPreTrainedModel):
                 logits = logit_of_mean_probability(crop_logits, dim=0)
             else:
                 logits = crop_logits.mean(dim=0)
-            step_logits = logit_of_mean_probability(crop_step_logits.view(num_crops, batch_size, *crop_step_logits.shape[1:]), dim=0)
+            step_logits = logit_of_mean_probability(
+                crop_step_logits.view(num_crops, batch_size, *crop_step_logits.shape[1:]), dim=0
+            )
             latent_output = None
         # each time step covers frames_per_step (32) frames of the stretched axis
         framewise_logits = step_logits.repeat_interleave(self.config.frames_per_step, dim=1)  # (B, num_frames, labels)

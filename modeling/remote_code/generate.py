@@ -30,7 +30,11 @@ __all__ = ["ROOT_MODULES", "GenerationError", "generate_files", "generate_module
 PACKAGE = "spectrogram_transformers"
 # modules defining each family's Auto classes (relative to the package); everything else is found from them
 ROOT_MODULES: dict[str, tuple[str, ...]] = {
-    "ast": ("modeling.ast.configuration_ast", "modeling.ast.modeling_ast", "feature_extraction.feature_extraction_ast"),
+    "ast": (
+        "modeling.ast.configuration_ast",
+        "modeling.ast.modeling_ast",
+        "feature_extraction.feature_extraction_ast",
+    ),
     "ssast": (
         "modeling.ssast.configuration_ssast",
         "modeling.ssast.modeling_ssast",
@@ -112,7 +116,12 @@ def _parse_module(name: str) -> _Module:
     is_package = path.name == "__init__.py"
     statements, bindings, dependencies = [], {}, []
     body = tree.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         body = body[1:]  # the module docstring
     for node in body:
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
@@ -122,12 +131,16 @@ def _parse_module(name: str) -> _Module:
         if isinstance(node, ast.ImportFrom) and node.level > 0:
             target = _resolve(name, node, is_package)
             if node.module is None:
-                raise GenerationError(f"{name}: `from {'.' * node.level} import ...` imports modules; import names instead")
+                raise GenerationError(
+                    f"{name}: `from {'.' * node.level} import ...` imports modules; import names instead"
+                )
             dependencies.append(target)
             for alias in node.names:
                 if alias.name == "*":
                     raise GenerationError(f"{name}: star import from {target}")
-                statement = _Statement(name, node, defines={alias.asname or alias.name}, imports_from=[(target, alias.name)])
+                statement = _Statement(
+                    name, node, defines={alias.asname or alias.name}, imports_from=[(target, alias.name)]
+                )
                 if alias.asname and alias.asname != alias.name:
                     statement.alias_of = (alias.asname, alias.name)
                 statements.append(statement)
@@ -300,9 +313,7 @@ def _dedup(statements: list[_Statement], title: str) -> list[_Statement]:
     return [statement for statement in statements if id(statement) in kept_ids]
 
 
-def _render(
-    modules: dict[str, _Module], statements: list[_Statement], docstring: str, shared_import: str = ""
-) -> str:
+def _render(modules: dict[str, _Module], statements: list[_Statement], docstring: str, shared_import: str = "") -> str:
     """A flat module: banner, docstring, external imports, `shared_import`, then the statements grouped by the
     package module they come from."""
     imports = sorted({s.external_import for s in statements if s.external_import})
@@ -341,9 +352,7 @@ def generate_module(root_modules: list[str], class_names: list[str], title: str)
     """One flat module holding `class_names` (defined in `root_modules`) and everything they reach."""
     modules = _load_modules(root_modules)
     statements = _dedup(_reached(modules, _roots(modules, root_modules, class_names)), title)
-    docstring = (
-        f"{title} as one self-contained module.\n\nFrom the package modules {_source_list(statements)}."
-    )
+    docstring = f"{title} as one self-contained module.\n\nFrom the package modules {_source_list(statements)}."
     return _render(modules, statements, docstring)
 
 
@@ -355,11 +364,14 @@ def generate_files() -> dict[str, str]:
     copies along when it loads the family module as remote code.
     """
     roots = {
-        family: [f"{PACKAGE}.{root}" for root in (*modules, PIPELINE_MODULE)] for family, modules in ROOT_MODULES.items()
+        family: [f"{PACKAGE}.{root}" for root in (*modules, PIPELINE_MODULE)]
+        for family, modules in ROOT_MODULES.items()
     }
     modules = _load_modules([root for family_roots in roots.values() for root in family_roots])
     reached = {
-        family: _reached(modules, _roots(modules, roots[family], [*REMOTE_CODE_CLASSES[family].values(), REMOTE_CODE_PIPELINE]))
+        family: _reached(
+            modules, _roots(modules, roots[family], [*REMOTE_CODE_CLASSES[family].values(), REMOTE_CODE_PIPELINE])
+        )
         for family in ROOT_MODULES
     }
     for family, statements in reached.items():
@@ -396,9 +408,9 @@ def generate_files() -> dict[str, str]:
             ],
             family,
         )
-        shared_import = f"from .{SHARED_MODULE} import (  # noqa: F401\n" + "".join(
-            f"    {name},\n" for name in imported
-        ) + ")"
+        shared_import = (
+            f"from .{SHARED_MODULE} import (  # noqa: F401\n" + "".join(f"    {name},\n" for name in imported) + ")"
+        )
         files[f"{module_name(family)}.py"] = _render(
             modules,
             own,

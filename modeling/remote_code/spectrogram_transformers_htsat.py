@@ -941,7 +941,9 @@ class HTSATModel(HTSATPreTrainedModel):
         """
         expected = (1, self.config.spec_size, self.config.spec_size)
         if image.dim() != 4 or tuple(image.shape[1:]) != expected:
-            raise ValueError(f"image must have shape (batch, {', '.join(map(str, expected))}), got {tuple(image.shape)}")
+            raise ValueError(
+                f"image must have shape (batch, {', '.join(map(str, expected))}), got {tuple(image.shape)}"
+            )
         hidden_states = self.encoder(self.embeddings(image), **kwargs)
         sequence_output = self.layernorm(hidden_states)
         return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=sequence_output.mean(dim=1))
@@ -1012,7 +1014,9 @@ class HTSATForAudioClassification(HTSATPreTrainedModel):
                 logits = logit_of_mean_probability(crop_logits, dim=0)
             else:
                 logits = crop_logits.mean(dim=0)
-            step_logits = logit_of_mean_probability(crop_step_logits.view(num_crops, batch_size, *crop_step_logits.shape[1:]), dim=0)
+            step_logits = logit_of_mean_probability(
+                crop_step_logits.view(num_crops, batch_size, *crop_step_logits.shape[1:]), dim=0
+            )
             latent_output = None
         # each time step covers frames_per_step (32) frames of the stretched axis
         framewise_logits = step_logits.repeat_interleave(self.config.frames_per_step, dim=1)  # (B, num_frames, labels)
@@ -1064,7 +1068,9 @@ def mel_to_hz_slaney(mels: np.ndarray | float) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def _slaney_filterbank_cpu(sample_rate: float, n_fft: int, num_mel_bins: int, fmin: float, fmax: float) -> torch.Tensor:
+def _slaney_filterbank_cpu(
+    sample_rate: float, n_fft: int, num_mel_bins: int, fmin: float, fmax: float
+) -> torch.Tensor:
     # Band edges: num_mel_bins + 2 points equally spaced in mel; filter i rises from edge i to edge i+1 and
     # falls to edge i+2. The weights are computed in float64 and stored in float32, then scaled by the Slaney
     # area normalisation 2 / (right - left) and stored in float32 again: librosa's exact sequence, which makes
@@ -1426,7 +1432,11 @@ class HTSATFeatureExtractor(SpectrogramFeatureExtractor):
         return 1 + lengths.div(self.hop_length, rounding_mode="floor")
 
     def extract(
-        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, *, return_attention_mask: bool | None = None
+        self,
+        waveforms: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        return_attention_mask: bool | None = None,
     ) -> dict[str, torch.Tensor]:
         """Log-mel features of a zero-padded batch of mono waveforms, on the waveforms' device.
 
@@ -1490,7 +1500,10 @@ _RENAMES: tuple[tuple[str, str], ...] = (
     # fused qkv is split after renaming (see `split_fused_qkv`)
     (_BLOCK + r"attn\.qkv\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.attention.qkv.\3"),
     (_BLOCK + r"attn\.proj\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.attention.o_proj.\3"),
-    (_BLOCK + r"attn\.relative_position_bias_table", r"htsat.encoder.layers.\1.blocks.\2.attention.relative_position_bias_table"),
+    (
+        _BLOCK + r"attn\.relative_position_bias_table",
+        r"htsat.encoder.layers.\1.blocks.\2.attention.relative_position_bias_table",
+    ),
     (_BLOCK + r"mlp\.(fc1|fc2)\.(weight|bias)", r"htsat.encoder.layers.\1.blocks.\2.mlp.\3.\4"),
     (r"layers\.(\d+)\.downsample\.(norm|reduction)\.(weight|bias)", r"htsat.encoder.layers.\1.downsample.\2.\3"),
     (r"norm\.(weight|bias)", r"htsat.layernorm.\1"),

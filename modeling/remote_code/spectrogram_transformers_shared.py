@@ -195,7 +195,9 @@ class ASTConfig(ConsistentLabelsMixin, PackagePipelineMixin, PreTrainedConfig):
         if min(self.frequency_stride, self.time_stride) < 1:
             raise ValueError("frequency_stride and time_stride must be >= 1")
         if self.num_prefix_tokens not in (1, 2):
-            raise ValueError(f"num_prefix_tokens must be 1 (cls) or 2 (cls + distillation), got {self.num_prefix_tokens}")
+            raise ValueError(
+                f"num_prefix_tokens must be 1 (cls) or 2 (cls + distillation), got {self.num_prefix_tokens}"
+            )
 
 
 # ---- from spectrogram_transformers.modeling.layers -----------------------------------------------
@@ -390,8 +392,12 @@ class Linear(nn.Linear):
 
 
 def _hooked(module: nn.Module) -> bool:
-    return bool(module._forward_hooks or module._forward_pre_hooks or nn.modules.module._global_forward_hooks
-                or nn.modules.module._global_forward_pre_hooks)
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or nn.modules.module._global_forward_hooks
+        or nn.modules.module._global_forward_pre_hooks
+    )
 
 
 def _is_exact_gelu(activation: nn.Module) -> bool:
@@ -513,7 +519,9 @@ def drop_keys(state_dict: Mapping[str, torch.Tensor], patterns: Iterable[str]) -
     return {key: value for key, value in state_dict.items() if not any(p.fullmatch(key) for p in compiled)}
 
 
-def split_fused_qkv(state_dict: Mapping[str, torch.Tensor], fused_names: tuple[str, ...] = ("qkv",)) -> dict[str, torch.Tensor]:
+def split_fused_qkv(
+    state_dict: Mapping[str, torch.Tensor], fused_names: tuple[str, ...] = ("qkv",)
+) -> dict[str, torch.Tensor]:
     """Split every `<...>.<fused>.{weight,bias}` (3·D rows: query, key, value in turn) into q_proj/k_proj/v_proj.
 
     timm, the original AST/SSAST/HTS-AT and this package's saves before the separate projections all stack
@@ -564,7 +572,10 @@ logger = logging.get_logger(__name__)
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 
 
-_WEIGHT_FILES = (("model.safetensors", "model.safetensors.index.json"), ("pytorch_model.bin", "pytorch_model.bin.index.json"))
+_WEIGHT_FILES = (
+    ("model.safetensors", "model.safetensors.index.json"),
+    ("pytorch_model.bin", "pytorch_model.bin.index.json"),
+)
 
 
 def read_saved_state_dict(name_or_path, **hub_kwargs) -> dict[str, torch.Tensor]:
@@ -611,7 +622,9 @@ def select_checkpoint_keys(
     """
     has_prefix = any(key.startswith(prefix) for key in state_dict)
     if is_base_model:
-        selected = {key.removeprefix(prefix): v for key, v in state_dict.items() if key.startswith(prefix) or not has_prefix}
+        selected = {
+            key.removeprefix(prefix): v for key, v in state_dict.items() if key.startswith(prefix) or not has_prefix
+        }
         dropped = sorted(key for key in state_dict if has_prefix and not key.startswith(prefix))
         encoder_keys = set(expected)
     else:
@@ -633,7 +646,9 @@ def select_checkpoint_keys(
     if encoder_mismatched:
         problems.append(
             "encoder weights of another shape: "
-            + "; ".join(f"{k}: checkpoint {tuple(selected[k].shape)} vs model {tuple(expected[k])}" for k in encoder_mismatched)
+            + "; ".join(
+                f"{k}: checkpoint {tuple(selected[k].shape)} vs model {tuple(expected[k])}" for k in encoder_mismatched
+            )
         )
     if problems:
         raise CheckpointKeyError(
@@ -644,7 +659,9 @@ def select_checkpoint_keys(
     if head_mismatched and not ignore_mismatched_sizes:
         raise CheckpointKeyError(
             "head weights of another shape: "
-            + "; ".join(f"{k}: checkpoint {tuple(selected[k].shape)} vs model {tuple(expected[k])}" for k in head_mismatched)
+            + "; ".join(
+                f"{k}: checkpoint {tuple(selected[k].shape)} vs model {tuple(expected[k])}" for k in head_mismatched
+            )
             + ". Pass ignore_mismatched_sizes=True to initialise a new head (e.g. another num_labels)"
         )
     for key in head_mismatched:
@@ -684,13 +701,17 @@ class CheckedLoadingMixin:
         ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
         hub_kwargs = {name: kwargs[name] for name in HUB_KWARGS if name in kwargs}
         config, saved_config, kwargs = cls._loading_configs(pretrained_model_name_or_path, kwargs)
-        state_dict = cls._adapt_checkpoint(read_saved_state_dict(pretrained_model_name_or_path, **hub_kwargs), saved_config, config)
+        state_dict = cls._adapt_checkpoint(
+            read_saved_state_dict(pretrained_model_name_or_path, **hub_kwargs), saved_config, config
+        )
         # shapes only: built on the meta device as transformers does (its linspace/arange stay on the CPU)
         with torch.device("meta"), init.meta_device_safe_creation_ops(), init.no_init_weights():
             expected = {key: value.shape for key, value in cls(config).state_dict().items()}
         prefix = cls.base_model_prefix + "."
         is_base_model = not any(key.startswith(prefix) for key in expected)
-        state_dict, report = select_checkpoint_keys(state_dict, expected, prefix, is_base_model, ignore_mismatched_sizes)
+        state_dict, report = select_checkpoint_keys(
+            state_dict, expected, prefix, is_base_model, ignore_mismatched_sizes
+        )
         if report["dropped"]:
             logger.info(f"{cls.__name__}: checkpoint weights of other heads not used: {report['dropped']}")
         if report["fresh"]:
@@ -755,7 +776,9 @@ def resize_patch_position_embeddings(
     new_f, new_t = new_grid
     _, num_patches, dim = patch_embeddings.shape
     if num_patches != old_f * old_t:
-        raise ValueError(f"positional embedding has {num_patches} patches, but the grid {old_grid} needs {old_f * old_t}")
+        raise ValueError(
+            f"positional embedding has {num_patches} patches, but the grid {old_grid} needs {old_f * old_t}"
+        )
     grid = patch_embeddings.transpose(1, 2).reshape(1, dim, old_f, old_t)  # (1, D, F, T)
     if new_t < old_t or (cut_when_equal and new_t == old_t):
         grid = grid[:, :, :, middle_cut(old_t, new_t)]
@@ -949,23 +972,56 @@ _ORIGINAL_AST_DROPPED = (r"v\.head\..*", r"v\.head_dist\..*")
 
 
 _HF_AST_RULES = [
-    (r"audio_spectrogram_transformer\.embeddings\.(cls_token|distillation_token|position_embeddings)", r"ast.embeddings.\1"),
+    (
+        r"audio_spectrogram_transformer\.embeddings\.(cls_token|distillation_token|position_embeddings)",
+        r"ast.embeddings.\1",
+    ),
     (
         r"audio_spectrogram_transformer\.embeddings\.patch_embeddings\.projection\.(weight|bias)",
         r"ast.embeddings.patch_embeddings.projection.\1",
     ),
     # transformers 4.x / Hub layout
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.query\.(weight|bias)", r"ast.encoder.layers.\1.attention.q_proj.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.key\.(weight|bias)", r"ast.encoder.layers.\1.attention.k_proj.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.value\.(weight|bias)", r"ast.encoder.layers.\1.attention.v_proj.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)", r"ast.encoder.layers.\1.attention.o_proj.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)", r"ast.encoder.layers.\1.mlp.fc1.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)", r"ast.encoder.layers.\1.mlp.fc2.\2"),
-    (r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.(layernorm_before|layernorm_after)\.(weight|bias)", r"ast.encoder.layers.\1.\2.\3"),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.query\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.q_proj.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.key\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.k_proj.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.attention\.value\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.v_proj.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.o_proj.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)",
+        r"ast.encoder.layers.\1.mlp.fc1.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)",
+        r"ast.encoder.layers.\1.mlp.fc2.\2",
+    ),
+    (
+        r"audio_spectrogram_transformer\.encoder\.layer\.(\d+)\.(layernorm_before|layernorm_after)\.(weight|bias)",
+        r"ast.encoder.layers.\1.\2.\3",
+    ),
     # transformers 5.x in-memory layout
-    (r"audio_spectrogram_transformer\.layers\.(\d+)\.attention\.(q_proj|k_proj|v_proj|o_proj)\.(weight|bias)", r"ast.encoder.layers.\1.attention.\2.\3"),
-    (r"audio_spectrogram_transformer\.layers\.(\d+)\.mlp\.(fc1|fc2)\.(weight|bias)", r"ast.encoder.layers.\1.mlp.\2.\3"),
-    (r"audio_spectrogram_transformer\.layers\.(\d+)\.(layernorm_before|layernorm_after)\.(weight|bias)", r"ast.encoder.layers.\1.\2.\3"),
+    (
+        r"audio_spectrogram_transformer\.layers\.(\d+)\.attention\.(q_proj|k_proj|v_proj|o_proj)\.(weight|bias)",
+        r"ast.encoder.layers.\1.attention.\2.\3",
+    ),
+    (
+        r"audio_spectrogram_transformer\.layers\.(\d+)\.mlp\.(fc1|fc2)\.(weight|bias)",
+        r"ast.encoder.layers.\1.mlp.\2.\3",
+    ),
+    (
+        r"audio_spectrogram_transformer\.layers\.(\d+)\.(layernorm_before|layernorm_after)\.(weight|bias)",
+        r"ast.encoder.layers.\1.\2.\3",
+    ),
     (r"audio_spectrogram_transformer\.layernorm\.(weight|bias)", r"ast.layernorm.\1"),
     (r"classifier\.(layernorm|dense)\.(weight|bias)", r"classifier.\1.\2"),
 ]
@@ -1027,7 +1083,9 @@ def _to_package_names(state_dict: Mapping[str, torch.Tensor], layout: Layout) ->
         return renamed
     if layout == "timm":
         kept = drop_keys(strip_prefix(state_dict, "model."), _TIMM_HEADS)
-        renamed, unknown = rename_keys({f"v.{key}": value for key, value in kept.items()}, original_encoder_rules("ast."))
+        renamed, unknown = rename_keys(
+            {f"v.{key}": value for key, value in kept.items()}, original_encoder_rules("ast.")
+        )
         if unknown:
             raise CheckpointKeyError(f"unexpected keys in the timm ViT checkpoint: {sorted(k[2:] for k in unknown)}")
         projection_key = "ast.embeddings.patch_embeddings.projection.weight"
@@ -1113,7 +1171,11 @@ def adapt_state_dict_geometry(
     for key, value in state_dict.items():
         if key.endswith(_POSITION_KEY):
             adapted[key] = resize_position_embeddings(
-                value, source_config.patch_grid, target_config.patch_grid, source_config.num_prefix_tokens, **resize_options
+                value,
+                source_config.patch_grid,
+                target_config.patch_grid,
+                source_config.num_prefix_tokens,
+                **resize_options,
             )
     return adapted
 
@@ -1210,7 +1272,9 @@ class ASTEmbeddings(nn.Module):
                 "pad or cut the features to max_length (the feature extractor does), or pass "
                 "interpolate_pos_encoding=True to resize the positional embedding at run time"
             )
-        return resize_position_embeddings(self.position_embeddings, self.config.patch_grid, grid, self.num_prefix_tokens)
+        return resize_position_embeddings(
+            self.position_embeddings, self.config.patch_grid, grid, self.num_prefix_tokens
+        )
 
     def embed_patches(self, input_values: torch.Tensor) -> torch.Tensor:
         """Patch tokens before prefix tokens and positions are added (SSAST masks them here)."""
@@ -1277,7 +1341,8 @@ class ASTAttention(nn.Module):
             return query, key, value
         shape = (batch_size, length, -1, self.head_dim)
         return tuple(
-            projection(hidden_states).view(shape).transpose(1, 2) for projection in (self.q_proj, self.k_proj, self.v_proj)
+            projection(hidden_states).view(shape).transpose(1, 2)
+            for projection in (self.q_proj, self.k_proj, self.v_proj)
         )
 
     def forward(
@@ -1532,9 +1597,7 @@ def _as_numpy(waveform: Any) -> np.ndarray:
         return waveform
     if isinstance(waveform, (list, tuple)):
         return np.asarray(waveform)
-    raise TypeError(
-        f"audio must be a numpy array, a torch tensor or a list of samples, got {type(waveform).__name__}"
-    )
+    raise TypeError(f"audio must be a numpy array, a torch tensor or a list of samples, got {type(waveform).__name__}")
 
 
 def _channel_axis(shape: tuple[int, int], channels_axis: int | None) -> int:
@@ -1771,8 +1834,7 @@ def to_mono_batch(
             clips = [raw_speech]  # a plain list of samples is one clip
     else:
         raise TypeError(
-            "audio must be a numpy array, a torch tensor, or a list of them, "
-            f"got {type(raw_speech).__name__}"
+            f"audio must be a numpy array, a torch tensor, or a list of them, got {type(raw_speech).__name__}"
         )
     if len(clips) == 0:
         raise ValueError("got an empty batch of audio clips")
@@ -2193,7 +2255,11 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         raise NotImplementedError
 
     def extract(
-        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, *, return_attention_mask: bool | None = None
+        self,
+        waveforms: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        return_attention_mask: bool | None = None,
     ) -> dict[str, torch.Tensor]:
         """Features of a zero-padded batch of mono waveforms [B, S] at `sampling_rate`, on their device."""
         raise NotImplementedError
@@ -2300,7 +2366,9 @@ class _SampleLengthPlan:
         if not isinstance(truncation, bool):
             raise ValueError(f"truncation must be True or False, got {truncation!r}")
         for name, value in (("max_length", max_length), ("pad_to_multiple_of", pad_to_multiple_of)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
+            ):
                 raise ValueError(f"{name} counts samples and must be an integer >= 1, got {value!r}")
         if truncation and max_length is None:
             raise ValueError("truncation=True needs max_length (in samples) to cut the audio to")
@@ -2618,7 +2686,9 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
             return to_mono_float32(array), inputs["sampling_rate"]
         if isinstance(inputs, (np.ndarray, torch.Tensor)):
             return to_mono_float32(inputs), rate  # raw audio is at the model's rate, as in the parent pipeline
-        raise TypeError(f"expected a file path, bytes, an array or a dict with 'array' and 'sampling_rate', got {type(inputs).__name__}")
+        raise TypeError(
+            f"expected a file path, bytes, an array or a dict with 'array' and 'sampling_rate', got {type(inputs).__name__}"
+        )
 
     def _blocks(self, inputs: Any) -> list[np.ndarray] | Iterator[np.ndarray]:
         """Mono blocks at the model's rate: a file path is decoded as a stream (`stream_audio`: soundfile in blocks,
@@ -2666,7 +2736,9 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
         top_k = min(top_k, len(self.model.config.id2label))
         if function_to_apply is None:
             problem_type = self.model.config.problem_type
-            function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(problem_type, "softmax")
+            function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(
+                problem_type, "softmax"
+            )
         logits = torch.cat([output["logits"] for output in model_outputs]).float()  # (windows, labels)
         if function_to_apply == "softmax":
             scores = logits.softmax(-1)
@@ -2675,7 +2747,10 @@ class SpectrogramAudioClassificationPipeline(AudioClassificationPipeline, ChunkP
         else:
             scores = logits
         values, ids = scores.mean(dim=0).topk(top_k)
-        return [{"score": score, "label": self.model.config.id2label[index]} for score, index in zip(values.tolist(), ids.tolist())]
+        return [
+            {"score": score, "label": self.model.config.id2label[index]}
+            for score, index in zip(values.tolist(), ids.tolist())
+        ]
 
 
 def _groups(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -2761,8 +2836,16 @@ def _ffprobe_info(path: str, timeout: float) -> AudioInfo:
     if shutil.which("ffprobe") is None:
         return unknown
     command = [
-        "ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-        "stream=sample_rate,channels,duration:format=duration", "-of", "default=noprint_wrappers=1", path,
+        "ffprobe",
+        "-v",
+        "error",
+        "-select_streams",
+        "a:0",
+        "-show_entries",
+        "stream=sample_rate,channels,duration:format=duration",
+        "-of",
+        "default=noprint_wrappers=1",
+        path,
     ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
@@ -2843,7 +2926,9 @@ def _soundfile_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray
         raise ValueError(f"could not decode audio {info.path}: {error}") from error
 
 
-def _ffmpeg_blocks(info: AudioInfo, output_rate: int | None, block_frames: int, timeout: float) -> Iterator[np.ndarray]:
+def _ffmpeg_blocks(
+    info: AudioInfo, output_rate: int | None, block_frames: int, timeout: float
+) -> Iterator[np.ndarray]:
     """Mono float32 blocks from ffmpeg's stdout, read as they come (`-ac 1`: ffmpeg down-mixes). `output_rate`
     None keeps the stream's own rate. No output for `timeout` seconds kills ffmpeg and raises."""
     stdin = subprocess.DEVNULL
@@ -2890,7 +2975,9 @@ def _ffmpeg_blocks(info: AudioInfo, output_rate: int | None, block_frames: int, 
             if usable:
                 yield to_mono_float32(np.frombuffer(pending[:usable], dtype=np.float32).copy(), name=info.path)
         except subprocess.TimeoutExpired:
-            raise ValueError(f"could not decode audio {info.path}: ffmpeg did not finish within {timeout:g} s") from None
+            raise ValueError(
+                f"could not decode audio {info.path}: ffmpeg did not finish within {timeout:g} s"
+            ) from None
         finally:
             if process.poll() is None:
                 process.kill()

@@ -289,7 +289,9 @@ class SSASTConfig(ASTConfig):
         super().validate_architecture()
         cluster_range = tuple(self.mask_cluster_size_range)
         if len(cluster_range) != 2 or not 1 <= cluster_range[0] <= cluster_range[1]:
-            raise ValueError(f"mask_cluster_size_range must be (low, high) with 1 <= low <= high, got {self.mask_cluster_size_range}")
+            raise ValueError(
+                f"mask_cluster_size_range must be (low, high) with 1 <= low <= high, got {self.mask_cluster_size_range}"
+            )
         if self.num_masked_patches < 1:
             raise ValueError(f"num_masked_patches must be >= 1, got {self.num_masked_patches}")
         if self.nce_weight < 0 or self.mse_weight < 0 or self.nce_weight + self.mse_weight == 0:
@@ -365,7 +367,9 @@ def unpatchify_spectrogram(
     mel_bins, frames = input_size
     rows, columns = mel_bins // frequency_patch, frames // time_patch
     batch_size = patches.shape[0]
-    grid = patches.reshape(batch_size, rows, columns, frequency_patch, time_patch).permute(0, 1, 3, 2, 4)  # (B, F, pf, T, pt)
+    grid = patches.reshape(batch_size, rows, columns, frequency_patch, time_patch).permute(
+        0, 1, 3, 2, 4
+    )  # (B, F, pf, T, pt)
     image = patches.new_zeros(batch_size, 1, mel_bins, frames)
     image[:, 0, : rows * frequency_patch, : columns * time_patch] = grid.reshape(
         batch_size, rows * frequency_patch, columns * time_patch
@@ -415,7 +419,9 @@ def cluster_mask_indices(
     # enough draws for most clips at once (overlaps and the grid edges waste cells); more are appended if not
     num_draws = max(8, 3 * math.ceil((num_masked + 1) / low**2))
     while True:
-        extra = torch.randint(0, num_patches, (batch_size, num_draws - starts.shape[1]), generator=generator, device=device)
+        extra = torch.randint(
+            0, num_patches, (batch_size, num_draws - starts.shape[1]), generator=generator, device=device
+        )
         starts = torch.cat([starts, extra], dim=1)  # (B, K); appended, never redrawn
         indices = cluster_mask_from_draws(sides, starts, patch_grid, num_masked)
         if indices is not None:
@@ -490,7 +496,9 @@ def check_mask_indices(mask_indices: torch.Tensor, batch_size: int, num_patches:
 
 def bool_mask_to_indices(bool_masked_pos: torch.Tensor, batch_size: int, num_patches: int) -> torch.Tensor:
     if bool_masked_pos.shape != (batch_size, num_patches):
-        raise ValueError(f"bool_masked_pos must have shape ({batch_size}, {num_patches}), got {tuple(bool_masked_pos.shape)}")
+        raise ValueError(
+            f"bool_masked_pos must have shape ({batch_size}, {num_patches}), got {tuple(bool_masked_pos.shape)}"
+        )
     bool_masked_pos = bool_masked_pos.bool()
     counts = bool_masked_pos.sum(dim=1)
     if bool((counts != counts[0]).any()) or int(counts[0]) == 0:
@@ -668,7 +676,11 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         config = self.config
         if config.mask_strategy == "cluster":
             return cluster_mask_indices(
-                batch_size, config.patch_grid, config.num_masked_patches, tuple(config.mask_cluster_size_range), generator
+                batch_size,
+                config.patch_grid,
+                config.num_masked_patches,
+                tuple(config.mask_cluster_size_range),
+                generator,
             )
         return random_mask_indices(batch_size, config.num_patches, config.num_masked_patches, generator)
 
@@ -700,7 +712,9 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
             mask_indices = check_mask_indices(mask_indices, batch_size, num_patches, "mask_indices").to(device)
             if generative_mask_indices is None:
                 return mask_indices, mask_indices
-            generative = check_mask_indices(generative_mask_indices, batch_size, num_patches, "generative_mask_indices")
+            generative = check_mask_indices(
+                generative_mask_indices, batch_size, num_patches, "generative_mask_indices"
+            )
             return mask_indices, generative.to(device)
         if generative_mask_indices is not None:
             raise ValueError("generative_mask_indices needs mask_indices (or bool_masked_pos) as well")
@@ -729,7 +743,9 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         tokens = torch.where(is_masked.unsqueeze(-1), self.mask_embedding.to(tokens.dtype), tokens)
         embeddings = self.ssast.embeddings.add_prefix_and_positions(tokens, num_frames)
         flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
-        return self.ssast.encode(embeddings, return_dict=True, **{name: flag for name, flag in flags.items() if flag is not None})
+        return self.ssast.encode(
+            embeddings, return_dict=True, **{name: flag for name, flag in flags.items() if flag is not None}
+        )
 
     @can_return_tuple
     def forward(
@@ -765,17 +781,25 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
 
         encoded = self._encode_masked(input_values, masks, output_attentions, output_hidden_states)
         passes = encoded.last_hidden_state.split(batch_size)  # copies × (B, prefix + P, D)
-        targets = patchify_spectrogram(input_values, (config.frequency_patch_size, config.time_patch_size))  # (B, P, S)
+        targets = patchify_spectrogram(
+            input_values, (config.frequency_patch_size, config.time_patch_size)
+        )  # (B, P, S)
         prefix = config.num_prefix_tokens
 
         loss = nce_loss = mse_loss = accuracy = discriminative_predictions = generative_predictions = None
         if run_nce:
-            discriminative_predictions = self.discriminative_head(gather_patches(passes[0], discriminative_mask + prefix))
-            nce_loss, accuracy = masked_patch_info_nce(discriminative_predictions, gather_patches(targets, discriminative_mask))
+            discriminative_predictions = self.discriminative_head(
+                gather_patches(passes[0], discriminative_mask + prefix)
+            )
+            nce_loss, accuracy = masked_patch_info_nce(
+                discriminative_predictions, gather_patches(targets, discriminative_mask)
+            )
             loss = config.nce_weight * nce_loss
         if run_mse:
             generative_predictions = self.generative_head(gather_patches(passes[-1], generative_mask + prefix))
-            mse_loss = torch.mean((generative_predictions.float() - gather_patches(targets, generative_mask).float()) ** 2)
+            mse_loss = torch.mean(
+                (generative_predictions.float() - gather_patches(targets, generative_mask).float()) ** 2
+            )
             loss = config.mse_weight * mse_loss if loss is None else loss + config.mse_weight * mse_loss
 
         def first_pass(values: tuple[torch.Tensor, ...] | None):
@@ -879,7 +903,10 @@ def _unwrap(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _is_original_layout(state_dict: Mapping[str, torch.Tensor]) -> bool:
-    return any(key.startswith(("v.", "cpredlayer.", "gpredlayer.", "mlp_head.", "p_input_")) or key == "mask_embed" for key in state_dict)
+    return any(
+        key.startswith(("v.", "cpredlayer.", "gpredlayer.", "mlp_head.", "p_input_")) or key == "mask_embed"
+        for key in state_dict
+    )
 
 
 def ssast_checkpoint_filter(

@@ -95,7 +95,9 @@ class SSASTConfig(ASTConfig):
         super().validate_architecture()
         cluster_range = tuple(self.mask_cluster_size_range)
         if len(cluster_range) != 2 or not 1 <= cluster_range[0] <= cluster_range[1]:
-            raise ValueError(f"mask_cluster_size_range must be (low, high) with 1 <= low <= high, got {self.mask_cluster_size_range}")
+            raise ValueError(
+                f"mask_cluster_size_range must be (low, high) with 1 <= low <= high, got {self.mask_cluster_size_range}"
+            )
         if self.num_masked_patches < 1:
             raise ValueError(f"num_masked_patches must be >= 1, got {self.num_masked_patches}")
         if self.nce_weight < 0 or self.mse_weight < 0 or self.nce_weight + self.mse_weight == 0:

@@ -73,7 +73,10 @@ def _is_pretraining_checkpoint(state_dict: Mapping[str, torch.Tensor]) -> bool:
 
 
 def _is_original_layout(state_dict: Mapping[str, torch.Tensor]) -> bool:
-    return any(key.startswith(("v.", "cpredlayer.", "gpredlayer.", "mlp_head.", "p_input_")) or key == "mask_embed" for key in state_dict)
+    return any(
+        key.startswith(("v.", "cpredlayer.", "gpredlayer.", "mlp_head.", "p_input_")) or key == "mask_embed"
+        for key in state_dict
+    )
 
 
 def ssast_checkpoint_filter(

@@ -53,7 +53,9 @@ def unpatchify_spectrogram(
     mel_bins, frames = input_size
     rows, columns = mel_bins // frequency_patch, frames // time_patch
     batch_size = patches.shape[0]
-    grid = patches.reshape(batch_size, rows, columns, frequency_patch, time_patch).permute(0, 1, 3, 2, 4)  # (B, F, pf, T, pt)
+    grid = patches.reshape(batch_size, rows, columns, frequency_patch, time_patch).permute(
+        0, 1, 3, 2, 4
+    )  # (B, F, pf, T, pt)
     image = patches.new_zeros(batch_size, 1, mel_bins, frames)
     image[:, 0, : rows * frequency_patch, : columns * time_patch] = grid.reshape(
         batch_size, rows * frequency_patch, columns * time_patch
@@ -103,7 +105,9 @@ def cluster_mask_indices(
     # enough draws for most clips at once (overlaps and the grid edges waste cells); more are appended if not
     num_draws = max(8, 3 * math.ceil((num_masked + 1) / low**2))
     while True:
-        extra = torch.randint(0, num_patches, (batch_size, num_draws - starts.shape[1]), generator=generator, device=device)
+        extra = torch.randint(
+            0, num_patches, (batch_size, num_draws - starts.shape[1]), generator=generator, device=device
+        )
         starts = torch.cat([starts, extra], dim=1)  # (B, K); appended, never redrawn
         indices = cluster_mask_from_draws(sides, starts, patch_grid, num_masked)
         if indices is not None:
@@ -178,7 +182,9 @@ def check_mask_indices(mask_indices: torch.Tensor, batch_size: int, num_patches:
 
 def bool_mask_to_indices(bool_masked_pos: torch.Tensor, batch_size: int, num_patches: int) -> torch.Tensor:
     if bool_masked_pos.shape != (batch_size, num_patches):
-        raise ValueError(f"bool_masked_pos must have shape ({batch_size}, {num_patches}), got {tuple(bool_masked_pos.shape)}")
+        raise ValueError(
+            f"bool_masked_pos must have shape ({batch_size}, {num_patches}), got {tuple(bool_masked_pos.shape)}"
+        )
     bool_masked_pos = bool_masked_pos.bool()
     counts = bool_masked_pos.sum(dim=1)
     if bool((counts != counts[0]).any()) or int(counts[0]) == 0:

@@ -241,7 +241,11 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         config = self.config
         if config.mask_strategy == "cluster":
             return cluster_mask_indices(
-                batch_size, config.patch_grid, config.num_masked_patches, tuple(config.mask_cluster_size_range), generator
+                batch_size,
+                config.patch_grid,
+                config.num_masked_patches,
+                tuple(config.mask_cluster_size_range),
+                generator,
             )
         return random_mask_indices(batch_size, config.num_patches, config.num_masked_patches, generator)
 
@@ -273,7 +277,9 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
             mask_indices = check_mask_indices(mask_indices, batch_size, num_patches, "mask_indices").to(device)
             if generative_mask_indices is None:
                 return mask_indices, mask_indices
-            generative = check_mask_indices(generative_mask_indices, batch_size, num_patches, "generative_mask_indices")
+            generative = check_mask_indices(
+                generative_mask_indices, batch_size, num_patches, "generative_mask_indices"
+            )
             return mask_indices, generative.to(device)
         if generative_mask_indices is not None:
             raise ValueError("generative_mask_indices needs mask_indices (or bool_masked_pos) as well")
@@ -302,7 +308,9 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
         tokens = torch.where(is_masked.unsqueeze(-1), self.mask_embedding.to(tokens.dtype), tokens)
         embeddings = self.ssast.embeddings.add_prefix_and_positions(tokens, num_frames)
         flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
-        return self.ssast.encode(embeddings, return_dict=True, **{name: flag for name, flag in flags.items() if flag is not None})
+        return self.ssast.encode(
+            embeddings, return_dict=True, **{name: flag for name, flag in flags.items() if flag is not None}
+        )
 
     @can_return_tuple
     def forward(
@@ -338,17 +346,25 @@ class SSASTForPreTraining(SSASTPreTrainedModel):
 
         encoded = self._encode_masked(input_values, masks, output_attentions, output_hidden_states)
         passes = encoded.last_hidden_state.split(batch_size)  # copies × (B, prefix + P, D)
-        targets = patchify_spectrogram(input_values, (config.frequency_patch_size, config.time_patch_size))  # (B, P, S)
+        targets = patchify_spectrogram(
+            input_values, (config.frequency_patch_size, config.time_patch_size)
+        )  # (B, P, S)
         prefix = config.num_prefix_tokens
 
         loss = nce_loss = mse_loss = accuracy = discriminative_predictions = generative_predictions = None
         if run_nce:
-            discriminative_predictions = self.discriminative_head(gather_patches(passes[0], discriminative_mask + prefix))
-            nce_loss, accuracy = masked_patch_info_nce(discriminative_predictions, gather_patches(targets, discriminative_mask))
+            discriminative_predictions = self.discriminative_head(
+                gather_patches(passes[0], discriminative_mask + prefix)
+            )
+            nce_loss, accuracy = masked_patch_info_nce(
+                discriminative_predictions, gather_patches(targets, discriminative_mask)
+            )
             loss = config.nce_weight * nce_loss
         if run_mse:
             generative_predictions = self.generative_head(gather_patches(passes[-1], generative_mask + prefix))
-            mse_loss = torch.mean((generative_predictions.float() - gather_patches(targets, generative_mask).float()) ** 2)
+            mse_loss = torch.mean(
+                (generative_predictions.float() - gather_patches(targets, generative_mask).float()) ** 2
+            )
             loss = config.mse_weight * mse_loss if loss is None else loss + config.mse_weight * mse_loss
 
         def first_pass(values: tuple[torch.Tensor, ...] | None):

@@ -120,7 +120,9 @@ class FileSource(InputSource):
         self.glob = glob
         for argument in self.arguments:
             if argument.startswith("@") and not os.path.isfile(argument[1:]):
-                raise InferenceError(f"list file {argument[1:]} does not exist (an @ argument names a file of paths, one per line)")
+                raise InferenceError(
+                    f"list file {argument[1:]} does not exist (an @ argument names a file of paths, one per line)"
+                )
 
     def describe(self) -> str:
         return f"{len(self.arguments)} argument(s)"
@@ -199,9 +201,13 @@ def load_dataset_split(name: str | os.PathLike, split: str, *, streaming: bool =
         from ..training.recipe import DatasetSpec
 
         if not path.is_dir():
-            raise InferenceError(f"--dataset {name} is a file; give a dataset directory (save_to_disk, parquet shards or an audio folder) or a Hub id")
+            raise InferenceError(
+                f"--dataset {name} is a file; give a dataset directory (save_to_disk, parquet shards or an audio folder) or a Hub id"
+            )
         try:
-            splits = _load_local(DatasetSpec(hub_id=str(path), splits={"train": "train", "eval": "train"}), path, streaming)
+            splits = _load_local(
+                DatasetSpec(hub_id=str(path), splits={"train": "train", "eval": "train"}), path, streaming
+            )
         except (ValueError, FileNotFoundError) as error:
             raise InferenceError(str(error).replace("--data_dir", "--dataset")) from None
     else:
@@ -211,7 +217,9 @@ def load_dataset_split(name: str | os.PathLike, split: str, *, streaming: bool =
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise InferenceError(f"could not load dataset {name!r}: {first_line}") from None
     if split not in splits:
-        raise InferenceError(f"dataset {name} has no split {split!r}; its splits are {sorted(splits)} (pick one with --split)")
+        raise InferenceError(
+            f"dataset {name} has no split {split!r}; its splits are {sorted(splits)} (pick one with --split)"
+        )
     return splits[split]
 
 
@@ -222,15 +230,26 @@ class DatasetSource(InputSource):
     def __init__(self, dataset, audio_column: str = "audio", description: str = "dataset"):
         datasets = _require_datasets()
         if audio_column not in (dataset.column_names or []):
-            raise InferenceError(f"the dataset has no audio column {audio_column!r} (columns: {dataset.column_names}); name it with --audio-column")
+            raise InferenceError(
+                f"the dataset has no audio column {audio_column!r} (columns: {dataset.column_names}); name it with --audio-column"
+            )
         self.dataset = dataset.cast_column(audio_column, datasets.Audio(decode=False))
         self.audio_column = audio_column
         self.countable = hasattr(self.dataset, "__len__")
         self.description = description
 
     @classmethod
-    def load(cls, name: str, split: str = "test", audio_column: str = "audio", streaming: bool = False, config: str | None = None) -> DatasetSource:
-        return cls(load_dataset_split(name, split, streaming=streaming, config=config), audio_column, f"{name} [{split}]")
+    def load(
+        cls,
+        name: str,
+        split: str = "test",
+        audio_column: str = "audio",
+        streaming: bool = False,
+        config: str | None = None,
+    ) -> DatasetSource:
+        return cls(
+            load_dataset_split(name, split, streaming=streaming, config=config), audio_column, f"{name} [{split}]"
+        )
 
     def describe(self) -> str:
         return self.description

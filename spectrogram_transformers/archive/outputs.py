@@ -101,7 +101,9 @@ def _csv_cell(value: Any) -> Any:
     return dump_row(value)
 
 
-def write_rows(path: str | os.PathLike, rows: list[dict[str, Any]], parquet_types: dict[str, Any] | None = None) -> None:
+def write_rows(
+    path: str | os.PathLike, rows: list[dict[str, Any]], parquet_types: dict[str, Any] | None = None
+) -> None:
     """Write rows to `path` in the format of its suffix, atomically (a temporary file beside it, then renamed)."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -174,7 +176,9 @@ class ArchiveOutput:
             try:
                 import pyarrow  # noqa: F401
             except ImportError:
-                raise InferenceError("--output .parquet needs pyarrow: pip install pyarrow (or use .jsonl / .csv)") from None
+                raise InferenceError(
+                    "--output .parquet needs pyarrow: pip install pyarrow (or use .jsonl / .csv)"
+                ) from None
         if not self.path.parent.is_dir():
             raise InferenceError(f"the folder of --output {self.path} does not exist")
         self.parts = self.path.with_name(self.path.name + ".parts")

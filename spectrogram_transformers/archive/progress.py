@@ -32,7 +32,12 @@ class Counts:
     bytes: int = 0
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(self.inputs + other.inputs, self.errors + other.errors, self.audio_s + other.audio_s, self.bytes + other.bytes)
+        return Counts(
+            self.inputs + other.inputs,
+            self.errors + other.errors,
+            self.audio_s + other.audio_s,
+            self.bytes + other.bytes,
+        )
 
     @classmethod
     def read(cls, path: Path) -> Counts:
@@ -129,7 +134,9 @@ class ProgressReporter:
         else:
             remaining = math.nan
         self.bar.n = total.inputs
-        self.bar.set_postfix_str(f"{total.audio_s / elapsed:.1f} h audio/h, ETA {format_duration(remaining)}", refresh=True)
+        self.bar.set_postfix_str(
+            f"{total.audio_s / elapsed:.1f} h audio/h, ETA {format_duration(remaining)}", refresh=True
+        )
 
     def finish(self) -> Counts:
         """This rank is done: mark it; rank 0 waits for every rank's mark and returns the counts of all."""

@@ -177,7 +177,9 @@ def _agree_to_start(context: DistributedContext, output: ArchiveOutput | None, r
         problem = output.existing_work(context.rank, context.world_size)
     problems = [reason for reason in context.all_gather(problem) if reason]
     if problems:
-        raise InferenceError(f"{problems[0]}: add --resume to finish it, or choose another --output (nothing is overwritten unasked)")
+        raise InferenceError(
+            f"{problems[0]}: add --resume to finish it, or choose another --output (nothing is overwritten unasked)"
+        )
 
 
 def run_archive(
@@ -229,12 +231,18 @@ def run_archive(
         reporter_folder = archive.parts
     show = (sys.stderr.isatty() if progress is None else progress) and context.is_main
     done = archive.done_keys() if archive is not None and resume else set()
-    share: RankShare = assign_shares((item for item, _ in source.iter_inputs()), context.rank, context.world_size, done) if source.countable else None
+    share: RankShare = (
+        assign_shares((item for item, _ in source.iter_inputs()), context.rank, context.world_size, done)
+        if source.countable
+        else None
+    )
     if share is None:  # a streamed dataset: dealt round-robin by row while it streams, total unknown
         share = RankShare(None, None, None, 0)
     if reporter_folder is None and share.positions is not None:  # no files to count the other ranks by: this rank's
         share.total_inputs, share.total_bytes = len(share.positions), None
-    reporter = ProgressReporter(reporter_folder, context.rank, context.world_size, share.total_inputs, share.total_bytes, show)
+    reporter = ProgressReporter(
+        reporter_folder, context.rank, context.world_size, share.total_inputs, share.total_bytes, show
+    )
     reporter.clear_markers()
     rows = PartWriter(archive.part(context.rank), flush_rows) if archive is not None else None
     errors = PartWriter(archive.part(context.rank, ".errors"), 1) if archive is not None else None
@@ -325,4 +333,3 @@ class _StreamedShare(torch.utils.data.IterableDataset):
                 yield item, torch.from_numpy(np.ascontiguousarray(self.source.decode(payload, self.sampling_rate)))
             except INPUT_ERRORS as error:
                 yield item, str(error) or type(error).__name__
-

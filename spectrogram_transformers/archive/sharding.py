@@ -102,7 +102,9 @@ class RankShare:
     already_done: int
 
 
-def assign_shares(inputs: Iterable[ArchiveInput], rank: int, world_size: int, done: set[int] | frozenset = frozenset()) -> RankShare:
+def assign_shares(
+    inputs: Iterable[ArchiveInput], rank: int, world_size: int, done: set[int] | frozenset = frozenset()
+) -> RankShare:
     """Deal the inputs to `world_size` ranks, deterministically, and keep `rank`'s that are not in `done` (resume
     keys).
 

@@ -38,10 +38,14 @@ class ClassifyTask:
         return self.classifier.sampling_rate
 
     def __call__(self, waveform: np.ndarray, item: ArchiveInput) -> dict[str, Any]:
-        prediction = self.classifier.classify(waveform, name=item.name, top_k=self.top_k, window=self.window, hop=self.hop, progress=False)
+        prediction = self.classifier.classify(
+            waveform, name=item.name, top_k=self.top_k, window=self.window, hop=self.hop, progress=False
+        )
         return self._row(prediction)
 
-    def from_blocks(self, blocks: Iterable[np.ndarray], item: ArchiveInput, expected_samples: int | None) -> dict[str, Any]:
+    def from_blocks(
+        self, blocks: Iterable[np.ndarray], item: ArchiveInput, expected_samples: int | None
+    ) -> dict[str, Any]:
         """The same row from a long file's blocks: windows run as they arrive, window scores kept only for `windows`."""
         prediction = self.classifier.classify_blocks(
             blocks, name=item.name, top_k=self.top_k, window=self.window, hop=self.hop, progress=False,
@@ -53,7 +57,8 @@ class ClassifyTask:
         row = {"duration_s": prediction.duration, "labels": label_scores(prediction.labels)}
         if self.windows:
             row["windows"] = [
-                {"start": window.start, "end": window.end, "labels": label_scores(window.labels)} for window in prediction.windows
+                {"start": window.start, "end": window.end, "labels": label_scores(window.labels)}
+                for window in prediction.windows
             ]
         return row
 
@@ -76,10 +81,20 @@ class DetectTask:
     def __call__(self, waveform: np.ndarray, item: ArchiveInput) -> dict[str, Any]:
         from ..detection import detect
 
-        detection = detect(self.classifier, waveform, name=item.name, window_s=self.window, hop_s=self.hop, progress=False, settings=self.settings)
+        detection = detect(
+            self.classifier,
+            waveform,
+            name=item.name,
+            window_s=self.window,
+            hop_s=self.hop,
+            progress=False,
+            settings=self.settings,
+        )
         return self._row(detection, detection.frame_probabilities.mean(axis=0))
 
-    def from_blocks(self, blocks: Iterable[np.ndarray], item: ArchiveInput, expected_samples: int | None) -> dict[str, Any]:
+    def from_blocks(
+        self, blocks: Iterable[np.ndarray], item: ArchiveInput, expected_samples: int | None
+    ) -> dict[str, Any]:
         """The same row from a long file's blocks: no frame timeline is kept, the frames are summed as they are
         finalised (row by row in float32, as `mean(axis=0)` adds them, so the labels are the same)."""
         from ..detection import detect_blocks

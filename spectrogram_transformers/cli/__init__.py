@@ -81,6 +81,7 @@ def apply_flag_style(parser: argparse.ArgumentParser) -> None:
                 raise ValueError(f"{parser.prog}: {option} names two options ({other.dest} and {action.dest})")
             table[option] = action
         action.option_strings = shown
+
     # help texts that name one of these options in snake_case name it as shown
     def as_shown(text: str | None) -> str | None:
         return text and _SNAKE_OPTION.sub(lambda match: _kebab(match[0]) if match[0] in table else match[0], text)

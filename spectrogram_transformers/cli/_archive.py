@@ -16,17 +16,55 @@ def add_archive_arguments(parser: argparse.ArgumentParser, what: str = "audio fi
         "inputs", nargs="*", metavar="INPUT",
         help=f"{what}, directories (read recursively; see --glob) or @LIST.txt files (one path per line)",
     )  # fmt: skip
-    parser.add_argument("--glob", default=None, metavar="PATTERN", help="file names to take from directories, e.g. '*.flac' (default: audio suffixes)")
-    parser.add_argument("--dataset", default=None, metavar="ID_OR_DIR", help="a datasets dataset instead of files: Hub id, or a local save_to_disk / parquet / audio-folder directory")
+    parser.add_argument(
+        "--glob",
+        default=None,
+        metavar="PATTERN",
+        help="file names to take from directories, e.g. '*.flac' (default: audio suffixes)",
+    )
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        metavar="ID_OR_DIR",
+        help="a datasets dataset instead of files: Hub id, or a local save_to_disk / parquet / audio-folder directory",
+    )
     parser.add_argument("--split", default="test", help="dataset split (default test)")
-    parser.add_argument("--dataset-config", dest="dataset_config", default=None, help="dataset configuration (Hub datasets)")
-    parser.add_argument("--audio-column", dest="audio_column", default="audio", help="dataset column with the audio (default audio)")
+    parser.add_argument(
+        "--dataset-config", dest="dataset_config", default=None, help="dataset configuration (Hub datasets)"
+    )
+    parser.add_argument(
+        "--audio-column", dest="audio_column", default="audio", help="dataset column with the audio (default audio)"
+    )
     parser.add_argument("--streaming", action="store_true", help="stream the dataset instead of downloading it first")
-    parser.add_argument("--output", default=None, metavar="OUT", help="write one row per input to OUT.jsonl, OUT.csv or OUT.parquet as it goes (unreadable inputs: OUT.errors.jsonl)")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted --output run: inputs already in OUT are skipped")
-    parser.add_argument("--num-workers", dest="num_workers", type=int, default=1, help="loader processes decoding ahead of the model (default 1; 0: decode in the main process)")
-    parser.add_argument("--flush-rows", dest="flush_rows", type=int, default=32, help="rows per write to disk: what a crash can lose (default 32)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.add_argument(
+        "--output",
+        default=None,
+        metavar="OUT",
+        help="write one row per input to OUT.jsonl, OUT.csv or OUT.parquet as it goes (unreadable inputs: OUT.errors.jsonl)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="finish an interrupted --output run: inputs already in OUT are skipped"
+    )
+    parser.add_argument(
+        "--num-workers",
+        dest="num_workers",
+        type=int,
+        default=1,
+        help="loader processes decoding ahead of the model (default 1; 0: decode in the main process)",
+    )
+    parser.add_argument(
+        "--flush-rows",
+        dest="flush_rows",
+        type=int,
+        default=32,
+        help="rows per write to disk: what a crash can lose (default 32)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
 
 
 def input_source_from_args(args: argparse.Namespace):
@@ -65,7 +103,9 @@ def check_output_arguments(args: argparse.Namespace) -> None:
         context = DistributedContext.from_environment()
         problem = None if args.resume else output.existing_work(context.rank, context.world_size)
         if problem:
-            raise InferenceError(f"{problem}: add --resume to finish it, or choose another --output (nothing is overwritten unasked)")
+            raise InferenceError(
+                f"{problem}: add --resume to finish it, or choose another --output (nothing is overwritten unasked)"
+            )
 
 
 def run_task(args: argparse.Namespace, make_task: Callable[[Any], Any], print_row: Callable[[dict], None]) -> int:

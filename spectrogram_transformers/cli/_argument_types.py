@@ -69,8 +69,14 @@ def torch_device(text: str) -> str:
     else:
         available, count = False, 0
     if not available:
-        build = "a CPU-only torch build" if device.type == "cuda" and torch.version.cuda is None else "no such device visible"
+        build = (
+            "a CPU-only torch build"
+            if device.type == "cuda" and torch.version.cuda is None
+            else "no such device visible"
+        )
         raise argparse.ArgumentTypeError(f"device {text!r} is not available here ({build}); use --device cpu")
     if device.index is not None and device.index >= count:
-        raise argparse.ArgumentTypeError(f"device {text!r} does not exist: this machine has {count} {device.type} device(s)")
+        raise argparse.ArgumentTypeError(
+            f"device {text!r} does not exist: this machine has {count} {device.type} device(s)"
+        )
     return text

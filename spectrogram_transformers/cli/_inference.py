@@ -24,8 +24,19 @@ __all__ = [
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_batch_size: int) -> None:
-    parser.add_argument("--model", required=True, help="model directory or Hub id (with --backend onnx: the directory export --format onnx wrote)")
-    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=positive_int, default=default_batch_size, help=f"windows per forward pass (default {default_batch_size})")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="model directory or Hub id (with --backend onnx: the directory export --format onnx wrote)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        "--batch_size",
+        dest="batch_size",
+        type=positive_int,
+        default=default_batch_size,
+        help=f"windows per forward pass (default {default_batch_size})",
+    )
     parser.add_argument("--device", type=torch_device, default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument(
         "--dtype",
@@ -33,13 +44,20 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_batch_size: int
         default="auto",
         help="auto (default): bfloat16 where the device runs it natively (CPUs with AVX512-BF16/AMX, recent GPUs), else float32",
     )
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="torch (default) or onnx (ONNX Runtime, an exported model; needs the [onnx] extra)")
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch (default) or onnx (ONNX Runtime, an exported model; needs the [onnx] extra)",
+    )
 
 
 def load_classifier(args: argparse.Namespace):
     from ..inference import AudioClassifier
 
-    return AudioClassifier(args.model, device=args.device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend)
+    return AudioClassifier(
+        args.model, device=args.device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend
+    )
 
 
 def run_reporting_errors(body: Callable[[], int]) -> int:

@@ -21,9 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a Trainer output directory (its checkpoint-<step> folders are used) or several checkpoint/model folders",
     )
     parser.add_argument("--output", "--output_dir", dest="output", required=True, help="folder for the averaged model")
-    parser.add_argument("--overwrite", action="store_true", help="replace the model in a non-empty --output (never a source checkpoint)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the model in a non-empty --output (never a source checkpoint)",
+    )
     parser.add_argument("--last", type=int, default=None, help="average the last N checkpoints of the run")
-    parser.add_argument("--start_epoch", type=int, default=None, help="first epoch to average (1-based, as AST's wa_start)")
+    parser.add_argument(
+        "--start_epoch", type=int, default=None, help="first epoch to average (1-based, as AST's wa_start)"
+    )
     parser.add_argument("--end_epoch", type=int, default=None, help="last epoch to average (AST's wa_end)")
 
 
@@ -33,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     skipped: dict[str, str] = {}
     if single_run:
         try:
-            chosen = select_checkpoints(sources[0], last=args.last, start_epoch=args.start_epoch, end_epoch=args.end_epoch)
+            chosen = select_checkpoints(
+                sources[0], last=args.last, start_epoch=args.start_epoch, end_epoch=args.end_epoch
+            )
         except ValueError as error:
             raise SystemExit(f"average: {error}") from None
         _, skipped = checkpoints_of_run(sources[0])

@@ -32,14 +32,29 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_archive_arguments(parser, "audio files (WAV, FLAC, OGG, MP3, ... via soundfile; other formats via ffmpeg)")
     add_model_arguments(parser, default_batch_size=16)
-    parser.add_argument("--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="labels to show (default 5)")
-    parser.add_argument("--window", type=positive_seconds, default=None, help="window seconds (default and maximum: the model's input length)")
-    parser.add_argument("--hop", type=positive_seconds, default=None, help="seconds between windows (default: half a window)")
-    parser.add_argument("--windows", action="store_true", help="--output rows: also each window's start, end and top-k labels")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--no-windows", dest="show_windows", action="store_false", help="text output: whole-file labels only")
     parser.add_argument(
-        "--plot", metavar="OUT.png", default=None,
+        "--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="labels to show (default 5)"
+    )
+    parser.add_argument(
+        "--window",
+        type=positive_seconds,
+        default=None,
+        help="window seconds (default and maximum: the model's input length)",
+    )
+    parser.add_argument(
+        "--hop", type=positive_seconds, default=None, help="seconds between windows (default: half a window)"
+    )
+    parser.add_argument(
+        "--windows", action="store_true", help="--output rows: also each window's start, end and top-k labels"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--no-windows", dest="show_windows", action="store_false", help="text output: whole-file labels only"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        default=None,
         help="also draw top-k bars (and the windows of long files) to this image; several files: OUT-<file>.png "
         "(needs the [plot] extra)",
     )
@@ -69,11 +84,15 @@ def _run_archive(args: argparse.Namespace) -> int:
     from ..inference import AudioClassifier, InferenceError
 
     if args.plot or args.json:
-        raise InferenceError("--plot and --json print per file; with --output, --dataset or several processes the rows go to OUT (leave them out)")
+        raise InferenceError(
+            "--plot and --json print per file; with --output, --dataset or several processes the rows go to OUT (leave them out)"
+        )
     check_output_arguments(args)
 
     def make_task(device):
-        classifier = AudioClassifier(args.model, device=device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend)
+        classifier = AudioClassifier(
+            args.model, device=device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend
+        )
         return ClassifyTask(classifier, top_k=args.top_k, window=args.window, hop=args.hop, windows=args.windows)
 
     return run_task(args, make_task, _print_row)
@@ -97,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
         results, unreadable = [], []
         # per-window scores only where they are shown: a long file's result then holds its labels alone
         keep_windows = bool(args.show_windows or args.json or args.plot)
-        for result in classifier.classify_files(files, top_k=args.top_k, window=args.window, hop=args.hop, keep_windows=keep_windows):
+        for result in classifier.classify_files(
+            files, top_k=args.top_k, window=args.window, hop=args.hop, keep_windows=keep_windows
+        ):
             if isinstance(result, UnreadableFile):
                 unreadable.append(result)
             else:

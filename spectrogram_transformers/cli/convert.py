@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a hub_configs variant name or a config.json path giving what the checkpoint cannot tell "
         "(strides, input length, heads); its preprocessor_config.json is used too when present",
     )
-    parser.add_argument("--labels", help="label CSV (index,mid,display_name) as the original repos' class_labels_indices.csv")
+    parser.add_argument(
+        "--labels", help="label CSV (index,mid,display_name) as the original repos' class_labels_indices.csv"
+    )
     parser.add_argument(
         "--problem-type",
         choices=["single_label_classification", "multi_label_classification"],
@@ -31,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-model", help="Hub id of the original checkpoint, for the model card's base_model")
     parser.add_argument("--dataset", help="Hub id of the training dataset, for the model card's datasets")
-    parser.add_argument("--max-length", type=int, help="input frames to adapt the model to (positional embedding resized)")
+    parser.add_argument(
+        "--max-length", type=int, help="input frames to adapt the model to (positional embedding resized)"
+    )
 
 
 def _resolve_config(name_or_path: str | None) -> tuple[PreTrainedConfig | None, Path | None]:
@@ -53,9 +57,13 @@ def _check_output(output: Path, checkpoint: Path, overwrite: bool) -> None:
     """Never write into the checkpoint being converted; a non-empty --output only with --overwrite."""
     source = checkpoint.resolve()
     if output.resolve() == source or (checkpoint.is_dir() and source in output.resolve().parents):
-        raise InvalidInputError(f"--output {output} is (inside) the folder of --checkpoint {checkpoint}; write elsewhere")
+        raise InvalidInputError(
+            f"--output {output} is (inside) the folder of --checkpoint {checkpoint}; write elsewhere"
+        )
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
-        raise InvalidInputError(f"--output {output} exists and is not empty; pass --overwrite to replace its model, or choose another folder")
+        raise InvalidInputError(
+            f"--output {output} exists and is not empty; pass --overwrite to replace its model, or choose another folder"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     config, preprocessor_dir = _resolve_config(args.config)
     try:
         model = convert(args.checkpoint, args.source, config)
-    except ValueError as error:  # the file is not a checkpoint of --source (CheckpointKeyError: the boundary names keys)
+    except (
+        ValueError
+    ) as error:  # the file is not a checkpoint of --source (CheckpointKeyError: the boundary names keys)
         raise InvalidInputError(f"cannot convert {args.checkpoint} as --source {args.source}: {error}") from None
     if args.max_length is not None and getattr(model.config, "max_length", args.max_length) != args.max_length:
         # the geometry-aware from_pretrained resizes the positional embedding as the original does
@@ -84,8 +94,12 @@ def run(args: argparse.Namespace) -> int:
     from ..training.model_card import write_conversion_model_card
 
     write_conversion_model_card(
-        output, model=model, source_format=args.source, checkpoint=str(args.checkpoint),
-        base_model=args.base_model, datasets=[args.dataset] if args.dataset else None,
+        output,
+        model=model,
+        source_format=args.source,
+        checkpoint=str(args.checkpoint),
+        base_model=args.base_model,
+        datasets=[args.dataset] if args.dataset else None,
     )
     summary = {
         "output": str(output),
@@ -96,4 +110,3 @@ def run(args: argparse.Namespace) -> int:
     }
     print(json.dumps(summary, indent=2))
     return 0
-

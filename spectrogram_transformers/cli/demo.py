@@ -17,19 +17,31 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser, default_batch_size=16)  # --model, --batch-size, --device, --dtype, --backend: as classify
+    add_model_arguments(
+        parser, default_batch_size=16
+    )  # --model, --batch-size, --device, --dtype, --backend: as classify
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    parser.add_argument("--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="labels shown (default 5)")
-    parser.add_argument("--threshold", type=probability, default=0.5, help="event threshold of frame-level models (HTS-AT)")
+    parser.add_argument(
+        "--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="labels shown (default 5)"
+    )
+    parser.add_argument(
+        "--threshold", type=probability, default=0.5, help="event threshold of frame-level models (HTS-AT)"
+    )
     parser.add_argument("--title", default=None, help="page title (default: family and model name)")
     parser.add_argument(
-        "--max-duration", "--max_duration", dest="max_duration", type=positive_seconds, default=DEFAULT_MAX_DURATION_S,
+        "--max-duration",
+        "--max_duration",
+        dest="max_duration",
+        type=positive_seconds,
+        default=DEFAULT_MAX_DURATION_S,
         metavar="SECONDS",
         help=f"refuse uploads longer than this, read from the file's header before decoding (default {DEFAULT_MAX_DURATION_S:g} s)",
     )
     gradio = parser.add_argument_group("passed to Gradio's launch()")
-    gradio.add_argument("--share", action="store_true", help="also serve on a public *.gradio.live link (needs the internet)")
+    gradio.add_argument(
+        "--share", action="store_true", help="also serve on a public *.gradio.live link (needs the internet)"
+    )
     gradio.add_argument("--root-path", default=None, help="URL prefix when served behind a proxy")
     gradio.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="ask for this user name and password")
     gradio.add_argument("--max-file-size", default=None, help="largest upload, e.g. 50mb")
@@ -54,8 +66,15 @@ def run(args: argparse.Namespace) -> int:
     options = launch_options(args)
     try:
         demo = build_demo(
-            args.model, title=args.title, top_k=args.top_k, threshold=args.threshold, max_duration=args.max_duration,
-            device=args.device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend,
+            args.model,
+            title=args.title,
+            top_k=args.top_k,
+            threshold=args.threshold,
+            max_duration=args.max_duration,
+            device=args.device,
+            batch_size=args.batch_size,
+            dtype=args.dtype,
+            backend=args.backend,
         )
     except ImportError as error:
         raise SystemExit(f"demo: {error}") from None

@@ -47,15 +47,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LABEL=VALUE",
         help="threshold of one class (repeatable), overriding --threshold",
     )
-    parser.add_argument("--median-filter", type=int, default=1, metavar="FRAMES", help="odd median-filter length in frames")
-    parser.add_argument("--min-duration", type=non_negative_seconds, default=0.0, metavar="SECONDS", help="drop shorter events")
-    parser.add_argument("--min-gap", type=non_negative_seconds, default=0.0, metavar="SECONDS", help="merge events closer than this")
-    parser.add_argument("--window", type=positive_seconds, default=None, metavar="SECONDS", help="analysis window (default and maximum: the model's input)")
-    parser.add_argument("--hop", type=positive_seconds, default=None, metavar="SECONDS", help="analysis hop (default: half a window)")
-    parser.add_argument("--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="--output rows: top-k labels of the mean frame probabilities (default 5)")
+    parser.add_argument(
+        "--median-filter", type=int, default=1, metavar="FRAMES", help="odd median-filter length in frames"
+    )
+    parser.add_argument(
+        "--min-duration", type=non_negative_seconds, default=0.0, metavar="SECONDS", help="drop shorter events"
+    )
+    parser.add_argument(
+        "--min-gap", type=non_negative_seconds, default=0.0, metavar="SECONDS", help="merge events closer than this"
+    )
+    parser.add_argument(
+        "--window",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="analysis window (default and maximum: the model's input)",
+    )
+    parser.add_argument(
+        "--hop", type=positive_seconds, default=None, metavar="SECONDS", help="analysis hop (default: half a window)"
+    )
+    parser.add_argument(
+        "--top-k",
+        "--top_k",
+        dest="top_k",
+        type=positive_int,
+        default=5,
+        help="--output rows: top-k labels of the mean frame probabilities (default 5)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object {file: result}")
     parser.add_argument(
-        "--plot", metavar="OUT.png", default=None,
+        "--plot",
+        metavar="OUT.png",
+        default=None,
         help="also draw spectrogram, class probabilities over time and the events to this image; several files: "
         "OUT-<file>.png (needs the [plot] extra)",
     )
@@ -85,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
             raise InferenceError(f"--median-filter must be a positive odd number of frames, got {args.median_filter}")
         if uses_archive(args):
             if args.plot or args.json:
-                raise InferenceError("--plot and --json print per file; with --output, --dataset or several processes the rows go to OUT (leave them out)")
+                raise InferenceError(
+                    "--plot and --json print per file; with --output, --dataset or several processes the rows go to OUT (leave them out)"
+                )
             from ..archive import DistributedContext
 
             check_output_arguments(args)
@@ -95,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         classifier = load_classifier(args)
         unknown = sorted({label for label, _ in args.class_threshold} - set(classifier.label_names))
         if unknown:
-            raise InferenceError(f"--class-threshold names unknown label(s) {unknown}; the model's labels are {classifier.label_names[:20]}{' ...' if len(classifier.label_names) > 20 else ''}")
+            raise InferenceError(
+                f"--class-threshold names unknown label(s) {unknown}; the model's labels are {classifier.label_names[:20]}{' ...' if len(classifier.label_names) > 20 else ''}"
+            )
         threshold = dict(args.class_threshold) if args.class_threshold else args.threshold
         settings = DetectionSettings(
             threshold=threshold,
@@ -113,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
         results, unreadable, detections = {}, [], []
         # the frame timeline only for the plot: without it, memory does not grow with the file
         keep_frames = bool(args.plot)
-        for result in detect_files(classifier, files, window_s=args.window, hop_s=args.hop, keep_frames=keep_frames, settings=settings):
+        for result in detect_files(
+            classifier, files, window_s=args.window, hop_s=args.hop, keep_frames=keep_frames, settings=settings
+        ):
             if isinstance(result, UnreadableFile):
                 unreadable.append(result)
                 results[result.path] = {"error": result.reason}
@@ -124,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
             if not args.json:
                 print(f"# {result.path}: {len(result.events)} events ({result.resolution_note})")
                 for event in result.events:
-                    print(f"{event['start']:.3f}\t{event['end']:.3f}\t{event['label']}\t{event['score']:.3f}", flush=True)
+                    print(
+                        f"{event['start']:.3f}\t{event['end']:.3f}\t{event['label']}\t{event['score']:.3f}", flush=True
+                    )
         speed_summary = speed.summary(classifier.description)  # before plotting, which is not inference
         report_unreadable(unreadable, len(files), speed_summary)
         if args.plot and detections:

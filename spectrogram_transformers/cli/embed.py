@@ -30,7 +30,9 @@ __all__ = ["EmbedTask", "add_arguments", "run", "tokens_folder"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_archive_arguments(parser, "audio files (WAV, FLAC, OGG, MP3, ... via soundfile; other formats via ffmpeg)")
     add_model_arguments(parser, default_batch_size=16)
-    parser.add_argument("--window", type=float, default=None, help="window seconds (default and maximum: the model's input length)")
+    parser.add_argument(
+        "--window", type=float, default=None, help="window seconds (default and maximum: the model's input length)"
+    )
     parser.add_argument("--hop", type=float, default=None, help="seconds between windows (default: half a window)")
     parser.add_argument("--windows", action="store_true", help="rows also hold each window's start and vector")
     parser.add_argument(
@@ -104,7 +106,11 @@ class EmbedTask:
             row["window_embeddings"] = result.window_embeddings
         if self.tokens_dir is not None:
             path = self._tokens_file(item)
-            arrays = {"tokens": result.tokens, "token_times": result.token_times, "window_starts": result.window_starts}
+            arrays = {
+                "tokens": result.tokens,
+                "token_times": result.token_times,
+                "window_starts": result.window_starts,
+            }
             if result.prefix_tokens is not None:
                 arrays["prefix_tokens"] = result.prefix_tokens
             temporary = path.with_name(f".{path.name}.tmp")
@@ -141,12 +147,23 @@ def run(args: argparse.Namespace) -> int:
                 )
 
         def make_task(device) -> EmbedTask:
-            embedder = AudioEmbedder(args.model, device=device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend)
+            embedder = AudioEmbedder(
+                args.model, device=device, batch_size=args.batch_size, dtype=args.dtype, backend=args.backend
+            )
             if args.short_clip == "crop" and not embedder.can_crop:
-                raise InferenceError("--short-clip crop needs AST or SSAST: HTS-AT's Swin windows need its whole input image")
+                raise InferenceError(
+                    "--short-clip crop needs AST or SSAST: HTS-AT's Swin windows need its whole input image"
+                )
             if tokens_dir is not None:
                 tokens_dir.mkdir(parents=True, exist_ok=True)
-            return EmbedTask(embedder, window=args.window, hop=args.hop, windows=args.windows, short_clip=args.short_clip, tokens_dir=tokens_dir)
+            return EmbedTask(
+                embedder,
+                window=args.window,
+                hop=args.hop,
+                windows=args.windows,
+                short_clip=args.short_clip,
+                tokens_dir=tokens_dir,
+            )
 
         return run_task(args, make_task, _print_row)
 

@@ -19,21 +19,66 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model directory or Hub id")
-    parser.add_argument("--recipe", default=None, help="recipe name or JSON file: its dataset, labels and split (esc50, speech-commands, audioset-full, ...)")
-    parser.add_argument("--fold", type=int, default=None, help="evaluation fold of cross-validation recipes (ESC-50; default the first)")
-    parser.add_argument("--data-dir", dest="data_dir", default=None, help="local files: the recipe dataset's schema, or (without --recipe) an audio folder / parquet / save_to_disk directory")
-    parser.add_argument("--dataset", dest="dataset_id", default=None, help="a Hub dataset id (with --recipe: a copy of the recipe's dataset)")
+    parser.add_argument(
+        "--recipe",
+        default=None,
+        help="recipe name or JSON file: its dataset, labels and split (esc50, speech-commands, audioset-full, ...)",
+    )
+    parser.add_argument(
+        "--fold",
+        type=int,
+        default=None,
+        help="evaluation fold of cross-validation recipes (ESC-50; default the first)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        default=None,
+        help="local files: the recipe dataset's schema, or (without --recipe) an audio folder / parquet / save_to_disk directory",
+    )
+    parser.add_argument(
+        "--dataset",
+        dest="dataset_id",
+        default=None,
+        help="a Hub dataset id (with --recipe: a copy of the recipe's dataset)",
+    )
     parser.add_argument("--dataset-config", dest="dataset_config", default=None)
-    parser.add_argument("--split", default=None, help="split to evaluate: with --recipe eval or test (default test when the recipe has one); else a split name (default test)")
-    parser.add_argument("--audio-column", dest="audio_column", default="audio", help="without --recipe: the audio column (default audio)")
-    parser.add_argument("--label-column", dest="label_column", default="label", help="without --recipe: the label column (class ids, names, or lists for multi-label; default label)")
-    parser.add_argument("--window", type=float, default=None, help="window seconds for clips longer than the model's input (default and maximum: the input)")
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="split to evaluate: with --recipe eval or test (default test when the recipe has one); else a split name (default test)",
+    )
+    parser.add_argument(
+        "--audio-column",
+        dest="audio_column",
+        default="audio",
+        help="without --recipe: the audio column (default audio)",
+    )
+    parser.add_argument(
+        "--label-column",
+        dest="label_column",
+        default="label",
+        help="without --recipe: the label column (class ids, names, or lists for multi-label; default label)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=None,
+        help="window seconds for clips longer than the model's input (default and maximum: the input)",
+    )
     parser.add_argument("--hop", type=float, default=None, help="seconds between windows (default: half a window)")
     parser.add_argument("--batch-size", dest="batch_size", type=int, default=16, help="windows per forward pass")
     parser.add_argument("--device", default="cpu", help="torch device; 'cuda' under torchrun means each rank's GPU")
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto")
-    parser.add_argument("--num-workers", dest="num_workers", type=int, default=1, help="loader processes decoding ahead of the model")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.add_argument(
+        "--num-workers", dest="num_workers", type=int, default=1, help="loader processes decoding ahead of the model"
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 

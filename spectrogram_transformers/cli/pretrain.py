@@ -22,10 +22,22 @@ _OWN_FLAGS = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder of audio files (recursive) or a Hub dataset id")
-    parser.add_argument("--model", default="ssast-base-patch-400", help="SSAST variant (hub_configs), config.json, or a directory to resume from")
-    parser.add_argument("--config_overrides", default=None, help="JSON object of config fields, e.g. '{\"max_length\": 512}'")
-    parser.add_argument("--feature_extractor", default=None, help="variant or directory of the AST feature extractor (default: the model's)")
-    parser.add_argument("--mean", type=float, default=None, help="fbank mean of the data (default: AudioSet's, as the released models)")
+    parser.add_argument(
+        "--model",
+        default="ssast-base-patch-400",
+        help="SSAST variant (hub_configs), config.json, or a directory to resume from",
+    )
+    parser.add_argument(
+        "--config_overrides", default=None, help="JSON object of config fields, e.g. '{\"max_length\": 512}'"
+    )
+    parser.add_argument(
+        "--feature_extractor",
+        default=None,
+        help="variant or directory of the AST feature extractor (default: the model's)",
+    )
+    parser.add_argument(
+        "--mean", type=float, default=None, help="fbank mean of the data (default: AudioSet's, as the released models)"
+    )
     parser.add_argument("--std", type=float, default=None, help="fbank std of the data")
     parser.add_argument("--streaming", action="store_true", help="stream the Hub dataset (needs --max_steps)")
     parser.add_argument("--split", default="train", help="split of a Hub dataset")
@@ -34,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval_data", default=None, help="held-out folder or Hub id for masked-patch accuracy")
     parser.add_argument("--eval_split", default="test", help="split of --eval_data")
     parser.add_argument("--shuffle_buffer_size", type=int, default=1000, help="shuffle buffer of a streamed dataset")
-    add_training_argument_overrides(parser, "TrainingArguments overrides (any field; defaults follow the original recipe)")
+    add_training_argument_overrides(
+        parser, "TrainingArguments overrides (any field; defaults follow the original recipe)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,20 +23,40 @@ __all__ = ["add_arguments", "run", "training_overrides_from_args"]
 
 # flags of this subcommand that are not TrainingArguments fields
 _OWN_FLAGS = (
-    "recipe", "model", "fold", "data_dir", "streaming", "dataset_id", "dataset_config", "sampler", "labels",
-    "overwrite_output_dir", "lora", "lora_targets",
+    "recipe",
+    "model",
+    "fold",
+    "data_dir",
+    "streaming",
+    "dataset_id",
+    "dataset_config",
+    "sampler",
+    "labels",
+    "overwrite_output_dir",
+    "lora",
+    "lora_targets",
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", default=None, help=f"shipped recipe ({', '.join(list_recipes())}) or a recipe JSON file")
+    parser.add_argument(
+        "--recipe", default=None, help=f"shipped recipe ({', '.join(list_recipes())}) or a recipe JSON file"
+    )
     parser.add_argument("--model", default=None, help="shipped variant (hub_configs), model directory or Hub id")
-    parser.add_argument("--fold", default=None, help="evaluation fold of cross-validation recipes, or 'all' (mean ± std over folds)")
-    parser.add_argument("--data_dir", default=None, help="local files with the recipe dataset's schema instead of the Hub")
-    parser.add_argument("--streaming", action="store_true", help="stream the dataset (IterableDataset; uses max_steps)")
+    parser.add_argument(
+        "--fold", default=None, help="evaluation fold of cross-validation recipes, or 'all' (mean ± std over folds)"
+    )
+    parser.add_argument(
+        "--data_dir", default=None, help="local files with the recipe dataset's schema instead of the Hub"
+    )
+    parser.add_argument(
+        "--streaming", action="store_true", help="stream the dataset (IterableDataset; uses max_steps)"
+    )
     parser.add_argument("--dataset_id", default=None, help="another Hub dataset with the recipe's schema")
     parser.add_argument("--dataset_config", default=None, help="config of --dataset_id")
-    parser.add_argument("--sampler", choices=("random", "balanced"), default=None, help="override the recipe's sampler")
+    parser.add_argument(
+        "--sampler", choices=("random", "balanced"), default=None, help="override the recipe's sampler"
+    )
     parser.add_argument(
         "--labels",
         default=None,
@@ -77,13 +97,23 @@ def _add_offline_arguments(parser: argparse.ArgumentParser) -> None:
         "offline main job (no --recipe, or --recipe keywords-offline): synthetic spoken keywords"
     )
     group.add_argument("--synthetic_train_size", type=int, default=defaults.train_size, help="training clips")
-    group.add_argument("--synthetic_validation_size", type=int, default=defaults.validation_size, help="validation clips")
-    group.add_argument("--synthetic_test_size", type=int, default=defaults.test_size, help="test clips (held-out voices)")
-    group.add_argument("--synthetic_seed", type=int, default=defaults.seed, help="seed of the voice split and every draw")
     group.add_argument(
-        "--synthetic_cache_dir", default=None, help=f"where generated datasets are kept (default {default_cache_dir()})"
+        "--synthetic_validation_size", type=int, default=defaults.validation_size, help="validation clips"
     )
-    group.add_argument("--num_demo_clips", type=int, default=10, help="held-out clips whose top-5 predictions are printed")
+    group.add_argument(
+        "--synthetic_test_size", type=int, default=defaults.test_size, help="test clips (held-out voices)"
+    )
+    group.add_argument(
+        "--synthetic_seed", type=int, default=defaults.seed, help="seed of the voice split and every draw"
+    )
+    group.add_argument(
+        "--synthetic_cache_dir",
+        default=None,
+        help=f"where generated datasets are kept (default {default_cache_dir()})",
+    )
+    group.add_argument(
+        "--num_demo_clips", type=int, default=10, help="held-out clips whose top-5 predictions are printed"
+    )
     group.add_argument(
         "--torch_threads",
         type=int,

@@ -73,7 +73,9 @@ class AudioClassifier:
         self.backend = backend
         if backend == "onnx":
             if dtype not in (None, "auto", "float32", torch.float32):
-                raise InferenceError(f"the ONNX backend takes float32 features (the graph's precision is fixed at export); dtype {dtype} is not available")
+                raise InferenceError(
+                    f"the ONNX backend takes float32 features (the graph's precision is fixed at export); dtype {dtype} is not available"
+                )
             self.dtype = torch.float32
             self.model, self.feature_extractor = load_onnx_classifier(model)
         else:
@@ -133,7 +135,9 @@ class AudioClassifier:
         """Features [B, frames, bins] of mono waveforms at `self.sampling_rate`: one zero-padded batch through the
         extractor's tensor entry point (`extract`), computed on the model's device."""
         device = self.device if self.backend == "torch" else torch.device("cpu")
-        batch, lengths = pad_batch([torch.from_numpy(np.asarray(window, dtype=np.float32)) for window in windows], device=device)
+        batch, lengths = pad_batch(
+            [torch.from_numpy(np.asarray(window, dtype=np.float32)) for window in windows], device=device
+        )
         return self.feature_extractor.extract(batch, lengths)[self.input_name]
 
     def run(self, windows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -249,8 +253,14 @@ class AudioClassifier:
         """
         waveform = as_mono_waveform(waveform, name)
         return self.classify_blocks(
-            [waveform], name=name, top_k=top_k, window=window, hop=hop, progress=progress,
-            keep_windows=keep_windows, expected_samples=len(waveform),
+            [waveform],
+            name=name,
+            top_k=top_k,
+            window=window,
+            hop=hop,
+            progress=progress,
+            keep_windows=keep_windows,
+            expected_samples=len(waveform),
         )
 
     def classify_blocks(
@@ -325,7 +335,9 @@ class AudioClassifier:
         info, blocks = self.stream(path)
         return self.classify_blocks(blocks, name=str(path), expected_samples=self.expected_samples(info), **kwargs)
 
-    def classify_files(self, paths: Iterable[str | os.PathLike], **kwargs: Any) -> Iterator[FilePrediction | UnreadableFile]:
+    def classify_files(
+        self, paths: Iterable[str | os.PathLike], **kwargs: Any
+    ) -> Iterator[FilePrediction | UnreadableFile]:
         """Classify files one after the other, each decoded as a stream (a background thread decodes ahead while
         the model runs); a file that cannot be decoded is yielded as an `UnreadableFile` and the others are still
         classified."""

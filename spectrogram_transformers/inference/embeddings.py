@@ -72,7 +72,9 @@ def token_grid(config, last_hidden_state: torch.Tensor) -> tuple[torch.Tensor | 
     prefix = config.num_prefix_tokens
     frequency_patches = config.patch_grid[0]
     time_patches = (length - prefix) // frequency_patches
-    patches = last_hidden_state[:, prefix:].reshape(batch_size, frequency_patches, time_patches, hidden)  # (B, F, T, D)
+    patches = last_hidden_state[:, prefix:].reshape(
+        batch_size, frequency_patches, time_patches, hidden
+    )  # (B, F, T, D)
     return last_hidden_state[:, :prefix], patches.transpose(1, 2)  # (B, T, F, D)
 
 
@@ -205,7 +207,10 @@ class AudioEmbedder:
         input (nothing to crop)."""
         extractor, config = self.feature_extractor, self.config
         frame, shift, _ = kaldi_frame_sizes(
-            extractor.sampling_rate, extractor.frame_length_ms, extractor.frame_shift_ms, extractor.round_to_power_of_two
+            extractor.sampling_rate,
+            extractor.frame_length_ms,
+            extractor.frame_shift_ms,
+            extractor.round_to_power_of_two,
         )
         frames = 1 + (num_samples - frame) // shift if num_samples >= frame else 0
         patch, stride = config.time_patch_size, config.time_stride
@@ -216,7 +221,9 @@ class AudioEmbedder:
     def features(self, windows: Sequence[np.ndarray], max_length: int | None = None) -> torch.Tensor:
         """Features [B, frames, bins] of mono waveforms at `self.sampling_rate`, on the model's device: one
         zero-padded batch through the extractor's tensor entry point (`max_length`: AST frames, when cropped)."""
-        batch, lengths = pad_batch([torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in windows], device=self.device)
+        batch, lengths = pad_batch(
+            [torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in windows], device=self.device
+        )
         options = {} if max_length is None else {"max_length": max_length}
         return self.feature_extractor.extract(batch, lengths, **options)[self.input_name]
 
@@ -291,7 +298,9 @@ class AudioEmbedder:
         num_batches = math.ceil(len(starts) / self.batch_size)
         show = num_batches > 1 if progress is None else progress
         pooled, grids, prefixes = [], [], []
-        for first in tqdm(range(0, len(starts), self.batch_size), total=num_batches, disable=not show, desc=name, unit="batch"):
+        for first in tqdm(
+            range(0, len(starts), self.batch_size), total=num_batches, disable=not show, desc=name, unit="batch"
+        ):
             batch = [waveform[start : start + window_samples] for start in starts[first : first + self.batch_size]]
             vectors, grid, prefix = self.run(batch, tokens=tokens, crop=short_clip == "crop")
             pooled.append(vectors)
@@ -321,7 +330,9 @@ class AudioEmbedder:
     def embed_file(self, path: str | os.PathLike, **kwargs: Any) -> FileEmbedding:
         return self.embed(self.decode(path), name=os.fspath(path), **kwargs)
 
-    def embed_files(self, paths: Iterable[str | os.PathLike], **kwargs: Any) -> Iterator[FileEmbedding | UnreadableFile]:
+    def embed_files(
+        self, paths: Iterable[str | os.PathLike], **kwargs: Any
+    ) -> Iterator[FileEmbedding | UnreadableFile]:
         """Embed files one after the other, decoding the next while the current one runs; a file that cannot be
         decoded is yielded as an `UnreadableFile` and the others are still embedded."""
         for path, waveform in prefetch_decoded(paths, self.decode):

@@ -89,7 +89,9 @@ def load_onnx_classifier(path: str | Path):
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(str(directory))
     except (OSError, ValueError) as error:
-        raise InferenceError(f"no feature extractor (preprocessor_config.json) beside {path}: {str(error).splitlines()[0]}") from None
+        raise InferenceError(
+            f"no feature extractor (preprocessor_config.json) beside {path}: {str(error).splitlines()[0]}"
+        ) from None
     _check_onnx_graph_fits(model, feature_extractor, directory)
     return model, feature_extractor
 

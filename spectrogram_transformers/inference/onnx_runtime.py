@@ -44,12 +44,20 @@ class OnnxClassifierOutput(ModelOutput):
 
 # operators that compute in integers: what ONNX Runtime's quantisers (dynamic or static) put in a graph
 _INTEGER_OPERATORS = frozenset(
-    {"MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention"}
+    {
+        "MatMulInteger",
+        "ConvInteger",
+        "QLinearMatMul",
+        "QLinearConv",
+        "DynamicQuantizeMatMul",
+        "MatMulIntegerToFloat",
+        "QAttention",
+    }
 )
 
 
 def graph_precision(model_file: str | Path) -> str:
-    """"int8" when the ONNX graph computes any operator in integers (a quantised export), else "float32".
+    """ "int8" when the ONNX graph computes any operator in integers (a quantised export), else "float32".
 
     Read from the graph itself rather than the export metadata, so a model quantised by other tools, or one
     whose metadata file was lost, is still described as what it is."""
@@ -81,7 +89,9 @@ class OnnxAudioModel:
         directory = path.parent if path.suffix == ".onnx" else path
         model_file = path if path.suffix == ".onnx" else path / EXPORT_FILE
         if not model_file.is_file():
-            raise FileNotFoundError(f"no ONNX model at {model_file}; write one with `spectrogram-transformers export --format onnx`")
+            raise FileNotFoundError(
+                f"no ONNX model at {model_file}; write one with `spectrogram-transformers export --format onnx`"
+            )
         metadata_file = directory / METADATA_FILE
         self.metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
         self.config = AutoConfig.from_pretrained(str(directory))
@@ -131,4 +141,6 @@ class OnnxAudioModel:
         if isinstance(features, torch.Tensor):
             features = features.detach().to("cpu", torch.float32).numpy()
         outputs = self.session.run(list(self.output_names), {self.input_name: self._check(np.asarray(features))})
-        return OnnxClassifierOutput(**{name: torch.from_numpy(value).float() for name, value in zip(self.output_names, outputs)})
+        return OnnxClassifierOutput(
+            **{name: torch.from_numpy(value).float() for name, value in zip(self.output_names, outputs)}
+        )

@@ -37,7 +37,9 @@ class FilePrediction:
             "path": self.path,
             "duration": self.duration,
             "labels": [list(pair) for pair in self.labels],
-            "windows": [{"start": w.start, "end": w.end, "labels": [list(pair) for pair in w.labels]} for w in self.windows],
+            "windows": [
+                {"start": w.start, "end": w.end, "labels": [list(pair) for pair in w.labels]} for w in self.windows
+            ],
             "window_s": self.window_s,
             "hop_s": self.hop_s,
         }

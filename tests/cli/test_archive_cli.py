@@ -2,7 +2,6 @@
 --output (.jsonl, .csv, .parquet); --resume after a SIGKILL gives every input exactly once; 2 processes under
 torchrun write the same rows as 1."""
 
-import json
 import os
 import signal
 import subprocess
@@ -12,11 +11,11 @@ import time
 import datasets
 import numpy as np
 import pytest
-from testing_utils.fixtures import REPO_ROOT, free_port
-from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
 
 from spectrogram_transformers.archive import FileSource, read_jsonl, read_rows
 from spectrogram_transformers.cli import main as cli_main
+from testing_utils.fixtures import REPO_ROOT, free_port
+from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
 
 RATE = 16000
 
@@ -47,19 +46,27 @@ def test_a_directory_tree_is_read_recursively_in_sorted_order_and_glob_filters_i
     out = tmp_path / "all.jsonl"
     assert classify(tree, "--model", ast_dir, "--output", out, "--top-k", "2") == 0
     rows = list(read_jsonl(out))
-    assert [row["path"] for row in rows] == [str(tree / name) for name in ("a.wav", "b.wav", "sub/c.flac", "sub/deeper/d.wav")]
+    assert [row["path"] for row in rows] == [
+        str(tree / name) for name in ("a.wav", "b.wav", "sub/c.flac", "sub/deeper/d.wav")
+    ]
     assert [row["duration_s"] for row in rows] == [0.5, 2.5, 1.5, 1.2]
     assert all(len(row["labels"]) == 2 and set(row["labels"][0]) == {"label", "score"} for row in rows)
     assert rows[0]["size"] == (tree / "a.wav").stat().st_size and rows[0]["mtime"] == (tree / "a.wav").stat().st_mtime
     assert not (tmp_path / "all.jsonl.parts").exists() and not (tmp_path / "all.jsonl.errors.jsonl").exists()
     only_wav = tmp_path / "wav.jsonl"
     assert classify(tree, "--glob", "*.wav", "--model", ast_dir, "--output", only_wav) == 0
-    assert [row["path"] for row in read_jsonl(only_wav)] == [str(tree / name) for name in ("a.wav", "b.wav", "sub/deeper/d.wav")]
+    assert [row["path"] for row in read_jsonl(only_wav)] == [
+        str(tree / name) for name in ("a.wav", "b.wav", "sub/deeper/d.wav")
+    ]
 
 
-def test_a_list_file_gives_its_paths_in_order_and_unreadable_ones_go_to_the_errors_file(ast_dir, tree, tmp_path, capsys):
+def test_a_list_file_gives_its_paths_in_order_and_unreadable_ones_go_to_the_errors_file(
+    ast_dir, tree, tmp_path, capsys
+):
     listing = tmp_path / "list.txt"
-    listing.write_text(f"# comment\n{tree / 'sub/c.flac'}\n\n{tree / 'missing.wav'}\n{tree / 'notes.txt'}\n{tree / 'a.wav'}\n")
+    listing.write_text(
+        f"# comment\n{tree / 'sub/c.flac'}\n\n{tree / 'missing.wav'}\n{tree / 'notes.txt'}\n{tree / 'a.wav'}\n"
+    )
     out = tmp_path / "list.jsonl"
     assert classify(f"@{listing}", "--model", ast_dir, "--output", out, "--windows") == 1  # unreadable inputs: exit 1
     rows = list(read_jsonl(out))
@@ -92,7 +99,9 @@ def test_an_existing_output_is_refused_without_resume(ast_dir, tree, tmp_path, c
     out.write_text("mine\n")
     assert classify(tree, "--model", ast_dir, "--output", out) == 2
     error = capsys.readouterr().err.strip().splitlines()
-    assert error == [f"error: {out} exists: add --resume to finish it, or choose another --output (nothing is overwritten unasked)"]
+    assert error == [
+        f"error: {out} exists: add --resume to finish it, or choose another --output (nothing is overwritten unasked)"
+    ]
     assert out.read_text() == "mine\n"
 
 
@@ -100,24 +109,66 @@ def test_a_local_dataset_is_an_input_with_rows_by_index(ast_dir, tree, tmp_path)
     files = [tree / "a.wav", tree / "sub/c.flac", tree / "b.wav"]
     rows = {"audio": [{"bytes": path.read_bytes(), "path": None} for path in files], "label": [0, 1, 2]}
     # audio stored as {bytes, path} structs, then typed Audio(decode=False) (encoding through Audio needs torchcodec)
-    features = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}, "label": datasets.Value("int64")})
+    features = datasets.Features(
+        {
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+            "label": datasets.Value("int64"),
+        }
+    )
     split = datasets.Dataset.from_dict(rows, features=features).cast_column("audio", datasets.Audio(decode=False))
     datasets.DatasetDict({"test": split, "train": split.select([0])}).save_to_disk(str(tmp_path / "saved"))
     out = tmp_path / "rows.jsonl"
-    assert cli_main(["classify", "--dataset", str(tmp_path / "saved"), "--split", "test", "--model", str(ast_dir), "--output", str(out), "--num-workers", "2"]) == 0
+    assert (
+        cli_main(
+            [
+                "classify",
+                "--dataset",
+                str(tmp_path / "saved"),
+                "--split",
+                "test",
+                "--model",
+                str(ast_dir),
+                "--output",
+                str(out),
+                "--num-workers",
+                "2",
+            ]
+        )
+        == 0
+    )
     by_index = list(read_jsonl(out))
     assert [row["index"] for row in by_index] == [0, 1, 2]
     assert classify(*files, "--model", ast_dir, "--output", tmp_path / "files.jsonl") == 0
     by_path = list(read_jsonl(tmp_path / "files.jsonl"))
     for dataset_row, file_row in zip(by_index, by_path):
         assert dataset_row["duration_s"] == file_row["duration_s"]
-        np.testing.assert_allclose([pair["score"] for pair in dataset_row["labels"]], [pair["score"] for pair in file_row["labels"]], rtol=1e-6)
+        np.testing.assert_allclose(
+            [pair["score"] for pair in dataset_row["labels"]],
+            [pair["score"] for pair in file_row["labels"]],
+            rtol=1e-6,
+        )
 
 
 def test_detect_writes_its_events_per_row(tmp_path, tree):
     model = tiny_htsat_dir(tmp_path / "htsat")
     out = tmp_path / "events.jsonl"
-    assert cli_main(["detect", str(tree), "--model", str(model), "--output", str(out), "--threshold", "0.3", "--num-workers", "0"]) == 0
+    assert (
+        cli_main(
+            [
+                "detect",
+                str(tree),
+                "--model",
+                str(model),
+                "--output",
+                str(out),
+                "--threshold",
+                "0.3",
+                "--num-workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     rows = list(read_jsonl(out))
     assert len(rows) == 4 and all(row["source"] == "frames" for row in rows)
     assert all(set(event) == {"label", "start", "end", "score"} for row in rows for event in row["events"])
@@ -125,7 +176,11 @@ def test_detect_writes_its_events_per_row(tmp_path, tree):
 
 
 def _environment() -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 def test_a_run_killed_mid_way_then_resumed_gives_every_input_exactly_once(ast_dir, tmp_path):
@@ -141,7 +196,21 @@ def test_a_run_killed_mid_way_then_resumed_gives_every_input_exactly_once(ast_di
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"{path}\n" for path in paths))
     out = tmp_path / "tags.jsonl"
-    command = [sys.executable, "-m", "spectrogram_transformers", "classify", f"@{listing}", "--model", str(ast_dir), "--output", str(out), "--flush-rows", "1", "--num-workers", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "spectrogram_transformers",
+        "classify",
+        f"@{listing}",
+        "--model",
+        str(ast_dir),
+        "--output",
+        str(out),
+        "--flush-rows",
+        "1",
+        "--num-workers",
+        "0",
+    ]
     process = subprocess.Popen(command, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     part = tmp_path / "tags.jsonl.parts" / "rank-00000.jsonl"
     deadline = time.monotonic() + 300
@@ -207,7 +276,22 @@ def test_files_longer_than_the_stream_threshold_are_streamed_with_the_same_rows(
     # b.wav (2.5 s), c.flac (1.5 s) and d.wav (1.2 s) are now streamed in the main process; a.wav (0.5 s) is not
     monkeypatch.setenv("SPECTROGRAM_TRANSFORMERS_STREAM_LONGER_THAN", "1")
     streamed = tmp_path / "streamed.jsonl"
-    assert cli_main(["classify", str(tree), "--model", str(ast_dir), "--output", str(streamed), "--windows", "--num-workers", "1"]) == 0
+    assert (
+        cli_main(
+            [
+                "classify",
+                str(tree),
+                "--model",
+                str(ast_dir),
+                "--output",
+                str(streamed),
+                "--windows",
+                "--num-workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert list(read_jsonl(streamed)) == list(read_jsonl(whole))
     streamed_events = tmp_path / "streamed_events.jsonl"
     assert cli_main([*detect, "--output", str(streamed_events), "--num-workers", "0"]) == 0

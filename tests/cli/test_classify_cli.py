@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
 
 from spectrogram_transformers import SSASTConfig, SSASTForPreTraining
 from spectrogram_transformers.cli import main as cli_main
@@ -22,6 +21,7 @@ from spectrogram_transformers.inference import (
     window_starts,
 )
 from spectrogram_transformers.runtime import cpu_supports_bf16
+from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_file
 
 RATE = 16000
 
@@ -49,7 +49,11 @@ def files(tmp_path_factory):
 def run_cli(*arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """The installed command line in a fresh process, as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "spectrogram_transformers", *arguments], capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-m", "spectrogram_transformers", *arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
 
 
@@ -58,12 +62,33 @@ def test_a_window_longer_than_the_model_input_is_capped_so_it_is_seen_whole(ast_
     1.2 s got identical scores."""
     paths = [str(files / "same_start_a.wav"), str(files / "same_start_b.wav")]
     with caplog.at_level("WARNING"):
-        assert cli_main(["classify", *paths, "--model", str(ast_dir), "--window", "10", "--hop", "10", "--json", "--dtype", "float32"]) == 0
+        assert (
+            cli_main(
+                [
+                    "classify",
+                    *paths,
+                    "--model",
+                    str(ast_dir),
+                    "--window",
+                    "10",
+                    "--hop",
+                    "10",
+                    "--json",
+                    "--dtype",
+                    "float32",
+                ]
+            )
+            == 0
+        )
     assert "window of 10 s is longer than the model's input (1.015 s)" in caplog.text
     first, second = json.loads(capsys.readouterr().out)
     assert [first["path"], second["path"]] == paths  # each result under its own file, in order
-    assert first["window_s"] == pytest.approx(1.015) and first["hop_s"] == pytest.approx(1.015)  # hop capped to the window
-    assert [window["start"] for window in first["windows"]] == pytest.approx([0.0, 1.015, 1.985])  # the whole file is seen
+    assert first["window_s"] == pytest.approx(1.015) and first["hop_s"] == pytest.approx(
+        1.015
+    )  # hop capped to the window
+    assert [window["start"] for window in first["windows"]] == pytest.approx(
+        [0.0, 1.015, 1.985]
+    )  # the whole file is seen
     assert first["windows"][0]["labels"] == second["windows"][0]["labels"]  # the shared first second
     assert first["labels"] != second["labels"]
     # the file score is the mean over windows of the model's own length, computed by hand
@@ -71,12 +96,19 @@ def test_a_window_longer_than_the_model_input_is_capped_so_it_is_seen_whole(ast_
     waveform = classifier.decode(paths[0])
     windows = [waveform[start : start + 16240] for start in window_starts(len(waveform), 16240, 16240)]
     expected = classifier.probabilities(windows).mean(axis=0)
-    assert dict(first["labels"]) == pytest.approx({classifier.id2label[i]: float(p) for i, p in enumerate(expected)}, abs=1e-6)
+    assert dict(first["labels"]) == pytest.approx(
+        {classifier.id2label[i]: float(p) for i, p in enumerate(expected)}, abs=1e-6
+    )
 
 
 @pytest.mark.slow  # a fresh interpreter importing torch and transformers: ~10-25 s on 2 shared cores
 def test_every_readable_file_is_classified_and_unreadable_ones_listed(ast_dir, files):
-    paths = [str(files / "good.wav"), str(files / "corrupt.wav"), str(files / "missing.wav"), str(files / "good2.flac")]
+    paths = [
+        str(files / "good.wav"),
+        str(files / "corrupt.wav"),
+        str(files / "missing.wav"),
+        str(files / "good2.flac"),
+    ]
     result = run_cli("classify", *paths, "--model", str(ast_dir), "--no-windows", "--dtype", "float32")
     assert result.returncode == 1
     printed = result.stdout.splitlines()
@@ -88,25 +120,48 @@ def test_every_readable_file_is_classified_and_unreadable_ones_listed(ast_dir, f
 
 
 def test_user_mistakes_are_one_line_errors(ast_dir, files, tmp_path, capsys):
-    config = SSASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=128, num_masked_patches=20)
+    config = SSASTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=128,
+        num_masked_patches=20,
+    )
     SSASTForPreTraining(config).save_pretrained(tmp_path / "pretraining")
     capsys.readouterr()
     cases = [
         (["classify", str(files / "good.wav"), "--model", str(tmp_path / "pretraining")], "SSASTForPreTraining"),
         (["detect", str(files / "good.wav"), "--model", str(tmp_path / "pretraining")], "SSASTForPreTraining"),
-        (["detect", str(files / "good.wav"), "--model", str(tmp_path / "no_such_model")], "no such directory or Hub id"),
-        (["detect", str(files / "good.wav"), "--model", str(ast_dir), "--class-threshold", "cat=0.2"], "unknown label"),
-        (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx"], "cannot load an ONNX model"),
-        (["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx", "--dtype", "bfloat16"], "float32"),
+        (
+            ["detect", str(files / "good.wav"), "--model", str(tmp_path / "no_such_model")],
+            "no such directory or Hub id",
+        ),
+        (
+            ["detect", str(files / "good.wav"), "--model", str(ast_dir), "--class-threshold", "cat=0.2"],
+            "unknown label",
+        ),
+        (
+            ["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx"],
+            "cannot load an ONNX model",
+        ),
+        (
+            ["classify", str(files / "good.wav"), "--model", str(ast_dir), "--backend", "onnx", "--dtype", "bfloat16"],
+            "float32",
+        ),
     ]
     for arguments, message in cases:
         assert cli_main(arguments) == 2, arguments
-        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "Loading weights" not in line]
+        lines = [
+            line for line in capsys.readouterr().err.splitlines() if line.strip() and "Loading weights" not in line
+        ]
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], (arguments, lines)
     # a negative hop is refused when the flags are parsed (argparse's usage + one error line, status 2)
     with pytest.raises(SystemExit) as exit_:
         cli_main(["classify", str(files / "good.wav"), "--model", str(ast_dir), "--hop", "-1"])
-    assert exit_.value.code == 2 and "argument --hop: must be a finite number of seconds > 0" in capsys.readouterr().err
+    assert (
+        exit_.value.code == 2 and "argument --hop: must be a finite number of seconds > 0" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow  # a fresh interpreter, as above
@@ -127,7 +182,11 @@ def test_formats_libsndfile_cannot_read_go_through_ffmpeg_or_say_it_is_missing(a
 def test_batch_size_does_not_change_scores_and_bfloat16_keeps_the_top_label(ast_dir, files, capsys):
     path = str(files / "good.wav")
     outputs = {}
-    for name, extra in {"b1": ["--batch-size", "1"], "b7": ["--batch-size", "7"], "bf16": ["--dtype", "bfloat16"]}.items():
+    for name, extra in {
+        "b1": ["--batch-size", "1"],
+        "b7": ["--batch-size", "7"],
+        "bf16": ["--dtype", "bfloat16"],
+    }.items():
         dtype = [] if name == "bf16" else ["--dtype", "float32"]
         assert cli_main(["classify", path, "--model", str(ast_dir), "--json", *dtype, *extra]) == 0
         captured = capsys.readouterr()
@@ -140,9 +199,9 @@ def test_batch_size_does_not_change_scores_and_bfloat16_keeps_the_top_label(ast_
 
 
 def _close(first: dict, second: dict, tolerance: float) -> bool:
-    return all(
-        abs(dict(first["labels"])[label] - score) <= tolerance for label, score in second["labels"]
-    ) and [label for label, _ in first["labels"]] == [label for label, _ in second["labels"]]
+    return all(abs(dict(first["labels"])[label] - score) <= tolerance for label, score in second["labels"]) and [
+        label for label, _ in first["labels"]
+    ] == [label for label, _ in second["labels"]]
 
 
 def test_auto_dtype_is_bfloat16_only_where_the_cpu_runs_it(ast_dir):
@@ -164,7 +223,11 @@ def test_library_results_carry_what_a_plot_needs(ast_dir, files, tmp_path):
     prediction, failure, not_a_number, empty = results
     # files libsndfile decodes whose audio is unusable are refused for what they hold (not re-decoded by ffmpeg)
     assert "NaN" in not_a_number.reason and "empty" in empty.reason and "ffmpeg" not in empty.reason
-    assert prediction.probabilities.shape == (len(prediction.windows), 3) and prediction.label_names == ["dog", "siren", "speech"]
+    assert prediction.probabilities.shape == (len(prediction.windows), 3) and prediction.label_names == [
+        "dog",
+        "siren",
+        "speech",
+    ]
     assert np.allclose(prediction.probabilities.sum(axis=1), 1.0, atol=1e-5)  # softmax: single-label model
     assert failure.path.endswith("missing.wav") and "no such file" in failure.reason
     assert "probabilities" not in prediction.to_dict()
@@ -187,16 +250,36 @@ def test_onnx_backend_matches_pytorch_for_classify_and_detect(ast_dir, files, tm
         export_onnx(model_dir, tmp_path / f"{name}-onnx")
         torch_run = AudioClassifier(model_dir, dtype="float32", batch_size=2)
         onnx_run = AudioClassifier(tmp_path / f"{name}-onnx", backend="onnx", batch_size=3)
-        assert onnx_run.description.endswith("ONNX Runtime float32") and onnx_run.input_samples == torch_run.input_samples
+        assert (
+            onnx_run.description.endswith("ONNX Runtime float32") and onnx_run.input_samples == torch_run.input_samples
+        )
         expected, got = torch_run.classify_file(path), onnx_run.classify_file(path)
         assert [label for label, _ in got.labels] == [label for label, _ in expected.labels]
         np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-4)
         waveform = torch_run.decode(path)
-        expected_events, got_events = detect(torch_run, waveform, threshold=0.5), detect(onnx_run, waveform, threshold=0.5)
+        expected_events, got_events = (
+            detect(torch_run, waveform, threshold=0.5),
+            detect(onnx_run, waveform, threshold=0.5),
+        )
         assert got_events.source == expected_events.source == ("frames" if name == "htsat" else "windows")
         np.testing.assert_allclose(got_events.frame_probabilities, expected_events.frame_probabilities, atol=1e-4)
     capsys.readouterr()
-    assert cli_main(["detect", path, "--model", str(tmp_path / "htsat-onnx"), "--backend", "onnx", "--threshold", "0", "--json"]) == 0
+    assert (
+        cli_main(
+            [
+                "detect",
+                path,
+                "--model",
+                str(tmp_path / "htsat-onnx"),
+                "--backend",
+                "onnx",
+                "--threshold",
+                "0",
+                "--json",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert json.loads(captured.out)[path]["source"] == "frames" and "ONNX Runtime float32" in captured.err
 
@@ -233,7 +316,22 @@ def test_a_model_saved_without_problem_type_gets_softmax_scores(tmp_path, capsys
     names = [model.config.id2label[index] for index in range(model.config.num_labels)]
     expected_by_name = {name: float(score) for name, score in zip(names, expected)}
 
-    assert cli_main(["classify", str(path), "--model", str(model_dir), "--dtype", "float32", "--top-k", str(len(names)), "--json"]) == 0
+    assert (
+        cli_main(
+            [
+                "classify",
+                str(path),
+                "--model",
+                str(model_dir),
+                "--dtype",
+                "float32",
+                "--top-k",
+                str(len(names)),
+                "--json",
+            ]
+        )
+        == 0
+    )
     (result,) = json.loads(capsys.readouterr().out)
     assert {name: score for name, score in result["labels"]} == pytest.approx(expected_by_name, abs=1e-5)
 

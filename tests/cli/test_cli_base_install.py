@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from testing_utils.fixtures import fixture_path
 from safetensors.torch import load_file, save_file
-from testing_utils.training import tiny_ast_dir, tone_wav_bytes
 
 from spectrogram_transformers.cli import SUBCOMMANDS
+from testing_utils.fixtures import fixture_path
+from testing_utils.training import tiny_ast_dir, tone_wav_bytes
 
 # what a base install lacks: the [train] extra, its dependencies, and optional extras' packages
 ABSENT = ("datasets", "accelerate", "evaluate", "sklearn", "scipy", "tensorboard", "pandas", "pyarrow", "librosa",
@@ -82,7 +82,9 @@ def run_base_cli(*command_lines: list[str], cwd: Path) -> list[dict]:
 def test_the_blocker_hides_the_training_stack(tmp_path):
     check = "import importlib.util; print(importlib.util.find_spec('datasets'), importlib.util.find_spec('numpy') is not None)"
     code = RUN_WITHOUT_EXTRAS.split("from spectrogram_transformers.cli")[0] + check
-    result = subprocess.run([sys.executable, "-c", code, ",".join(ABSENT)], capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", code, ",".join(ABSENT)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["None", "True"]
 
@@ -121,7 +123,9 @@ def test_convert_classify_detect_on_a_base_install(tmp_path):
 @pytest.mark.slow
 def test_export_to_transformers_format_on_a_base_install(tmp_path):
     model_dir = tiny_ast_dir(tmp_path / "tiny", max_length=100)
-    (exported,) = run_base_cli(["export", str(model_dir), "--format", "transformers", "--output", str(tmp_path / "native")], cwd=tmp_path)
+    (exported,) = run_base_cli(
+        ["export", str(model_dir), "--format", "transformers", "--output", str(tmp_path / "native")], cwd=tmp_path
+    )
     assert exported["status"] == 0, exported["stderr"]
     assert '"audio-spectrogram-transformer"' in (tmp_path / "native" / "config.json").read_text()
 
@@ -149,5 +153,10 @@ def test_offline_job_without_espeak_says_so_in_one_line(tmp_path, monkeypatch, c
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["train", "--output_dir", str(tmp_path / "out")]) == 2
     message = capsys.readouterr().err
-    assert message.count("\n") == 1 and message.startswith("error: ") and "espeak-ng" in message and "apt-get install espeak-ng" in message
+    assert (
+        message.count("\n") == 1
+        and message.startswith("error: ")
+        and "espeak-ng" in message
+        and "apt-get install espeak-ng" in message
+    )
     assert not (tmp_path / "out").exists()

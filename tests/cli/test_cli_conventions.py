@@ -19,11 +19,39 @@ def _parse(argv: list[str]) -> dict:
 
 
 def test_snake_case_spellings_parse_to_the_same_namespace_as_kebab_case():
-    kebab = ["train", "--recipe", "esc50", "--model", "m", "--data-dir", "d", "--dataset-config", "c", "--synthetic-seed", "3"]
-    snake = ["train", "--recipe", "esc50", "--model", "m", "--data_dir", "d", "--dataset_config", "c", "--synthetic_seed", "3"]
+    kebab = [
+        "train",
+        "--recipe",
+        "esc50",
+        "--model",
+        "m",
+        "--data-dir",
+        "d",
+        "--dataset-config",
+        "c",
+        "--synthetic-seed",
+        "3",
+    ]
+    snake = [
+        "train",
+        "--recipe",
+        "esc50",
+        "--model",
+        "m",
+        "--data_dir",
+        "d",
+        "--dataset_config",
+        "c",
+        "--synthetic_seed",
+        "3",
+    ]
     parsed = _parse(kebab)
     assert parsed == _parse(snake)
-    assert (parsed["data_dir"], parsed["dataset_config"], parsed["synthetic_seed"]) == ("d", "c", 3)  # dests as declared
+    assert (parsed["data_dir"], parsed["dataset_config"], parsed["synthetic_seed"]) == (
+        "d",
+        "c",
+        3,
+    )  # dests as declared
     kebab = ["classify", "a.wav", "--model", "m", "--batch-size", "3", "--top-k", "2"]
     assert _parse(kebab) == _parse(["classify", "a.wav", "--model", "m", "--batch_size", "3", "--top_k", "2"])
 
@@ -59,7 +87,10 @@ def test_list_shows_every_shipped_variant_and_recipe(capsys):
     assert main(["list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert sorted(listing["variants"]) == list_variants() and sorted(listing["recipes"]) == list_recipes()
-    assert listing["variants"]["htsat-tiny-32k-esc50"] == "HTS-AT classifier, 50 labels (single-label); embed 96, depths 2-2-6-2; 10 s at 32 kHz"
+    assert (
+        listing["variants"]["htsat-tiny-32k-esc50"]
+        == "HTS-AT classifier, 50 labels (single-label); embed 96, depths 2-2-6-2; 10 s at 32 kHz"
+    )
     assert listing["variants"]["ssast-tiny-patch-400"].startswith("SSAST pre-training; 12 layers x 192")
     assert listing["recipes"]["esc50"].endswith("[AST, HTS-AT]")
     assert main(["list", "recipes"]) == 0
@@ -70,7 +101,11 @@ def test_list_shows_every_shipped_variant_and_recipe(capsys):
 def test_a_missing_model_is_one_line_naming_it(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "spectrogram_transformers", "classify", "clip.wav", "--model", "does/not/exist"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: does/not/exist: no such directory or Hub id"

@@ -53,7 +53,9 @@ def test_stored_vectors_are_the_models_outputs(model_dirs, folder, tmp_path, fam
 
     # a clip of exactly the model's input: the stored vector is the encoder's pooler_output, float32 exactly
     encoder = AutoModel.from_pretrained(directory).eval()
-    features = AutoFeatureExtractor.from_pretrained(directory)(embedder.decode(one_window), sampling_rate=RATE, return_tensors="pt")
+    features = AutoFeatureExtractor.from_pretrained(directory)(
+        embedder.decode(one_window), sampling_rate=RATE, return_tensors="pt"
+    )
     with torch.no_grad():
         reference = encoder(**features)
     row = rows[str(one_window)]
@@ -64,7 +66,9 @@ def test_stored_vectors_are_the_models_outputs(model_dirs, folder, tmp_path, fam
     prefix = arrays["prefix_tokens"].shape[1] if "prefix_tokens" in arrays.files else 0
     assert prefix + number_of_tokens == reference.last_hidden_state.shape[1]
     if prefix:
-        np.testing.assert_allclose(arrays["prefix_tokens"][0], reference.last_hidden_state[0, :prefix].numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            arrays["prefix_tokens"][0], reference.last_hidden_state[0, :prefix].numpy(), rtol=0, atol=1e-6
+        )
 
     # every file: the rows and arrays hold what the Python API gives (whose equality with the model's outputs and
     # token layout tests/inference/test_embeddings.py checks window by window)
@@ -72,7 +76,9 @@ def test_stored_vectors_are_the_models_outputs(model_dirs, folder, tmp_path, fam
         expected = embedder.embed_file(path, tokens=True)
         row = rows[str(path)]
         np.testing.assert_array_equal(np.asarray(row["embedding"], dtype=np.float32), expected.embedding)
-        np.testing.assert_array_equal(np.asarray(row["window_embeddings"], dtype=np.float32), expected.window_embeddings)
+        np.testing.assert_array_equal(
+            np.asarray(row["window_embeddings"], dtype=np.float32), expected.window_embeddings
+        )
         np.testing.assert_allclose(row["window_starts"], expected.window_starts)
         assert row["duration_s"] == pytest.approx(expected.duration)
         arrays = np.load(out.parent / row["tokens_file"])
@@ -115,7 +121,11 @@ def test_one_line_refusals(model_dirs, folder, tmp_path, capsys):
 
 
 def _environment():
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 def test_a_killed_run_resumed_writes_each_input_once(model_dirs, tmp_path):

@@ -18,7 +18,10 @@ from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir, tone_fi
 def run_cli(*arguments: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "spectrogram_transformers", *map(str, arguments)],
-        capture_output=True, text=True, check=False, cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
     )
 
 
@@ -68,7 +71,9 @@ def models(tmp_path_factory):
     (broken["truncated"] / "model.safetensors").write_bytes((ast / "model.safetensors").read_bytes()[:5000])
     (broken["not_safetensors"] / "model.safetensors").write_text("hello")
     (broken["pickle"] / "model.safetensors").unlink()
-    torch.save({"weights": torch.zeros(1), "not_a_tensor": np.float64(1.0).__class__}, broken["pickle"] / "pytorch_model.bin")
+    torch.save(
+        {"weights": torch.zeros(1), "not_a_tensor": np.float64(1.0).__class__}, broken["pickle"] / "pytorch_model.bin"
+    )
     return {"ast": ast, "htsat": htsat, **broken}
 
 
@@ -131,9 +136,17 @@ def test_corrupt_onnx_graph_and_mismatched_configs_are_one_line(models, clip, tm
     preprocessor = json.loads((exported / "preprocessor_config.json").read_text())
     preprocessor["max_length"] = 300
     (long_input / "preprocessor_config.json").write_text(json.dumps(preprocessor))
-    assert_one_line_error(run_main(capsys, "classify", clip, "--model", corrupt, "--backend", "onnx"), "model.onnx", "not a readable ONNX model")
-    assert_one_line_error(run_main(capsys, "classify", clip, "--model", five_labels, "--backend", "onnx"), "5 labels", "3 outputs")
-    assert_one_line_error(run_main(capsys, "classify", clip, "--model", long_input, "--backend", "onnx"), "(300, 128)", "(100, 128)")
+    assert_one_line_error(
+        run_main(capsys, "classify", clip, "--model", corrupt, "--backend", "onnx"),
+        "model.onnx",
+        "not a readable ONNX model",
+    )
+    assert_one_line_error(
+        run_main(capsys, "classify", clip, "--model", five_labels, "--backend", "onnx"), "5 labels", "3 outputs"
+    )
+    assert_one_line_error(
+        run_main(capsys, "classify", clip, "--model", long_input, "--backend", "onnx"), "(300, 128)", "(100, 128)"
+    )
 
 
 def test_a_symlink_loop_is_named_as_such_and_the_other_files_still_run(models, clip, tmp_path):
@@ -167,12 +180,23 @@ def test_average_and_convert_never_overwrite_unasked_nor_write_into_a_source(mod
     assert (existing / "model.safetensors").stat().st_mode & 0o777 == (existing / "config.json").stat().st_mode & 0o777
 
     checkpoint = tmp_path / "hf_ast"
-    assert run_main(capsys, "export", models["ast"], "--format", "transformers", "--output", checkpoint).returncode == 0
+    assert (
+        run_main(capsys, "export", models["ast"], "--format", "transformers", "--output", checkpoint).returncode == 0
+    )
     target = shutil.copytree(models["htsat"], tmp_path / "target")
     kept = (target / "model.safetensors").read_bytes()
-    assert_one_line_error(run_main(capsys, "convert", "--source", "hf-ast", "--checkpoint", checkpoint, "--output", target), "not empty", "--overwrite")
+    assert_one_line_error(
+        run_main(capsys, "convert", "--source", "hf-ast", "--checkpoint", checkpoint, "--output", target),
+        "not empty",
+        "--overwrite",
+    )
     assert (target / "model.safetensors").read_bytes() == kept
-    assert_one_line_error(run_main(capsys, "convert", "--source", "hf-ast", "--checkpoint", checkpoint, "--output", checkpoint, "--overwrite"), "--checkpoint")
+    assert_one_line_error(
+        run_main(
+            capsys, "convert", "--source", "hf-ast", "--checkpoint", checkpoint, "--output", checkpoint, "--overwrite"
+        ),
+        "--checkpoint",
+    )
 
 
 def test_average_refuses_nan_weights_and_other_architectures(models, tmp_path, capsys):
@@ -180,10 +204,18 @@ def test_average_refuses_nan_weights_and_other_architectures(models, tmp_path, c
 
     diverged = shutil.copytree(models["ast"], tmp_path / "diverged")
     weights = load_file(diverged / "model.safetensors")
-    save_file({name: torch.full_like(tensor, float("nan")) for name, tensor in weights.items()}, diverged / "model.safetensors", metadata={"format": "pt"})
-    assert_one_line_error(run_main(capsys, "average", models["ast"], diverged, "--output", tmp_path / "a"), "NaN or infinity", "diverged")
+    save_file(
+        {name: torch.full_like(tensor, float("nan")) for name, tensor in weights.items()},
+        diverged / "model.safetensors",
+        metadata={"format": "pt"},
+    )
+    assert_one_line_error(
+        run_main(capsys, "average", models["ast"], diverged, "--output", tmp_path / "a"), "NaN or infinity", "diverged"
+    )
     shorter = tiny_ast_dir(tmp_path / "shorter", max_length=50)
-    assert_one_line_error(run_main(capsys, "average", models["ast"], shorter, "--output", tmp_path / "b"), "different architectures")
+    assert_one_line_error(
+        run_main(capsys, "average", models["ast"], shorter, "--output", tmp_path / "b"), "different architectures"
+    )
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -193,14 +225,39 @@ def test_convert_of_missing_refused_or_foreign_files_is_one_line(tmp_path, capsy
     text = tmp_path / "text.pth"
     text.write_text("not a checkpoint")
     base = ["convert", "--config", "ast-base-f10-t10-1024-audioset"]
-    assert_one_line_error(run_main(capsys, *base, "--source", "original-ast", "--checkpoint", tmp_path / "missing.pth", "--output", tmp_path / "o1"), "missing.pth", "does not exist")
-    assert_one_line_error(run_main(capsys, *base, "--source", "original-ast", "--checkpoint", evil, "--output", tmp_path / "o2"), "refused to unpickle", "evil.pth")
-    assert_one_line_error(run_main(capsys, *base, "--source", "original-ast", "--checkpoint", text, "--output", tmp_path / "o3"), "text.pth")
+    assert_one_line_error(
+        run_main(
+            capsys,
+            *base,
+            "--source",
+            "original-ast",
+            "--checkpoint",
+            tmp_path / "missing.pth",
+            "--output",
+            tmp_path / "o1",
+        ),
+        "missing.pth",
+        "does not exist",
+    )
+    assert_one_line_error(
+        run_main(capsys, *base, "--source", "original-ast", "--checkpoint", evil, "--output", tmp_path / "o2"),
+        "refused to unpickle",
+        "evil.pth",
+    )
+    assert_one_line_error(
+        run_main(capsys, *base, "--source", "original-ast", "--checkpoint", text, "--output", tmp_path / "o3"),
+        "text.pth",
+    )
     safetensors_file = tmp_path / "foreign.safetensors"
     from safetensors.torch import save_file
 
     save_file({"patch_embed.proj.weight": torch.zeros(2)}, safetensors_file)
-    assert_one_line_error(run_main(capsys, *base, "--source", "original-htsat", "--checkpoint", safetensors_file, "--output", tmp_path / "o4"), "foreign.safetensors")
+    assert_one_line_error(
+        run_main(
+            capsys, *base, "--source", "original-htsat", "--checkpoint", safetensors_file, "--output", tmp_path / "o4"
+        ),
+        "foreign.safetensors",
+    )
 
 
 def test_pipeline_top_k_below_one_is_refused_with_its_name(models):
@@ -217,7 +274,10 @@ def test_classify_json_is_valid_json_even_for_nan_scores(models, clip, tmp_path,
 
     diverged = shutil.copytree(models["ast"], tmp_path / "nan_model")
     weights = load_file(diverged / "model.safetensors")
-    weights = {name: torch.full_like(tensor, float("nan")) if "classifier" in name else tensor for name, tensor in weights.items()}
+    weights = {
+        name: torch.full_like(tensor, float("nan")) if "classifier" in name else tensor
+        for name, tensor in weights.items()
+    }
     save_file(weights, diverged / "model.safetensors", metadata={"format": "pt"})
     result = run_main(capsys, "classify", clip, "--model", diverged, "--json", "--dtype", "float32")
     assert result.returncode == 0 and "NaN" not in result.stdout
@@ -228,7 +288,9 @@ def test_classify_json_is_valid_json_even_for_nan_scores(models, clip, tmp_path,
 def test_pretrain_on_an_empty_folder_is_one_line_with_status_2(tmp_path, capsys):
     pytest.importorskip("datasets")
     (tmp_path / "empty").mkdir()
-    result = run_main(capsys, "pretrain", "--data", tmp_path / "empty", "--output-dir", tmp_path / "out", "--max-steps", "1")
+    result = run_main(
+        capsys, "pretrain", "--data", tmp_path / "empty", "--output-dir", tmp_path / "out", "--max-steps", "1"
+    )
     assert_one_line_error(result, "no audio files", "empty")
 
 

@@ -9,14 +9,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-from testing_utils.fixtures import REPO_ROOT, free_port
-from testing_utils.training import write_esc50_parquet
 
 from spectrogram_transformers import ASTConfig, ASTForAudioClassification, metrics
 from spectrogram_transformers.cli import main as cli_main
 from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 from spectrogram_transformers.training.metrics import average_precision_per_class, multi_label_metrics
 from spectrogram_transformers.training.recipe import load_label_map
+from testing_utils.fixtures import REPO_ROOT, free_port
+from testing_utils.training import write_esc50_parquet
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,19 @@ def esc50(tmp_path_factory):
 
 
 def evaluate_json(esc50, capsys, *extra) -> dict:
-    arguments = ["evaluate", "--model", str(esc50["model"]), "--recipe", "esc50", "--data-dir", str(esc50["data_dir"]), "--json", "--num-workers", "0", *extra]
+    arguments = [
+        "evaluate",
+        "--model",
+        str(esc50["model"]),
+        "--recipe",
+        "esc50",
+        "--data-dir",
+        str(esc50["data_dir"]),
+        "--json",
+        "--num-workers",
+        "0",
+        *extra,
+    ]
     assert cli_main(arguments) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -63,7 +75,14 @@ def test_evaluate_equals_trainer_evaluate_on_the_same_split(esc50, tmp_path, cap
         AutoFeatureExtractor.from_pretrained(str(esc50["model"])), label_encoder=data.label_encoder,
         audio_column=recipe.dataset.audio_column, label_column=recipe.dataset.label_column,
     )  # fmt: skip
-    arguments = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=4, report_to=[], use_cpu=True, disable_tqdm=True, remove_unused_columns=False)
+    arguments = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_eval_batch_size=4,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+    )
     trainer = AudioClassificationTrainer(
         model=model, args=arguments, data_collator=collator, eval_data_collator=collator,
         compute_metrics=build_compute_metrics(recipe.dataset.problem_type),
@@ -77,7 +96,6 @@ def test_evaluate_equals_trainer_evaluate_on_the_same_split(esc50, tmp_path, cap
     with_corrupt = evaluate_json(esc50, capsys, "--fold", "1")
     assert with_corrupt["num_clips"] == 5 and with_corrupt["skipped_clips"] == 1
     assert with_corrupt["paper"]["metric"] == "accuracy" and with_corrupt["paper"]["value"] == 0.956  # AST on ESC-50
-
 
 
 def test_evaluate_accuracy_equals_the_accuracy_of_classify_output_rows_on_the_same_files(esc50, tmp_path, capsys):
@@ -97,12 +115,29 @@ def test_evaluate_accuracy_equals_the_accuracy_of_classify_output_rows_on_the_sa
                 path.write_bytes(row["audio"]["bytes"])
                 expected_label[str(path)] = names[row["target"]]
     out = tmp_path / "fold2.jsonl"
-    assert cli_main(["classify", str(clips), "--model", str(esc50["model"]), "--output", str(out), "--top-k", "1", "--num-workers", "0"]) == 0
+    assert (
+        cli_main(
+            [
+                "classify",
+                str(clips),
+                "--model",
+                str(esc50["model"]),
+                "--output",
+                str(out),
+                "--top-k",
+                "1",
+                "--num-workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     rows = list(read_jsonl(out))
     assert sorted(row["path"] for row in rows) == sorted(expected_label) and len(rows) == 6
     accuracy = np.mean([row["labels"][0]["label"] == expected_label[row["path"]] for row in rows])
     assert 0.0 < accuracy < 1.0  # the comparison can tell predictions apart
     assert result["accuracy"] == pytest.approx(accuracy)
+
 
 @pytest.mark.slow
 def test_evaluate_on_two_processes_equals_one(esc50, capsys):
@@ -112,7 +147,11 @@ def test_evaluate_on_two_processes_equals_one(esc50, capsys):
         "-m", "spectrogram_transformers", "evaluate", "--model", str(esc50["model"]), "--recipe", "esc50",
         "--data-dir", str(esc50["data_dir"]), "--fold", "1", "--json",
     ]  # fmt: skip
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    environment = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     printed = [line for line in result.stdout.splitlines() if line.startswith("{")]
@@ -129,7 +168,9 @@ def test_metric_modules_load_offline_with_evaluate_load(monkeypatch):
     scores = rng.random((16, 4))
     multi_hot = (rng.random((16, 4)) > 0.6).astype(np.float64)
     multi_hot[0], multi_hot[1] = 1.0, 0.0  # every class has a positive and a negative
-    audioset = evaluate.load(metrics.path("audioset_map")).compute(predictions=scores, references=multi_hot, per_class=True)
+    audioset = evaluate.load(metrics.path("audioset_map")).compute(
+        predictions=scores, references=multi_hot, per_class=True
+    )
     expected = multi_label_metrics(scores, multi_hot)
     for key in ("mAP", "mAUC", "d_prime", "num_scored_classes"):
         assert audioset[key] == pytest.approx(expected[key])

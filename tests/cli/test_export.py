@@ -7,10 +7,6 @@ import sys
 import pytest
 import torch
 import transformers
-from spectrogram_transformers.modeling.export_transformers import (
-    NotExpressibleError,
-    export_to_transformers,
-)
 
 from spectrogram_transformers import (
     ASTConfig,
@@ -20,8 +16,14 @@ from spectrogram_transformers import (
     SSASTConfig,
     SSASTForAudioClassification,
 )
+from spectrogram_transformers.modeling.export_transformers import (
+    NotExpressibleError,
+    export_to_transformers,
+)
 
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=100, num_labels=3)
+TINY = dict(
+    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=100, num_labels=3
+)
 
 
 def _saved(tmp_path, model, name="model"):
@@ -57,14 +59,21 @@ def test_equal_eps_exports_exactly(tmp_path):
     native = transformers.ASTModel.from_pretrained(tmp_path / "native")
     features = torch.randn(2, 100, 128)
     with torch.no_grad():
-        torch.testing.assert_close(native(features).last_hidden_state, model(features).last_hidden_state, atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            native(features).last_hidden_state, model(features).last_hidden_state, atol=1e-6, rtol=0
+        )
     assert report.max_abs_logits_difference < 1e-6 and not any("eps" in note for note in report.notes)
 
 
 @pytest.mark.parametrize(
     "config, field",
     [
-        (SSASTConfig(**{**TINY, "max_length": 128}, patch_size=(128, 2), frequency_stride=128, time_stride=2, pooling="cls"), "patch_size"),
+        (
+            SSASTConfig(
+                **{**TINY, "max_length": 128}, patch_size=(128, 2), frequency_stride=128, time_stride=2, pooling="cls"
+            ),
+            "patch_size",
+        ),
         (SSASTConfig(**TINY, patch_size=16, pooling="mean", num_prefix_tokens=2), "pooling"),
         (ASTConfig(**TINY, num_prefix_tokens=1), "num_prefix_tokens"),
     ],
@@ -85,8 +94,16 @@ def test_cli_prints_parity_and_refuses_one_line(tmp_path):
     assert "max |logits difference|" in done.stdout
     again = subprocess.run([*command, "--output", str(tmp_path / "out")], capture_output=True, text=True)
     assert again.returncode != 0 and "not empty" in again.stderr and "Traceback" not in again.stderr
-    frame = _saved(tmp_path, SSASTForAudioClassification(SSASTConfig(**{**TINY, "max_length": 128}, patch_size=(128, 2), frequency_stride=128, time_stride=2)), "frame")
-    refused = subprocess.run([*command[:4], str(frame), *command[5:], "--output", str(tmp_path / "x")], capture_output=True, text=True)
+    frame = _saved(
+        tmp_path,
+        SSASTForAudioClassification(
+            SSASTConfig(**{**TINY, "max_length": 128}, patch_size=(128, 2), frequency_stride=128, time_stride=2)
+        ),
+        "frame",
+    )
+    refused = subprocess.run(
+        [*command[:4], str(frame), *command[5:], "--output", str(tmp_path / "x")], capture_output=True, text=True
+    )
     assert refused.returncode != 0 and "patch_size" in refused.stderr and "Traceback" not in refused.stderr
 
 

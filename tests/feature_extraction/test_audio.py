@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from testing_utils.fixtures import fixture_path, load_fixture
+
 from spectrogram_transformers.feature_extraction import (
     load_audio,
     resample,
@@ -14,6 +14,7 @@ from spectrogram_transformers.feature_extraction import (
     to_mono_float32,
 )
 from spectrogram_transformers.feature_extraction.audio import MAX_CHANNELS
+from testing_utils.fixtures import fixture_path, load_fixture
 
 
 @pytest.fixture(scope="module")

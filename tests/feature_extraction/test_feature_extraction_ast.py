@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from testing_utils.fixtures import fixture_info, load_fixture
+from transformers import AutoFeatureExtractor, pipeline
+
+from spectrogram_transformers import ASTConfig, ASTForAudioClassification
 from spectrogram_transformers.feature_extraction import (
     ASTFeatureExtractor,
     KaldiFbankSettings,
@@ -20,9 +22,7 @@ from spectrogram_transformers.feature_extraction.kaldi import (
     kaldi_frame_sizes,
     kaldi_window,
 )
-from transformers import AutoFeatureExtractor, pipeline
-
-from spectrogram_transformers import ASTConfig, ASTForAudioClassification
+from testing_utils.fixtures import fixture_info, load_fixture
 
 # Parity with the original dataloader's torchaudio Kaldi fbank (fixtures README section 3), at the precision this
 # code reaches plus a small margin (measured on this CPU: 9.5e-7 raw = one float32 ulp of the largest fbank
@@ -135,7 +135,9 @@ def test_extractor_matches_audioset_t128_for_a_batch_of_16k_clips(fbank_fixture,
     assert outputs["input_values"].shape == (len(CLIPS_16K), 128, 128)
     assert outputs["input_values"].dtype == torch.float32
     for index, name in enumerate(CLIPS_16K):
-        assert _max_abs(outputs["input_values"][index], fbank_fixture[f"{name}.audioset_t128"]) <= NORMALISED_ATOL, name
+        assert _max_abs(outputs["input_values"][index], fbank_fixture[f"{name}.audioset_t128"]) <= NORMALISED_ATOL, (
+            name
+        )
 
 
 def test_extractor_matches_audioset_t1024(fbank_fixture, arrays):
@@ -163,7 +165,7 @@ def test_padding_comes_before_normalisation(arrays):
 def test_long_clips_keep_their_first_frames(arrays):
     extractor = ASTFeatureExtractor(max_length=100)
     long = extractor(arrays["mix_3s_16k"], sampling_rate=16000, return_tensors="pt")["input_values"]
-    first_second = extractor(arrays["mix_3s_16k"][:16000 + 240], sampling_rate=16000, return_tensors="pt")
+    first_second = extractor(arrays["mix_3s_16k"][: 16000 + 240], sampling_rate=16000, return_tensors="pt")
     # 1 + (16240 - 400) // 160 = 100 frames: the first 100 frames of the long clip (up to rounding: the two
     # clips' waveform means differ, and the per-frame DC removal cancels that only to float32 precision;
     # measured 1.4e-5)
@@ -174,7 +176,9 @@ def test_max_length_argument_and_attention_mask(arrays):
     extractor = ASTFeatureExtractor(max_length=128, return_attention_mask=True)
     outputs = extractor([arrays["word_go_16k"], arrays["mix_3s_16k"]], sampling_rate=16000, return_tensors="pt")
     assert outputs["attention_mask"].tolist() == [[1] * 98 + [0] * 30, [1] * 128]
-    shorter = ASTFeatureExtractor(max_length=50)(arrays["word_go_16k"], sampling_rate=16000, return_attention_mask=False)
+    shorter = ASTFeatureExtractor(max_length=50)(
+        arrays["word_go_16k"], sampling_rate=16000, return_attention_mask=False
+    )
     assert "attention_mask" not in shorter and shorter["input_values"][0].shape == (50, 128)
 
 

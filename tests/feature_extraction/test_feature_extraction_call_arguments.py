@@ -5,6 +5,7 @@ or zero-padding the audio yourself, and a nonsense value is a ValueError (never 
 import numpy as np
 import pytest
 import torch
+
 from spectrogram_transformers.feature_extraction import ASTFeatureExtractor, HTSATFeatureExtractor
 
 RATE = 16000
@@ -46,7 +47,9 @@ def test_padding_equals_zero_padding_the_audio_yourself(name):
     longest = extractor(clips, sampling_rate=RATE, padding=True, return_tensors="pt")
     to_longest = [np.pad(clip, (0, 20000 - len(clip))) for clip in clips]
     assert torch.equal(_features(longest), _features(extractor(to_longest, sampling_rate=RATE, return_tensors="pt")))
-    assert torch.equal(_features(longest), _features(extractor(clips, sampling_rate=RATE, padding="longest", return_tensors="pt")))
+    assert torch.equal(
+        _features(longest), _features(extractor(clips, sampling_rate=RATE, padding="longest", return_tensors="pt"))
+    )
 
 
 @pytest.mark.parametrize("name", ["ast", "htsat_unclipped"])
@@ -56,14 +59,25 @@ def test_pad_to_multiple_of_rounds_the_sample_count_up(name):
     outputs = extractor(clips, sampling_rate=RATE, padding=True, pad_to_multiple_of=7000, return_tensors="pt")
     yourself = [np.pad(clip, (0, 21000 - len(clip))) for clip in clips]  # longest 20000 -> 21000
     assert torch.equal(_features(outputs), _features(extractor(yourself, sampling_rate=RATE, return_tensors="pt")))
-    cut = extractor(clips, sampling_rate=RATE, truncation=True, max_length=15000, pad_to_multiple_of=8000, return_tensors="pt")
-    assert torch.equal(_features(cut), _features(extractor([c[:16000] for c in clips], sampling_rate=RATE, return_tensors="pt")))
+    cut = extractor(
+        clips, sampling_rate=RATE, truncation=True, max_length=15000, pad_to_multiple_of=8000, return_tensors="pt"
+    )
+    assert torch.equal(
+        _features(cut), _features(extractor([c[:16000] for c in clips], sampling_rate=RATE, return_tensors="pt"))
+    )
 
 
 def test_attention_mask_marks_frames_of_the_clips_own_audio():
     ast = EXTRACTORS["ast"]()
     clips = _clips()
-    outputs = ast(clips, sampling_rate=RATE, padding="max_length", max_length=20000, return_attention_mask=True, return_tensors="pt")
+    outputs = ast(
+        clips,
+        sampling_rate=RATE,
+        padding="max_length",
+        max_length=20000,
+        return_attention_mask=True,
+        return_tensors="pt",
+    )
     # Kaldi frames of 400 samples every 160: 20000 samples -> 123 frames, 9000 -> 54; 128 frames in all.
     assert outputs["attention_mask"].sum(dim=1).tolist() == [123, 54]
     assert outputs["attention_mask"][1, :54].all() and not outputs["attention_mask"][1, 54:].any()
@@ -74,7 +88,15 @@ def test_attention_mask_marks_frames_of_the_clips_own_audio():
     outputs = htsat(clips, sampling_rate=RATE, padding=True, return_attention_mask=True, return_tensors="pt")
     # Centred frames every 160 samples: 1 + 20000 // 160 = 126 and 1 + 9000 // 160 = 57 of 126.
     assert outputs["attention_mask"].shape == (2, 126) and outputs["attention_mask"].sum(dim=1).tolist() == [126, 57]
-    clipped = EXTRACTORS["htsat"]()(clips, sampling_rate=RATE, truncation=True, max_length=16000, padding="max_length", return_attention_mask=True, return_tensors="np")
+    clipped = EXTRACTORS["htsat"]()(
+        clips,
+        sampling_rate=RATE,
+        truncation=True,
+        max_length=16000,
+        padding="max_length",
+        return_attention_mask=True,
+        return_tensors="np",
+    )
     assert clipped["attention_mask"].sum(axis=1).tolist() == [101, 57]
 
 
@@ -93,4 +115,12 @@ def test_nonsense_values_are_value_errors_not_type_errors(name):
         with pytest.raises(ValueError, match=message):
             extractor(clip, sampling_rate=RATE, **arguments)
     # Every standard argument at once is accepted.
-    extractor(clip, sampling_rate=RATE, padding=False, truncation=False, max_length=None, pad_to_multiple_of=None, return_attention_mask=False)
+    extractor(
+        clip,
+        sampling_rate=RATE,
+        padding=False,
+        truncation=False,
+        max_length=None,
+        pad_to_multiple_of=None,
+        return_attention_mask=False,
+    )

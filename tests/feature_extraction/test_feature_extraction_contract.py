@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+
 from spectrogram_transformers.feature_extraction import (
     ASTFeatureExtractor,
     HTSATFeatureExtractor,
@@ -48,7 +49,9 @@ def test_each_clip_of_a_padded_batch_gets_the_features_it_gets_alone(kind):
     for row, clip in enumerate(clips):
         alone = extractor.extract(clip.unsqueeze(0), return_attention_mask=True)
         frames = alone[_name(extractor)].shape[1]
-        torch.testing.assert_close(features[_name(extractor)][row, :frames], alone[_name(extractor)][0], rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            features[_name(extractor)][row, :frames], alone[_name(extractor)][0], rtol=0, atol=1e-5
+        )
         torch.testing.assert_close(features["attention_mask"][row, :frames], alone["attention_mask"][0])
         assert not features["attention_mask"][row, frames:].any()  # longer rows of an unbounded batch: padding
     # and `__call__` (the numpy adapter) is `extract` on the padded batch
@@ -103,7 +106,8 @@ def test_htsat_input_samples_is_the_clip_length():
     extractor = HTSATFeatureExtractor(clip_samples=32000)
     clip = _clips(32000, seconds=(1.5,))[0]
     torch.testing.assert_close(
-        extractor.extract(clip[:32000].unsqueeze(0))["input_features"], extractor.extract(clip.unsqueeze(0))["input_features"]
+        extractor.extract(clip[:32000].unsqueeze(0))["input_features"],
+        extractor.extract(clip.unsqueeze(0))["input_features"],
     )
 
 
@@ -114,7 +118,9 @@ def fresh_channels_warning(monkeypatch):
 
 @pytest.mark.parametrize("kind", ["ast", "htsat"])
 @pytest.mark.parametrize("as_tensor", [False, True])
-def test_a_channels_last_stereo_array_is_one_clip_down_mixed_with_one_warning(kind, as_tensor, fresh_channels_warning, caplog):
+def test_a_channels_last_stereo_array_is_one_clip_down_mixed_with_one_warning(
+    kind, as_tensor, fresh_channels_warning, caplog
+):
     extractor = EXTRACTORS[kind]()
     rate = extractor.sampling_rate
     rng = np.random.default_rng(1)
@@ -141,5 +147,10 @@ def test_a_2d_batch_and_a_channels_first_clip_keep_their_meaning(kind, fresh_cha
         # [channels, samples] inside a list is one clip, down-mixed
         one = extractor([batch[:2]], sampling_rate=rate, return_tensors="pt")[_name(extractor)]
     assert one.shape[0] == 1
-    torch.testing.assert_close(one, extractor(batch[:2].mean(axis=0), sampling_rate=rate, return_tensors="pt")[_name(extractor)], rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        one,
+        extractor(batch[:2].mean(axis=0), sampling_rate=rate, return_tensors="pt")[_name(extractor)],
+        rtol=0,
+        atol=1e-6,
+    )
     assert not any("channels-last" in record.getMessage() for record in caplog.records)

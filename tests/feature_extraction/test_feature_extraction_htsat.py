@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from testing_utils.fixtures import load_fixture
+
 from spectrogram_transformers.feature_extraction import (
     HTSATFeatureExtractor,
     LogMelSettings,
@@ -26,6 +26,7 @@ from spectrogram_transformers.feature_extraction.mel import (
     hz_to_mel_slaney,
     mel_to_hz_slaney,
 )
+from testing_utils.fixtures import load_fixture
 
 # Parity with torchlibrosa's conv-STFT log-mel (fixtures README sections 7-8; its section 10 asks ~5e-4 dB of
 # another front end): measured 1.53e-4 dB on the 10 s scenes (float32 STFT by FFT vs by convolution), so
@@ -330,7 +331,9 @@ def test_save_and_load_round_trip(tmp_path, arrays):
     extractor = HTSATFeatureExtractor.speech_commands(return_attention_mask=True)
     extractor.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
-    assert saved["feature_extractor_type"] == "HTSATFeatureExtractor"  # a name transformers does not have (remote code)
+    assert (
+        saved["feature_extractor_type"] == "HTSATFeatureExtractor"
+    )  # a name transformers does not have (remote code)
     assert saved["hop_length"] == 160 and saved["clip_pad_mode"] == "repeat" and saved["top_db"] is None
     loaded = HTSATFeatureExtractor.from_pretrained(tmp_path)
     assert loaded.to_dict() == extractor.to_dict()

@@ -38,7 +38,12 @@ def test_blocks_equal_whole_file_decode(tmp_path, rate, channels, target):
     info, blocks = stream_audio(path, target, block_seconds=0.37)
     blocks = list(blocks)
     assert len(blocks) > 5
-    assert (info.sampling_rate, info.channels, info.frames, info.decoder) == (rate, channels, round(3.3 * rate), "soundfile")
+    assert (info.sampling_rate, info.channels, info.frames, info.decoder) == (
+        rate,
+        channels,
+        round(3.3 * rate),
+        "soundfile",
+    )
     whole, _ = load_audio(path, target)
     np.testing.assert_array_equal(np.concatenate(blocks), whole)  # soxr streaming == one-shot, bit for bit here
 
@@ -68,7 +73,8 @@ def test_header_is_read_before_decoding(tmp_path):
 
 @pytest.mark.parametrize("pad_end", [False, True])
 @pytest.mark.parametrize(
-    ("length", "window", "hop"), [(100, 30, 10), (100, 30, 7), (95, 30, 30), (30, 30, 10), (29, 30, 10), (1, 30, 15), (101, 10, 13), (64, 64, 1)]
+    ("length", "window", "hop"),
+    [(100, 30, 10), (100, 30, 7), (95, 30, 30), (30, 30, 10), (29, 30, 10), (1, 30, 15), (101, 10, 13), (64, 64, 1)],
 )
 @pytest.mark.parametrize("block", [1, 7, 50, 1000])
 def test_windows_from_blocks_are_window_starts_windows(length, window, hop, block, pad_end):

@@ -11,8 +11,6 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-from testing_utils.fixtures import REPO_ROOT, fixture_path
-from testing_utils.tiny_models import KEYWORDS, RATE, save_tiny_ast, save_tiny_htsat
 
 from spectrogram_transformers.cli import main as cli_main
 from spectrogram_transformers.cli.demo import add_arguments, launch_options
@@ -22,6 +20,8 @@ from spectrogram_transformers.demo import (
     build_demo,
     figure_to_array,
 )
+from testing_utils.fixtures import REPO_ROOT, fixture_path
+from testing_utils.tiny_models import KEYWORDS, RATE, save_tiny_ast, save_tiny_htsat
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,11 @@ def bad_files(tmp_path_factory):
 
 
 def axes_names(figure):
-    return [axes.get_label() for axes in figure.axes if axes.get_label() in ("spectrogram", "probabilities", "events", "top-k")]
+    return [
+        axes.get_label()
+        for axes in figure.axes
+        if axes.get_label() in ("spectrogram", "probabilities", "events", "top-k")
+    ]
 
 
 def test_labels_are_what_classify_prints(models, capsys):
@@ -50,7 +54,9 @@ def test_labels_are_what_classify_prints(models, capsys):
     assert cli_main(["classify", str(clip), "--model", str(models["ast"]), "--top-k", "3", "--json"]) == 0
     (printed,) = json.loads(capsys.readouterr().out)
     assert [label for label, _ in analysis.labels] == [label for label, _ in printed["labels"]]
-    assert [score for _, score in analysis.labels] == pytest.approx([score for _, score in printed["labels"]], abs=1e-6)
+    assert [score for _, score in analysis.labels] == pytest.approx(
+        [score for _, score in printed["labels"]], abs=1e-6
+    )
     short = DemoAnalyser(models["ast"]).analyse(fixture_path("audio/word_go_16k.wav"))
     assert axes_names(short.figure) == ["spectrogram", "top-k"] and short.events == []  # one window: bars only
     pixels = figure_to_array(short.figure)
@@ -120,8 +126,16 @@ def parse_demo_args(argv):
 
 
 def test_demo_command_passes_gradio_options_through():
-    options = launch_options(parse_demo_args(["--model", "m", "--port", "9000", "--share", "--auth", "ann:se:cret", "--root-path", "/x"]))
-    assert options == {"server_name": "127.0.0.1", "server_port": 9000, "share": True, "root_path": "/x", "auth": ("ann", "se:cret")}
+    options = launch_options(
+        parse_demo_args(["--model", "m", "--port", "9000", "--share", "--auth", "ann:se:cret", "--root-path", "/x"])
+    )
+    assert options == {
+        "server_name": "127.0.0.1",
+        "server_port": 9000,
+        "share": True,
+        "root_path": "/x",
+        "auth": ("ann", "se:cret"),
+    }
     assert launch_options(parse_demo_args(["--model", "m"]))["share"] is False
     with pytest.raises(SystemExit, match="--auth: expected USER:PASSWORD"):
         launch_options(parse_demo_args(["--model", "m", "--auth", "nobody"]))
@@ -139,7 +153,9 @@ def test_space_app_builds_the_page_of_the_model_named_by_the_environment(models,
     import gradio
 
     monkeypatch.setenv("MODEL", str(models["ast"]))
-    namespace = runpy.run_path(str(REPO_ROOT / "examples" / "space" / "app.py"), run_name="space_app")  # not __main__: no launch
+    namespace = runpy.run_path(
+        str(REPO_ROOT / "examples" / "space" / "app.py"), run_name="space_app"
+    )  # not __main__: no launch
     assert isinstance(namespace["demo"], gradio.Blocks)
     assert namespace["demo"].title == "AST: ast"
 
@@ -165,7 +181,9 @@ def test_audio_longer_than_the_cap_is_refused_from_its_header_before_decoding(mo
     )
     assert analysis.labels == [] and peak < 20_000_000
     short_cap = DemoAnalyser(models["ast"], max_duration=2.0).analyse(fixture_path("audio/mix_3s_16k.wav"))
-    assert short_cap.message.startswith("Error: mix_3s_16k.wav is 3 seconds long; this page analyses at most 2 seconds")
+    assert short_cap.message.startswith(
+        "Error: mix_3s_16k.wav is 3 seconds long; this page analyses at most 2 seconds"
+    )
 
 
 def test_the_page_deletes_uploads_and_states_its_limits(models):
@@ -174,7 +192,10 @@ def test_the_page_deletes_uploads_and_states_its_limits(models):
     demo = build_demo(models["ast"], max_duration=90)
     assert demo.delete_cache == UPLOAD_CACHE_CLEANUP == (60, 300)  # Gradio removes uploads older than 5 minutes
     texts = [component.get("props", {}).get("value") for component in demo.get_config_file()["components"]]
-    assert "Uploads are deleted from the server 5 to 6 minutes after they arrive. Audio longer than 1.5 minutes is refused." in texts
+    assert (
+        "Uploads are deleted from the server 5 to 6 minutes after they arrive. Audio longer than 1.5 minutes is refused."
+        in texts
+    )
     assert parse_demo_args(["--model", "m"]).max_duration == 600.0
     assert parse_demo_args(["--model", "m", "--max-duration", "30"]).max_duration == 30.0
     for bad in ("0", "-5", "inf", "ten"):

@@ -15,10 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from testing_utils.fixtures import fixture_path, free_port
-from testing_utils.tiny_models import save_tiny_htsat
 
 from spectrogram_transformers.cli import main as cli_main
+from testing_utils.fixtures import fixture_path, free_port
+from testing_utils.tiny_models import save_tiny_htsat
 
 pytestmark = pytest.mark.slow  # starts a server and a browser: ~60-90 s for the module on the shared 2-core VM
 
@@ -67,7 +67,9 @@ def demo_url(model_dir, tmp_path_factory):
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "spectrogram_transformers", "demo", "--model", str(model_dir), "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -82,7 +84,9 @@ def demo_url(model_dir, tmp_path_factory):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the demo server did not answer on {url} within {SERVER_START_S} s:\n{log_path.read_text()}")
+                pytest.fail(
+                    f"the demo server did not answer on {url} within {SERVER_START_S} s:\n{log_path.read_text()}"
+                )
             time.sleep(0.5)
         yield url
     finally:
@@ -116,8 +120,11 @@ def test_upload_shows_the_classify_label_and_the_timeline_and_a_bad_file_shows_a
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),  # a fresh profile: no state from earlier runs
-            executable_path=chromium_executable(), headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1100}, locale="en-US",
+            executable_path=chromium_executable(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1100},
+            locale="en-US",
         )
         try:
             page = browser.new_page()
@@ -169,8 +176,13 @@ def test_recording_from_the_microphone_is_analysed(demo_url, tmp_path):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=chromium_executable(), headless=True,
-            args=CHROMIUM_FLAGS + FAKE_MICROPHONE_FLAGS, viewport={"width": 1400, "height": 1100}, locale="en-US", permissions=["microphone"],
+            str(tmp_path / "chromium-profile"),
+            executable_path=chromium_executable(),
+            headless=True,
+            args=CHROMIUM_FLAGS + FAKE_MICROPHONE_FLAGS,
+            viewport={"width": 1400, "height": 1100},
+            locale="en-US",
+            permissions=["microphone"],
         )
         try:
             page = browser.new_page()

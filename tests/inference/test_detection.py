@@ -58,7 +58,6 @@ def test_median_filter_removes_a_one_frame_blip_and_keeps_edges():
         median_filter_time(constructed_probabilities(), 4)
 
 
-
 def test_events_touching_the_first_or_last_frame_survive_the_median_filter():
     """The filter repeats the end frames: a sound already on when the file starts (or still on when it ends) is
     taken to go on past the file's edge, so 2 frames at either end survive a 5-frame filter, while the same 2
@@ -78,7 +77,10 @@ def test_min_duration_and_min_gap():
         ("siren", 5.0, 5.5),
         ("siren", 7.0, 9.0),
     ]
-    assert spans(detect_events(probabilities, 0.1, LABELS, min_duration_s=0.6)) == [("dog", 1.0, 3.0), ("siren", 7.0, 9.0)]
+    assert spans(detect_events(probabilities, 0.1, LABELS, min_duration_s=0.6)) == [
+        ("dog", 1.0, 3.0),
+        ("siren", 7.0, 9.0),
+    ]
     # gaps of 0.9 s (4.1 -> 5.0) and 1.5 s (5.5 -> 7.0): a 1 s minimum gap merges only the first
     merged = detect_events(probabilities, 0.1, LABELS, min_gap_s=1.0)
     assert spans(merged) == [("dog", 1.0, 3.0), ("siren", 4.0, 5.5), ("siren", 7.0, 9.0)]
@@ -126,11 +128,20 @@ def tiny_model_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiny_htsat")
     torch.manual_seed(0)
     config = HTSATConfig(
-        spec_size=64, num_mel_bins=16, embed_dim=8, depths=(2, 2), num_heads=(2, 4), window_size=4,
-        id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, problem_type="multi_label_classification",
+        spec_size=64,
+        num_mel_bins=16,
+        embed_dim=8,
+        depths=(2, 2),
+        num_heads=(2, 4),
+        window_size=4,
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
+        problem_type="multi_label_classification",
     )
     HTSATForAudioClassification(config).save_pretrained(directory)
-    extractor = HTSATFeatureExtractor(sampling_rate=RATE, num_mel_bins=16, n_fft=512, hop_length=160, fmax=8000.0, clip_samples=2 * RATE)
+    extractor = HTSATFeatureExtractor(
+        sampling_rate=RATE, num_mel_bins=16, n_fft=512, hop_length=160, fmax=8000.0, clip_samples=2 * RATE
+    )
     extractor.save_pretrained(directory)
     return directory
 
@@ -148,7 +159,9 @@ def long_file(tmp_path_factory):
 def test_windows_are_placed_and_averaged_on_one_timeline(tiny_model_dir, long_file):
     model = HTSATForAudioClassification.from_pretrained(tiny_model_dir).eval()
     extractor = HTSATFeatureExtractor.from_pretrained(tiny_model_dir)
-    probabilities, frame_s = file_frame_probabilities(model, extractor, long_file, window_s=2.0, hop_s=1.0, batch_size=3)
+    probabilities, frame_s = file_frame_probabilities(
+        model, extractor, long_file, window_s=2.0, hop_s=1.0, batch_size=3
+    )
     assert frame_s == pytest.approx(2.0 / 256)
     assert probabilities.shape == (832, 2)  # 6.5 s / (2/256 s)
     assert ((probabilities > 0) & (probabilities < 1)).all()
@@ -165,7 +178,6 @@ def test_windows_are_placed_and_averaged_on_one_timeline(tiny_model_dir, long_fi
     np.testing.assert_allclose(probabilities[128:256], (expected[0, 128:] + expected[1, :128]) / 2, atol=1e-6)
     np.testing.assert_allclose(probabilities[640:768], (expected[4, 128:] + expected[5, :128]) / 2, atol=1e-6)
     np.testing.assert_allclose(probabilities[768:832], expected[5, 128:192], atol=1e-6)  # 6-6.5 s: window 5 only
-
 
 
 @pytest.mark.parametrize("window_s", [2.0, 1.0, 0.5])
@@ -208,8 +220,9 @@ def test_windows_longer_than_the_model_input_are_capped(tiny_model_dir, long_fil
         capped = frame_probabilities(classifier, waveform, window_s=4.0, hop_s=3.0)
     assert "longer than the model's input" in caplog.text and "hop of 3 s is longer than the window" in caplog.text
     assert (capped.window_s, capped.hop_s) == (2.0, 2.0)
-    np.testing.assert_array_equal(capped.probabilities, frame_probabilities(classifier, waveform, 2.0, 2.0).probabilities)
-
+    np.testing.assert_array_equal(
+        capped.probabilities, frame_probabilities(classifier, waveform, 2.0, 2.0).probabilities
+    )
 
 
 def test_htsat_event_times_fall_on_the_stated_resolution(tiny_model_dir, long_file, capsys):
@@ -225,7 +238,9 @@ def test_htsat_event_times_fall_on_the_stated_resolution(tiny_model_dir, long_fi
     np.testing.assert_array_equal(steps, np.repeat(steps[:, :1], steps.shape[1], axis=1))
     boundaries = []
     for threshold in np.quantile(result.frame_probabilities, np.linspace(0.05, 0.95, 10)):
-        events = detect_events(result.frame_probabilities, result.frame_s, result.label_names, threshold=float(threshold))
+        events = detect_events(
+            result.frame_probabilities, result.frame_s, result.label_names, threshold=float(threshold)
+        )
         boundaries += [time for event in events for time in (event["start"], event["end"])]
     assert len(boundaries) > 10
     np.testing.assert_allclose(np.round(np.array(boundaries) / step_s) * step_s, boundaries, atol=1e-9)
@@ -237,8 +252,20 @@ def test_cli_prints_json(tiny_model_dir, long_file, capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(
-        [str(long_file), "--model", str(tiny_model_dir), "--window", "2", "--hop", "1", "--threshold", "0",
-         "--class-threshold", "siren=1", "--json"]
+        [
+            str(long_file),
+            "--model",
+            str(tiny_model_dir),
+            "--window",
+            "2",
+            "--hop",
+            "1",
+            "--threshold",
+            "0",
+            "--class-threshold",
+            "siren=1",
+            "--json",
+        ]
     )
     assert run(args) == 0
     captured = capsys.readouterr()
@@ -251,7 +278,9 @@ def test_cli_prints_json(tiny_model_dir, long_file, capsys):
 
 
 def test_cli_subcommand_is_registered(tiny_model_dir, long_file, capsys):
-    code = cli_main(["detect", str(long_file), "--model", str(tiny_model_dir), "--window", "2", "--hop", "2", "--threshold", "0"])
+    code = cli_main(
+        ["detect", str(long_file), "--model", str(tiny_model_dir), "--window", "2", "--hop", "2", "--threshold", "0"]
+    )
     assert code == 0
     output = capsys.readouterr().out
     assert "2 events" in output and "0.000\t6.500\tdog" in output
@@ -278,7 +307,9 @@ def test_ast_timeline_is_made_of_window_clip_scores(ast_dir, long_file):
     assert timeline.probabilities.shape == (13, 3)
     window, hop = 16240, 8000
     starts = list(range(0, 11 * hop + 1, hop))  # the last window (5.5-6.515 s) reaches past the end: zero-padded
-    windows = [np.pad(waveform[start : start + window], (0, max(0, start + window - len(waveform)))) for start in starts]
+    windows = [
+        np.pad(waveform[start : start + window], (0, max(0, start + window - len(waveform)))) for start in starts
+    ]
     scores = classifier.probabilities(windows)  # sigmoid: multi-label
     np.testing.assert_allclose(timeline.probabilities[0], scores[0], atol=1e-6)  # 0-0.5 s: window 0 only
     np.testing.assert_allclose(timeline.probabilities[5], (scores[4] + scores[5]) / 2, atol=1e-6)
@@ -287,7 +318,9 @@ def test_ast_timeline_is_made_of_window_clip_scores(ast_dir, long_file):
 
 
 def test_detect_cli_on_ast_says_events_are_coarse(ast_dir, long_file, capsys):
-    code = cli_main(["detect", str(long_file), "--model", str(ast_dir), "--threshold", "0", "--dtype", "float32", "--hop", "0.5"])
+    code = cli_main(
+        ["detect", str(long_file), "--model", str(ast_dir), "--threshold", "0", "--dtype", "float32", "--hop", "0.5"]
+    )
     assert code == 0
     output = capsys.readouterr().out
     assert "clip scores of 1.015 s windows every 0.5 s" in output and "no frame outputs" in output
@@ -316,6 +349,8 @@ def test_detection_settings_refuse_bad_values_when_built():
     settings = DetectionSettings(threshold={"dog": 0.95, "siren": 0.75}, median_filter_frames=3)
     stream = EventStream(0.1, ["dog", "siren"], settings)
     stream.add(probabilities)
-    assert stream.finish() == detect_events(probabilities, 0.1, LABELS, threshold={"dog": 0.95, "siren": 0.75}, median_filter_frames=3)
+    assert stream.finish() == detect_events(
+        probabilities, 0.1, LABELS, threshold={"dog": 0.95, "siren": 0.75}, median_filter_frames=3
+    )
     with pytest.raises(ValueError, match="positive odd number"):
         detect_events(probabilities, 0.1, LABELS, median_filter_frames=2)

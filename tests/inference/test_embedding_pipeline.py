@@ -44,7 +44,9 @@ def test_pipeline_returns_the_embedders_vectors(model_dirs, long_file, family):
     waveform = np.random.default_rng(0).standard_normal(expected_samples(directory)).astype(np.float32) * 0.1
     encoder = AutoModel.from_pretrained(directory).eval()
     with torch.no_grad():
-        reference = encoder(**AutoFeatureExtractor.from_pretrained(directory)(waveform, sampling_rate=RATE, return_tensors="pt"))
+        reference = encoder(
+            **AutoFeatureExtractor.from_pretrained(directory)(waveform, sampling_rate=RATE, return_tensors="pt")
+        )
     np.testing.assert_allclose(pipe(waveform)["embedding"], reference.pooler_output[0].numpy(), rtol=0, atol=1e-6)
 
 
@@ -62,10 +64,15 @@ def test_inputs_batching_and_crop(model_dirs, long_file):
     reference = pipe(waveform, return_tensors=True)["embedding"].numpy()
     # a dict at another rate is resampled with the package's resampler; batches of windows change nothing
     at_32k = {"array": resample(waveform, RATE, 32000), "sampling_rate": 32000}
-    np.testing.assert_allclose(pipe(at_32k)["embedding"], embedder.embed(resample(at_32k["array"], 32000, RATE)).embedding, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        pipe(at_32k)["embedding"], embedder.embed(resample(at_32k["array"], 32000, RATE)).embedding, rtol=0, atol=1e-5
+    )
     np.testing.assert_allclose(pipe(waveform, batch_size=3)["embedding"], reference, rtol=0, atol=1e-5)
     assert "tokens" not in pipe(waveform)
     short = waveform[: int(0.45 * RATE)]
     np.testing.assert_allclose(
-        pipe(short, short_clip="crop")["embedding"], embedder.embed(short, short_clip="crop").embedding, rtol=0, atol=1e-5
+        pipe(short, short_clip="crop")["embedding"],
+        embedder.embed(short, short_clip="crop").embedding,
+        rtol=0,
+        atol=1e-5,
     )

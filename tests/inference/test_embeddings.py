@@ -50,17 +50,27 @@ def expected_grid(directory, last_hidden_state):
         chunks = config.freq_ratio
         rows_per_chunk = rows // chunks
         # final grid row = chunk · rows_per_chunk + frequency row, column = time inside the chunk
-        return torch.stack([
-            torch.stack([tokens[((step // columns) * rows_per_chunk + row) * columns + step % columns] for row in range(rows_per_chunk)])
-            for step in range(chunks * columns)
-        ])
+        return torch.stack(
+            [
+                torch.stack(
+                    [
+                        tokens[((step // columns) * rows_per_chunk + row) * columns + step % columns]
+                        for row in range(rows_per_chunk)
+                    ]
+                )
+                for step in range(chunks * columns)
+            ]
+        )
     prefix = config.num_prefix_tokens
     frequency_patches = config.patch_grid[0]
     time_patches = (tokens.shape[0] - prefix) // frequency_patches
     # patch index f · T + t
-    return torch.stack([
-        torch.stack([tokens[prefix + f * time_patches + t] for f in range(frequency_patches)]) for t in range(time_patches)
-    ])
+    return torch.stack(
+        [
+            torch.stack([tokens[prefix + f * time_patches + t] for f in range(frequency_patches)])
+            for t in range(time_patches)
+        ]
+    )
 
 
 def clip(seconds, seed=0):
@@ -77,7 +87,9 @@ def test_pooled_vector_and_tokens_are_the_models_outputs(model_dirs, family):
 
     assert result.window_embeddings.shape == (1, embedder.hidden_size)
     np.testing.assert_allclose(result.embedding, reference.pooler_output[0].numpy(), rtol=0, atol=1e-6)
-    np.testing.assert_allclose(result.tokens[0], expected_grid(directory, reference.last_hidden_state).numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        result.tokens[0], expected_grid(directory, reference.last_hidden_state).numpy(), rtol=0, atol=1e-6
+    )
     config = embedder.config
     if family == "htsat":
         assert result.prefix_tokens is None
@@ -85,7 +97,9 @@ def test_pooled_vector_and_tokens_are_the_models_outputs(model_dirs, family):
         assert result.tokens.shape[1:3] == (config.freq_ratio * columns, rows // config.freq_ratio)
     else:
         prefix = config.num_prefix_tokens
-        np.testing.assert_allclose(result.prefix_tokens[0], reference.last_hidden_state[0, :prefix].numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            result.prefix_tokens[0], reference.last_hidden_state[0, :prefix].numpy(), rtol=0, atol=1e-6
+        )
         assert result.tokens.shape[1:3] == (config.patch_grid[1], config.patch_grid[0])
     # one embedding per time step, whatever the geometry, with its start time
     assert result.frame_embeddings.shape == (1, result.tokens.shape[1], embedder.hidden_size)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor, resample
 from transformers import AudioClassificationPipeline, pipeline
 
+from spectrogram_transformers.feature_extraction import ASTFeatureExtractor, resample
 from spectrogram_transformers.inference import AudioClassifier
 from spectrogram_transformers.pipelines import SpectrogramAudioClassificationPipeline
+from testing_utils.inference_models import tiny_ast_dir, tiny_htsat_dir
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,9 @@ def test_long_audio_is_classified_in_windows_like_classify(ast_pipeline, ast_dir
     first_window = as_dict(ast_pipeline(resample(audio, rate, 16000)[:16240]))
     assert max(abs(first_window[label] - scores[label]) for label in scores) > 1e-3
     # the pipeline's own batching of windows gives the same scores
-    assert as_dict(ast_pipeline({"array": audio, "sampling_rate": rate}, batch_size=4)) == pytest.approx(scores, abs=1e-6)
+    assert as_dict(ast_pipeline({"array": audio, "sampling_rate": rate}, batch_size=4)) == pytest.approx(
+        scores, abs=1e-6
+    )
 
 
 def test_files_are_decoded_by_the_package_and_errors_name_them(ast_pipeline, tmp_path):
@@ -83,7 +85,10 @@ def test_files_are_decoded_by_the_package_and_errors_name_them(ast_pipeline, tmp
     audio = signal(48000, 0.8)
     soundfile.write(tmp_path / "clip.flac", audio, 48000)
     assert as_dict(ast_pipeline(str(tmp_path / "clip.flac"))) == pytest.approx(
-        as_dict(ast_pipeline({"array": soundfile.read(tmp_path / "clip.flac", dtype="float32")[0], "sampling_rate": 48000})), abs=1e-6
+        as_dict(
+            ast_pipeline({"array": soundfile.read(tmp_path / "clip.flac", dtype="float32")[0], "sampling_rate": 48000})
+        ),
+        abs=1e-6,
     )
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF" + bytes(range(200)))
@@ -92,7 +97,9 @@ def test_files_are_decoded_by_the_package_and_errors_name_them(ast_pipeline, tmp
 
 
 def test_plain_transformers_models_keep_transformers_pipeline(tmp_path):
-    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=100)
+    config = transformers.ASTConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=100
+    )
     transformers.ASTForAudioClassification(config).save_pretrained(tmp_path)
     transformers.ASTFeatureExtractor(max_length=100).save_pretrained(tmp_path)
     plain = pipeline("audio-classification", model=str(tmp_path))
@@ -115,9 +122,14 @@ def test_a_long_file_path_is_streamed_and_equals_the_array(ast_pipeline, tmp_pat
 
     audio = signal(48000, 4.3, seed=2)
     soundfile.write(tmp_path / "long.flac", audio, 48000)
-    from_array = as_dict(ast_pipeline({"array": soundfile.read(tmp_path / "long.flac", dtype="float32")[0], "sampling_rate": 48000}))
+    from_array = as_dict(
+        ast_pipeline({"array": soundfile.read(tmp_path / "long.flac", dtype="float32")[0], "sampling_rate": 48000})
+    )
     assert as_dict(ast_pipeline(str(tmp_path / "long.flac"))) == from_array  # the same samples, the same windows
     if shutil.which("ffmpeg") is not None:
-        subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "long.flac"), "-c:a", "aac", str(tmp_path / "long.m4a")], check=True)
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(tmp_path / "long.flac"), "-c:a", "aac", str(tmp_path / "long.m4a")],
+            check=True,
+        )
         from_m4a = as_dict(ast_pipeline(str(tmp_path / "long.m4a")))
         assert max(from_m4a, key=from_m4a.get) == max(from_array, key=from_array.get)

@@ -8,9 +8,6 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from testing_utils.fixtures import fixture_path, load_fixture
-from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
-from spectrogram_transformers.modeling.convert import save_converted
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
@@ -21,6 +18,9 @@ from transformers import (
 import spectrogram_transformers
 from spectrogram_transformers import ASTConfig, ASTForAudioClassification, hub_configs
 from spectrogram_transformers.cli import main as cli_main
+from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
+from spectrogram_transformers.modeling.convert import save_converted
+from testing_utils.fixtures import fixture_path, load_fixture
 
 W64D3 = "ast_w64d3_f16t16_tdim128"
 
@@ -34,11 +34,34 @@ def converted_dir(tmp_path_factory):
     labels = directory / "labels.csv"
     names = ["yes", "no", "up", "down", "left", "right", "stop"]
     labels.write_text("index,mid,display_name\n" + "".join(f"{i},/m/{i},{name}\n" for i, name in enumerate(names)))
-    config = ASTConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, frequency_stride=16, time_stride=16, max_length=128, num_labels=7)
+    config = ASTConfig(
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=256,
+        frequency_stride=16,
+        time_stride=16,
+        max_length=128,
+        num_labels=7,
+    )
     config_dir = directory / "config"
     config.save_pretrained(config_dir)
     output = directory / "model"
-    code = cli_main(["convert", "--source", "original-ast", "--checkpoint", str(checkpoint), "--config", str(config_dir / "config.json"), "--labels", str(labels), "--output", str(output)])
+    code = cli_main(
+        [
+            "convert",
+            "--source",
+            "original-ast",
+            "--checkpoint",
+            str(checkpoint),
+            "--config",
+            str(config_dir / "config.json"),
+            "--labels",
+            str(labels),
+            "--output",
+            str(output),
+        ]
+    )
     assert code == 0
     return output
 
@@ -81,14 +104,24 @@ def test_pipeline_decodes_other_rates_from_files(converted_dir):
 
 
 def test_multi_label_models_get_sigmoid_scores(tmp_path):
-    config = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=100, num_labels=5, problem_type="multi_label_classification")
+    config = ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=100,
+        num_labels=5,
+        problem_type="multi_label_classification",
+    )
     model = ASTForAudioClassification(config).eval()
     save_converted(model, tmp_path)
     classifier = pipeline("audio-classification", model=str(tmp_path), top_k=5)
     audio = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
     scores = classifier({"array": audio, "sampling_rate": 16000})
     with torch.no_grad():
-        logits = model(**ASTFeatureExtractor(max_length=100)(audio, sampling_rate=16000, return_tensors="pt")).logits[0]
+        logits = model(**ASTFeatureExtractor(max_length=100)(audio, sampling_rate=16000, return_tensors="pt")).logits[
+            0
+        ]
     expected = sorted(torch.sigmoid(logits).tolist(), reverse=True)
     assert [entry["score"] for entry in scores] == pytest.approx(expected, abs=1e-5)
     assert sum(entry["score"] for entry in scores) != pytest.approx(1.0, abs=1e-3)
@@ -99,7 +132,11 @@ def test_every_hub_config_builds_a_model(variant):
     config = hub_configs.load_config(variant)
     assert config.model_type in ("ast", "ssast", "htsat")
     # a narrow copy keeps this fast; the geometry, labels and preprocessing are the variant's own
-    narrow = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "num_hidden_layers": 1} if config.model_type != "htsat" else {"embed_dim": 8, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 1, 1)}
+    narrow = (
+        {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "num_hidden_layers": 1}
+        if config.model_type != "htsat"
+        else {"embed_dim": 8, "depths": (1, 1, 1, 1), "num_heads": (1, 1, 1, 1)}
+    )
     model = AutoModelForAudioClassification.from_config(hub_configs.load_config(variant, **narrow))
     assert model.config.num_labels == config.num_labels
     extractor = hub_configs.load_feature_extractor(variant)
@@ -115,17 +152,37 @@ def test_every_hub_config_builds_a_model(variant):
 def test_package_registers_auto_config():
     assert isinstance(AutoConfig.for_model("ast"), ASTConfig)
     # every converter source; a new one must be added here (and to the converter tests) on purpose
-    assert set(spectrogram_transformers.SUPPORTED_SOURCES) == {"original-ast", "timm-vit", "hf-ast", "original-ssast", "original-htsat"}
+    assert set(spectrogram_transformers.SUPPORTED_SOURCES) == {
+        "original-ast",
+        "timm-vit",
+        "hf-ast",
+        "original-ssast",
+        "original-htsat",
+    }
 
 
 def test_python_dash_m_entry_point_lists_subcommands():
-    result = subprocess.run([sys.executable, "-m", "spectrogram_transformers", "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "spectrogram_transformers", "--help"], capture_output=True, text=True, check=True
+    )
     assert "convert" in result.stdout
 
 
 def test_convert_cli_prints_a_json_summary(tmp_path, capsys):
     torch.save(load_fixture("ast_tiny224_f10t10_tdim100.state_dict"), tmp_path / "tiny.pth")
-    cli_main(["convert", "--source", "original-ast", "--checkpoint", str(tmp_path / "tiny.pth"), "--output", str(tmp_path / "out"), "--max-length", "200"])
+    cli_main(
+        [
+            "convert",
+            "--source",
+            "original-ast",
+            "--checkpoint",
+            str(tmp_path / "tiny.pth"),
+            "--output",
+            str(tmp_path / "out"),
+            "--max-length",
+            "200",
+        ]
+    )
     printed = capsys.readouterr().out
     summary = json.loads(printed[printed.index("{") :])
     assert summary["architecture"] == "ASTForAudioClassification" and summary["num_labels"] == 10

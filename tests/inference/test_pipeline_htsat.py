@@ -3,11 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from spectrogram_transformers.modeling.htsat.modeling_htsat import (
-    relative_position_index,
-    shifted_window_mask,
-    window_token_order,
-)
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 from spectrogram_transformers import (
@@ -15,6 +10,11 @@ from spectrogram_transformers import (
     HTSATFeatureExtractor,
     HTSATForAudioClassification,
     hub_configs,
+)
+from spectrogram_transformers.modeling.htsat.modeling_htsat import (
+    relative_position_index,
+    shifted_window_mask,
+    window_token_order,
 )
 
 VARIANTS = {
@@ -58,7 +58,9 @@ def save_tiny(directory, problem_type: str) -> HTSATForAudioClassification:
     model = HTSATForAudioClassification(config).eval()
     model.save_pretrained(directory)
     # 16 mel bins at 16 kHz, 2 s clips: 1 + 32000 // 160 = 201 frames (stretched to the model's 256)
-    HTSATFeatureExtractor(sampling_rate=16000, num_mel_bins=16, hop_length=160, n_fft=512, fmax=8000.0, clip_samples=32000).save_pretrained(directory)
+    HTSATFeatureExtractor(
+        sampling_rate=16000, num_mel_bins=16, hop_length=160, n_fft=512, fmax=8000.0, clip_samples=32000
+    ).save_pretrained(directory)
     return model
 
 

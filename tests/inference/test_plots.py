@@ -6,10 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-from testing_utils.fixtures import fixture_path
 from matplotlib.collections import PolyCollection, QuadMesh
 from matplotlib.image import AxesImage
-from testing_utils.tiny_models import RATE, save_tiny_ast, save_tiny_htsat
 
 from spectrogram_transformers.cli import main as cli_main
 from spectrogram_transformers.detection import detect_events
@@ -21,6 +19,8 @@ from spectrogram_transformers.plotting import (
     plot_file,
     plot_paths,
 )
+from testing_utils.fixtures import fixture_path
+from testing_utils.tiny_models import RATE, save_tiny_ast, save_tiny_htsat
 
 NAMES = ["dog", "siren", "car", "rain"]
 FRAME_S = 0.05
@@ -49,7 +49,11 @@ def scene_waveform() -> np.ndarray:
 
 
 def named_axes(figure) -> dict:
-    return {axes.get_label(): axes for axes in figure.axes if axes.get_label() in ("spectrogram", "probabilities", "events", "top-k")}
+    return {
+        axes.get_label(): axes
+        for axes in figure.axes
+        if axes.get_label() in ("spectrogram", "probabilities", "events", "top-k")
+    }
 
 
 def tick_labels(axes) -> list[str]:
@@ -63,7 +67,9 @@ def test_detection_figure_shows_the_scene_on_one_time_axis():
     assert [time for event in events for time in (event["start"], event["end"])] == pytest.approx(
         [time for _, start, end, _ in SCENE for time in (start, end)]
     )
-    figure = plot_detection(scene_probabilities(), FRAME_S, events, dict(enumerate(NAMES)), scene_waveform(), RATE, top_k=3, title="scene")
+    figure = plot_detection(
+        scene_probabilities(), FRAME_S, events, dict(enumerate(NAMES)), scene_waveform(), RATE, top_k=3, title="scene"
+    )
     axes = named_axes(figure)
     assert list(axes) == ["spectrogram", "probabilities", "events"]  # top to bottom
     assert figure.get_suptitle() == "scene"
@@ -136,8 +142,12 @@ def long_file_prediction(with_probabilities: bool) -> FilePrediction:
         order = np.argsort(-row)[:2]
         windows.append(WindowPrediction(index * 0.5, index * 0.5 + 1.0, [(names[i], float(row[i])) for i in order]))
     return FilePrediction(
-        path="/data/long.wav", duration=3.0, labels=[("yes", 0.44), ("no", 0.4)], windows=windows,
-        probabilities=probabilities if with_probabilities else None, label_names=names if with_probabilities else [],
+        path="/data/long.wav",
+        duration=3.0,
+        labels=[("yes", 0.44), ("no", 0.4)],
+        windows=windows,
+        probabilities=probabilities if with_probabilities else None,
+        label_names=names if with_probabilities else [],
     )
 
 
@@ -179,7 +189,9 @@ def test_classification_figure_of_a_short_clip_with_its_spectrogram():
 def test_plot_paths_for_one_and_several_files(tmp_path):
     assert plot_paths(tmp_path / "out.png", ["a/x.wav"]) == [tmp_path / "out.png"]
     assert plot_paths(tmp_path / "out.png", ["a/x.wav", "b/y.flac", "c/x.wav"]) == [
-        tmp_path / "out-x.png", tmp_path / "out-y.png", tmp_path / "out-x-2.png"
+        tmp_path / "out-x.png",
+        tmp_path / "out-y.png",
+        tmp_path / "out-x-2.png",
     ]
 
 
@@ -210,7 +222,10 @@ def test_classify_plot_writes_one_png_per_file(models, tmp_path, capsys):
     assert "mix_3s_16k.wav (3.00 s)" in captured.out  # the text output is unchanged
     assert png_size(tmp_path / "one.png")[0] >= 600
 
-    assert cli_main(["classify", clip, word, "--model", str(models["ast"]), "--json", "--plot", str(tmp_path / "p.png")]) == 0
+    assert (
+        cli_main(["classify", clip, word, "--model", str(models["ast"]), "--json", "--plot", str(tmp_path / "p.png")])
+        == 0
+    )
     assert sorted(path.name for path in tmp_path.iterdir()) == ["one.png", "p-mix_3s_16k.png", "p-word_yes_16k.png"]
 
 
@@ -243,7 +258,10 @@ def test_plot_file_for_notebooks(models):
 
 def test_plot_errors_are_one_line_before_the_model_runs(models, tmp_path, capsys):
     clip = str(fixture_path("audio/word_yes_16k.wav"))
-    assert cli_main(["classify", clip, "--model", str(tmp_path / "no-model-here"), "--plot", str(tmp_path / "out.wav")]) == 2
+    assert (
+        cli_main(["classify", clip, "--model", str(tmp_path / "no-model-here"), "--plot", str(tmp_path / "out.wav")])
+        == 2
+    )
     assert re.match(r"error: --plot: cannot write a plot to .*\.wav: use one of the suffixes", capsys.readouterr().err)
 
 

@@ -26,7 +26,9 @@ def test_remote_code_pipeline_equals_the_package_pipeline(tmp_path):
     generator = torch.Generator().manual_seed(0)
     time_44k = torch.arange(int(1.5 * 44100)) / 44100
     inputs = {
-        "tone@44100": (0.3 * torch.sin(2 * torch.pi * 440 * time_44k) + 0.05 * torch.randn(len(time_44k), generator=generator)).float(),
+        "tone@44100": (
+            0.3 * torch.sin(2 * torch.pi * 440 * time_44k) + 0.05 * torch.randn(len(time_44k), generator=generator)
+        ).float(),
         "clip_30s@16000": (0.1 * torch.randn(30 * 16000, generator=generator)).float(),
     }
     save_file(inputs, tmp_path / "inputs.safetensors")
@@ -36,9 +38,18 @@ def test_remote_code_pipeline_equals_the_package_pipeline(tmp_path):
         assert not hasattr(AutoConfig.from_pretrained(directory), "custom_pipelines")  # the package's class drops it
     environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, str(TESTS_DIR / "testing_utils" / "remote_pipeline_client.py"), str(tmp_path / "inputs.safetensors"),
-         str(tmp_path / "out.json"), *map(str, directories)],
-        capture_output=True, text=True, env=environment, timeout=600, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(TESTS_DIR / "testing_utils" / "remote_pipeline_client.py"),
+            str(tmp_path / "inputs.safetensors"),
+            str(tmp_path / "out.json"),
+            *map(str, directories),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "out.json").read_text())
@@ -53,7 +64,9 @@ def test_remote_code_pipeline_equals_the_package_pipeline(tmp_path):
             expected = classify({"raw": waveform.numpy(), "sampling_rate": rate}, top_k=None)
             labels = [entry["label"] for entry in remote[key]]
             assert labels == [entry["label"] for entry in expected], (directory.name, key)
-            np.testing.assert_allclose([e["score"] for e in remote[key]], [e["score"] for e in expected], rtol=0, atol=1e-6)
+            np.testing.assert_allclose(
+                [e["score"] for e in remote[key]], [e["score"] for e in expected], rtol=0, atol=1e-6
+            )
     # a 30 s clip is several windows: their mean differs from the first window's scores
     first_window = pipeline("audio-classification", model=str(directories[0]))(
         {"raw": inputs["clip_30s@16000"][:16000].numpy(), "sampling_rate": 16000}, top_k=None

@@ -24,7 +24,9 @@ def ast(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def htsat(tmp_path_factory):
-    return AudioClassifier(tiny_htsat_dir(tmp_path_factory.mktemp("htsat"), clip_seconds=1.0), batch_size=2, dtype="float32")
+    return AudioClassifier(
+        tiny_htsat_dir(tmp_path_factory.mktemp("htsat"), clip_seconds=1.0), batch_size=2, dtype="float32"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,9 @@ def audio(tmp_path_factory):
 
 def assert_same_prediction(streamed, whole):
     assert streamed.labels == whole.labels
-    assert streamed.duration == whole.duration and streamed.window_s == whole.window_s and streamed.hop_s == whole.hop_s
+    assert (
+        streamed.duration == whole.duration and streamed.window_s == whole.window_s and streamed.hop_s == whole.hop_s
+    )
     assert streamed.windows == whole.windows
     np.testing.assert_array_equal(streamed.probabilities, whole.probabilities)
 
@@ -76,10 +80,17 @@ def test_detect_of_a_stream_equals_detect_of_the_whole_file(model, audio, reques
     np.testing.assert_array_equal(streamed.frame_probabilities, whole.frame_probabilities)
     assert detect_stream(classifier, path, threshold=0.3) == whole
     # events are searched as frames are finalised: without the timeline kept, the same events
-    no_frames = detect_stream(classifier, path, threshold=0.3, median_filter_frames=5, min_gap_s=0.2, keep_frames=False)
+    no_frames = detect_stream(
+        classifier, path, threshold=0.3, median_filter_frames=5, min_gap_s=0.2, keep_frames=False
+    )
     assert no_frames.frame_probabilities is None
     assert no_frames.events == detect_events(
-        whole.frame_probabilities, whole.frame_s, classifier.label_names, threshold=0.3, median_filter_frames=5, min_gap_s=0.2
+        whole.frame_probabilities,
+        whole.frame_s,
+        classifier.label_names,
+        threshold=0.3,
+        median_filter_frames=5,
+        min_gap_s=0.2,
     )
 
 
@@ -90,8 +101,10 @@ def test_event_search_in_pieces_equals_detect_events():
         probabilities = np.repeat(rng.random((frames // 5 + 1, labels)), 5, axis=0)[:frames].astype(np.float32)
         probabilities += 0.05 * rng.standard_normal(probabilities.shape).astype(np.float32)
         options = {
-            "threshold": float(rng.choice([0.3, 0.5, 0.7])), "median_filter_frames": int(rng.choice([1, 3, 5, 9])),
-            "min_duration_s": float(rng.choice([0, 0.2, 0.5])), "min_gap_s": float(rng.choice([0, 0.15, 0.4])),
+            "threshold": float(rng.choice([0.3, 0.5, 0.7])),
+            "median_filter_frames": int(rng.choice([1, 3, 5, 9])),
+            "min_duration_s": float(rng.choice([0, 0.2, 0.5])),
+            "min_gap_s": float(rng.choice([0, 0.15, 0.4])),
         }
         names = [f"class{index}" for index in range(labels)]
         search, first = EventStream(0.1, names, **options), 0

@@ -53,7 +53,11 @@ def test_registration_in_either_import_order_without_prompt_or_remote_code(tmp_p
     # stdin closed: a trust_remote_code prompt would be printed and fail instead of waiting
     done = subprocess.run(
         [sys.executable, "-c", CLIENT, order, str(ast_dir), str(htsat_dir)],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=environment, timeout=300,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=environment,
+        timeout=300,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
@@ -72,7 +76,11 @@ def test_registration_in_either_import_order_without_prompt_or_remote_code(tmp_p
 
 @pytest.mark.parametrize(
     "first_import",
-    ["spectrogram_transformers.pipelines", "spectrogram_transformers.embedding_pipeline", "spectrogram_transformers.detection"],
+    [
+        "spectrogram_transformers.pipelines",
+        "spectrogram_transformers.embedding_pipeline",
+        "spectrogram_transformers.detection",
+    ],
 )
 def test_a_pipeline_module_imported_first_still_registers_both_tasks(first_import):
     """Each pipeline module imports `transformers.pipelines`, whose registration hook then runs while the module is

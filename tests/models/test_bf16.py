@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from testing_utils.fixtures import AUDIO_FIXTURES_DIR, load_fixture
 
 from spectrogram_transformers import (
     ASTConfig,
@@ -19,6 +18,7 @@ from spectrogram_transformers import (
     convert,
 )
 from spectrogram_transformers.runtime import cpu_bf16_flags, cpu_supports_bf16, describe_cpu
+from testing_utils.fixtures import AUDIO_FIXTURES_DIR, load_fixture
 
 AUDIO = AUDIO_FIXTURES_DIR
 # bf16 keeps 8 bits of mantissa: probabilities move by well under this on these models
@@ -30,22 +30,52 @@ def fixture_clips() -> list[np.ndarray]:
 
 
 def ast_model_and_features():
-    config = ASTConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, frequency_stride=16, time_stride=16, max_length=128, num_labels=7)
+    config = ASTConfig(
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=256,
+        frequency_stride=16,
+        time_stride=16,
+        max_length=128,
+        num_labels=7,
+    )
     model = convert(load_fixture("ast_w64d3_f16t16_tdim128.state_dict"), "original-ast", config)
-    return model, ASTFeatureExtractor(max_length=128)(fixture_clips(), sampling_rate=16000, return_tensors="pt").input_values
+    return model, ASTFeatureExtractor(max_length=128)(
+        fixture_clips(), sampling_rate=16000, return_tensors="pt"
+    ).input_values
 
 
 def ssast_model_and_features():
-    config = SSASTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, patch_size=(16, 16), frequency_stride=16, time_stride=16, max_length=128, num_mel_bins=128, num_labels=5)
+    config = SSASTConfig(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        patch_size=(16, 16),
+        frequency_stride=16,
+        time_stride=16,
+        max_length=128,
+        num_mel_bins=128,
+        num_labels=5,
+    )
     torch.manual_seed(0)
-    return SSASTForAudioClassification(config), ASTFeatureExtractor(max_length=128)(fixture_clips(), sampling_rate=16000, return_tensors="pt").input_values
+    return SSASTForAudioClassification(config), ASTFeatureExtractor(max_length=128)(
+        fixture_clips(), sampling_rate=16000, return_tensors="pt"
+    ).input_values
 
 
 def htsat_model_and_features():
-    config = HTSATConfig(spec_size=64, num_mel_bins=16, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4, num_labels=6)
+    config = HTSATConfig(
+        spec_size=64, num_mel_bins=16, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4, num_labels=6
+    )
     torch.manual_seed(0)
-    extractor = HTSATFeatureExtractor(sampling_rate=16000, num_mel_bins=16, hop_length=160, n_fft=512, fmax=8000.0, clip_samples=32000)
-    return HTSATForAudioClassification(config), extractor(fixture_clips(), sampling_rate=16000, return_tensors="pt").input_features
+    extractor = HTSATFeatureExtractor(
+        sampling_rate=16000, num_mel_bins=16, hop_length=160, n_fft=512, fmax=8000.0, clip_samples=32000
+    )
+    return HTSATForAudioClassification(config), extractor(
+        fixture_clips(), sampling_rate=16000, return_tensors="pt"
+    ).input_features
 
 
 @pytest.mark.parametrize("build", [ast_model_and_features, ssast_model_and_features, htsat_model_and_features])
@@ -68,7 +98,9 @@ def test_bf16_keeps_top1_on_the_fixture_clips(build, mode):
     change = (torch.sigmoid(logits.float()) - torch.sigmoid(reference.logits)).abs().max().item()
     assert 0 < change < MAX_SIGMOID_CHANGE  # really computed in bf16, and close
     if "framewise_logits" in reference:
-        frame_change = (torch.sigmoid(outputs.framewise_logits.float()) - torch.sigmoid(reference.framewise_logits)).abs().max()
+        frame_change = (
+            (torch.sigmoid(outputs.framewise_logits.float()) - torch.sigmoid(reference.framewise_logits)).abs().max()
+        )
         assert frame_change < MAX_SIGMOID_CHANGE
 
 

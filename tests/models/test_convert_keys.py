@@ -6,15 +6,17 @@ Parametrised over `SUPPORTED_SOURCES`: a new source cannot be added without a ca
 import pytest
 import torch
 import transformers
-from testing_utils.fixtures import load_fixture
-from spectrogram_transformers.modeling.ssast.convert_ssast import infer_ssast_config
 
 from spectrogram_transformers import SUPPORTED_SOURCES, ASTConfig, convert
+from spectrogram_transformers.modeling.ssast.convert_ssast import infer_ssast_config
+from testing_utils.fixtures import load_fixture
 
 
 def _hf_ast():
     torch.manual_seed(0)
-    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=100, num_labels=3)
+    config = transformers.ASTConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=100, num_labels=3
+    )
     return transformers.ASTForAudioClassification(config).state_dict(), None
 
 
@@ -25,18 +27,37 @@ def _ssast():
 
 # source -> (state dict and config, a key of the source format to remove / reshape, where an extra key goes)
 CASES = {
-    "original-ast": (lambda: (load_fixture("ast_tiny224_f10t10_tdim100.state_dict"), None), "v.blocks.0.mlp.fc1.weight", "v.blocks.0.attn"),
+    "original-ast": (
+        lambda: (load_fixture("ast_tiny224_f10t10_tdim100.state_dict"), None),
+        "v.blocks.0.mlp.fc1.weight",
+        "v.blocks.0.attn",
+    ),
     "timm-vit": (
         lambda: (
             load_fixture("ast_imagenet_init_w48d1.source_deit"),
-            ASTConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=3, intermediate_size=192, max_length=200, num_labels=10),
+            ASTConfig(
+                hidden_size=48,
+                num_hidden_layers=1,
+                num_attention_heads=3,
+                intermediate_size=192,
+                max_length=200,
+                num_labels=10,
+            ),
         ),
         "blocks.0.mlp.fc1.weight",
         "blocks.0.attn",
     ),
-    "hf-ast": (_hf_ast, "audio_spectrogram_transformer.layers.0.mlp.fc1.weight", "audio_spectrogram_transformer.layers.0.attention"),
+    "hf-ast": (
+        _hf_ast,
+        "audio_spectrogram_transformer.layers.0.mlp.fc1.weight",
+        "audio_spectrogram_transformer.layers.0.attention",
+    ),
     "original-ssast": (_ssast, "module.v.blocks.0.mlp.fc1.weight", "module.v.blocks.0.attn"),
-    "original-htsat": (lambda: (load_fixture("htsat_e12_d2222.state_dict"), None), "layers.0.blocks.0.mlp.fc1.weight", "layers.0.blocks.0.attn"),
+    "original-htsat": (
+        lambda: (load_fixture("htsat_e12_d2222.state_dict"), None),
+        "layers.0.blocks.0.mlp.fc1.weight",
+        "layers.0.blocks.0.attn",
+    ),
 }
 
 

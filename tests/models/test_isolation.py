@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+
 from testing_utils.fixtures import TEST_THREADS
 
 

@@ -89,13 +89,20 @@ def test_fused_gelu_matches_and_steps_aside_for_hooks_and_replacements(layer):
 
         # another activation, or a wrapper in place of the layer (as PEFT puts there): computed as written
         relu = nn.ReLU()
-        torch.testing.assert_close(linear_then_activation(layer, relu, inputs).double(), reference(layer, inputs).clamp(min=0), rtol=0, atol=2e-5)
+        torch.testing.assert_close(
+            linear_then_activation(layer, relu, inputs).double(),
+            reference(layer, inputs).clamp(min=0),
+            rtol=0,
+            atol=2e-5,
+        )
         wrapper = nn.Sequential(layer)
         torch.testing.assert_close(linear_then_activation(wrapper, gelu, inputs).double(), expected, rtol=0, atol=2e-5)
 
 
 def test_models_use_it_in_inference_and_hooks_on_their_layers_still_fire():
-    config = ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=32, num_labels=3)
+    config = ASTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=32, num_labels=3
+    )
     model = ASTForAudioClassification(config).eval()
     assert all(type(module) is Linear for name, module in model.named_modules() if isinstance(module, nn.Linear))
     features = torch.randn(2, 32, 128)
@@ -103,9 +110,15 @@ def test_models_use_it_in_inference_and_hooks_on_their_layers_still_fire():
         used, fast = ran_onednn(lambda: model(features).logits)
         assert used
         captured = []
-        model.base_model.encoder.layers[0].mlp.fc1.register_forward_hook(lambda module, args, result: captured.append(result))
+        model.base_model.encoder.layers[0].mlp.fc1.register_forward_hook(
+            lambda module, args, result: captured.append(result)
+        )
         hooked = model(features).logits
-    assert len(captured) == 1 and captured[0].shape == (2, model.base_model.embeddings.position_embeddings.shape[1], 64)
+    assert len(captured) == 1 and captured[0].shape == (
+        2,
+        model.base_model.embeddings.position_embeddings.shape[1],
+        64,
+    )
     torch.testing.assert_close(hooked, fast, rtol=0, atol=1e-5)
     with torch.backends.mkldnn.flags(enabled=False), torch.no_grad():
         torch.testing.assert_close(model(features).logits, fast, rtol=0, atol=1e-5)
@@ -117,9 +130,18 @@ def _tiny_model(family: str) -> tuple[nn.Module, torch.Tensor]:
 
     torch.manual_seed(0)
     if family == "ast":
-        config = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=32, num_labels=3)
+        config = ASTConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_length=32,
+            num_labels=3,
+        )
         return ASTForAudioClassification(config).eval(), torch.randn(2, 32, 128)
-    config = HTSATConfig(spec_size=64, num_mel_bins=16, embed_dim=8, depths=(1, 1), num_heads=(2, 4), window_size=4, num_labels=3)
+    config = HTSATConfig(
+        spec_size=64, num_mel_bins=16, embed_dim=8, depths=(1, 1), num_heads=(2, 4), window_size=4, num_labels=3
+    )
     return HTSATForAudioClassification(config).eval(), torch.randn(2, 201, 16)
 
 
@@ -135,8 +157,12 @@ def test_a_hook_on_any_module_fires_during_cpu_inference_with_the_unfused_values
         modules = dict(model.named_modules())
         handles = []
         for name in names:
-            handles.append(modules[name].register_forward_pre_hook(lambda module, args, name=name: calls[name].append("pre")))
-            handles.append(modules[name].register_forward_hook(lambda module, args, result, name=name: calls[name].append(result)))
+            handles.append(
+                modules[name].register_forward_pre_hook(lambda module, args, name=name: calls[name].append("pre"))
+            )
+            handles.append(
+                modules[name].register_forward_hook(lambda module, args, result, name=name: calls[name].append(result))
+            )
         with torch.no_grad():
             model(features)
         for handle in handles:
@@ -151,7 +177,11 @@ def test_a_hook_on_any_module_fires_during_cpu_inference_with_the_unfused_values
         assert ran_onednn(lambda: model(features))[0]  # unhooked, inference takes the fast path
     for name in ran:
         calls = run_with_hooks([name])[name]
-        assert len(calls) == len(reference[name]), f"{name}: hooks ran {len(calls)} times, {len(reference[name])} expected"
+        assert len(calls) == len(reference[name]), (
+            f"{name}: hooks ran {len(calls)} times, {len(reference[name])} expected"
+        )
         for got, expected in zip(calls, reference[name]):
             if isinstance(expected, torch.Tensor):
-                torch.testing.assert_close(got, expected, rtol=0, atol=1e-5, msg=lambda message, name=name: f"{name}: {message}")
+                torch.testing.assert_close(
+                    got, expected, rtol=0, atol=1e-5, msg=lambda message, name=name: f"{name}: {message}"
+                )

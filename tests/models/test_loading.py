@@ -25,8 +25,13 @@ LABELS = {0: "dog", 1: "rain", 2: "siren"}
 def _transformers_ast(tmp_path, base: bool = False):
     torch.manual_seed(3)
     config = transformers.ASTConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=100,
-        id2label=LABELS, label2id={v: k for k, v in LABELS.items()},
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=100,
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
     )
     model = (transformers.ASTModel if base else transformers.ASTForAudioClassification)(config).eval()
     for parameter in model.parameters():  # transformers zero-initialises tokens: make every tensor count
@@ -45,7 +50,12 @@ def test_transformers_native_ast_converts_exactly_on_load(tmp_path):
         expected = native(features).logits
         torch.testing.assert_close(ours(features).logits, expected, atol=1e-6, rtol=0)
         encoder = ASTModel.from_pretrained(directory)
-        torch.testing.assert_close(encoder(features).last_hidden_state, native.audio_spectrogram_transformer(features).last_hidden_state, atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            encoder(features).last_hidden_state,
+            native.audio_spectrogram_transformer(features).last_hidden_state,
+            atol=1e-6,
+            rtol=0,
+        )
     # the Auto class (package imported) keeps transformers' own model for its own model_type: exact by definition
     auto = AutoModelForAudioClassification.from_pretrained(directory)
     with torch.no_grad():
@@ -55,7 +65,9 @@ def test_transformers_native_ast_converts_exactly_on_load(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(
             ASTModel.from_pretrained(base_directory)(features).last_hidden_state,
-            native_base(features).last_hidden_state, atol=1e-6, rtol=0,
+            native_base(features).last_hidden_state,
+            atol=1e-6,
+            rtol=0,
         )
     with pytest.raises(ValueError, match="SSAST"):
         SSASTForAudioClassification.from_pretrained(directory)
@@ -73,8 +85,16 @@ def test_transformers_native_ast_with_overrides(tmp_path):
 
 def _tiny_ssast(tmp_path, pretraining=False):
     config = SSASTConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=100,
-        patch_size=16, frequency_stride=16, time_stride=16, num_labels=3, num_masked_patches=8,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=100,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=16,
+        num_labels=3,
+        num_masked_patches=8,
     )
     directory = tmp_path / ("ssast_pretraining" if pretraining else "ssast")
     (SSASTForPreTraining if pretraining else SSASTForAudioClassification)(config).save_pretrained(directory)
@@ -114,7 +134,9 @@ def test_missing_unexpected_or_misshaped_encoder_weights_raise_naming_them(tmp_p
     with pytest.raises(CheckpointKeyError, match=short_key.replace(".", r"\.")):
         model_class.from_pretrained(directory)
     directory = makers[family]()
-    _edit_weights(directory, lambda state: state.update({encoder_key.rsplit(".", 1)[0] + ".extra_scale": torch.ones(1)}))
+    _edit_weights(
+        directory, lambda state: state.update({encoder_key.rsplit(".", 1)[0] + ".extra_scale": torch.ones(1)})
+    )
     with pytest.raises(CheckpointKeyError, match="extra_scale"):
         model_class.from_pretrained(directory)
     directory = makers[family]()
@@ -184,13 +206,29 @@ def test_label2id_follows_id2label_through_convert_save_load_and_export(tmp_path
     `export --format transformers` crashed on it)."""
     from spectrogram_transformers.cli import main
 
-    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                                    max_length=100, num_labels=3)
+    config = transformers.ASTConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=100, num_labels=3
+    )
     transformers.ASTForAudioClassification(config).save_pretrained(tmp_path / "native")
-    assert main(["convert", "--checkpoint", str(tmp_path / "native"), "--source", "hf-ast", "--output", str(tmp_path / "ours")]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--checkpoint",
+                str(tmp_path / "native"),
+                "--source",
+                "hf-ast",
+                "--output",
+                str(tmp_path / "ours"),
+            ]
+        )
+        == 0
+    )
     reloaded = ASTForAudioClassification.from_pretrained(tmp_path / "ours")
     expected = {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
     assert reloaded.config.label2id == expected and reloaded.config.id2label == {v: k for k, v in expected.items()}
-    assert main(["export", str(tmp_path / "ours"), "--format", "transformers", "--output", str(tmp_path / "back")]) == 0
+    assert (
+        main(["export", str(tmp_path / "ours"), "--format", "transformers", "--output", str(tmp_path / "back")]) == 0
+    )
     exported = transformers.AutoConfig.from_pretrained(tmp_path / "back")
     assert exported.model_type == "audio-spectrogram-transformer" and exported.label2id == expected

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from testing_utils.fixtures import AUDIO_FIXTURES_DIR, load_fixture
 
 from spectrogram_transformers import (
     ASTConfig,
@@ -25,6 +24,7 @@ from spectrogram_transformers.onnx_export import (
     OnnxAudioModel,
     export_onnx,
 )
+from testing_utils.fixtures import AUDIO_FIXTURES_DIR, load_fixture
 
 AUDIO = AUDIO_FIXTURES_DIR
 LOGIT_TOLERANCE = 1e-4
@@ -38,7 +38,16 @@ def fixture_clips() -> list[np.ndarray]:
 def ast_dir(tmp_path_factory) -> Path:
     """The original-AST fixture checkpoint (fixture B) converted, with its feature extractor."""
     directory = tmp_path_factory.mktemp("ast")
-    config = ASTConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, frequency_stride=16, time_stride=16, max_length=128, num_labels=7)
+    config = ASTConfig(
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=256,
+        frequency_stride=16,
+        time_stride=16,
+        max_length=128,
+        num_labels=7,
+    )
     convert(load_fixture("ast_w64d3_f16t16_tdim128.state_dict"), "original-ast", config).save_pretrained(directory)
     ASTFeatureExtractor(max_length=128).save_pretrained(directory)
     return directory
@@ -86,21 +95,45 @@ def test_int8_quantisation_keeps_top1_on_the_fixture_clips(ast_dir, tmp_path):
 
 
 def test_ssast_onnx_matches_pytorch(tmp_path):
-    config = SSASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, patch_size=(16, 16), frequency_stride=16, time_stride=16, max_length=128, num_mel_bins=128, num_labels=5)
+    config = SSASTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=(16, 16),
+        frequency_stride=16,
+        time_stride=16,
+        max_length=128,
+        num_mel_bins=128,
+        num_labels=5,
+    )
     torch.manual_seed(0)
     SSASTForAudioClassification(config).eval().save_pretrained(tmp_path / "model")
     ASTFeatureExtractor(max_length=128).save_pretrained(tmp_path / "model")
     export_onnx(tmp_path / "model", tmp_path / "onnx")
-    expected, produced, _ = pytorch_and_onnx(tmp_path / "model", tmp_path / "onnx", ASTFeatureExtractor(max_length=128))
+    expected, produced, _ = pytorch_and_onnx(
+        tmp_path / "model", tmp_path / "onnx", ASTFeatureExtractor(max_length=128)
+    )
     torch.testing.assert_close(produced.logits, expected.logits, atol=LOGIT_TOLERANCE, rtol=0)
 
 
 def test_htsat_onnx_gives_clip_and_frame_outputs(tmp_path):
     labels = dict(enumerate(["speech", "dog", "siren", "music"]))
-    config = HTSATConfig(spec_size=64, num_mel_bins=16, embed_dim=8, depths=(2, 2), num_heads=(2, 4), window_size=4, id2label=labels, label2id={v: k for k, v in labels.items()})
+    config = HTSATConfig(
+        spec_size=64,
+        num_mel_bins=16,
+        embed_dim=8,
+        depths=(2, 2),
+        num_heads=(2, 4),
+        window_size=4,
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+    )
     torch.manual_seed(0)
     HTSATForAudioClassification(config).eval().save_pretrained(tmp_path / "model")
-    extractor = HTSATFeatureExtractor(sampling_rate=16000, num_mel_bins=16, hop_length=160, n_fft=512, fmax=8000.0, clip_samples=32000)
+    extractor = HTSATFeatureExtractor(
+        sampling_rate=16000, num_mel_bins=16, hop_length=160, n_fft=512, fmax=8000.0, clip_samples=32000
+    )
     extractor.save_pretrained(tmp_path / "model")
     report = export_onnx(tmp_path / "model", tmp_path / "onnx")
     assert report.output_names == ("logits", "framewise_logits")
@@ -110,7 +143,9 @@ def test_htsat_onnx_gives_clip_and_frame_outputs(tmp_path):
     assert produced.framewise_logits.shape == expected.framewise_logits.shape == (9, config.num_frames, 4)
     assert OnnxAudioModel(tmp_path / "onnx").config.id2label[1] == "dog"
     # masked (shifted-window, relative-bias) attention keeps the standard ops
-    assert "MultiHeadAttention" not in onnx_op_types(tmp_path / "onnx") and "Softmax" in onnx_op_types(tmp_path / "onnx")
+    assert "MultiHeadAttention" not in onnx_op_types(tmp_path / "onnx") and "Softmax" in onnx_op_types(
+        tmp_path / "onnx"
+    )
 
 
 def test_runner_refuses_bad_features_with_clear_errors(ast_onnx_dir):
@@ -131,7 +166,12 @@ def test_export_cli_writes_a_runnable_directory_and_refuses_to_overwrite(ast_dir
     output = tmp_path / "exported"
     assert cli_main(["export", str(ast_dir), "--format", "onnx", "--output", str(output)]) == 0
     assert "max |ONNX Runtime - PyTorch|" in capsys.readouterr().out
-    assert {path.name for path in output.iterdir()} >= {EXPORT_FILE, "config.json", "preprocessor_config.json", "onnx_export.json"}
+    assert {path.name for path in output.iterdir()} >= {
+        EXPORT_FILE,
+        "config.json",
+        "preprocessor_config.json",
+        "onnx_export.json",
+    }
     before = (output / EXPORT_FILE).read_bytes()
     assert cli_main(["export", str(ast_dir), "--format", "onnx", "--output", str(output), "--quantize", "int8"]) == 2
     assert "exists and is not empty" in capsys.readouterr().err
@@ -142,11 +182,25 @@ def test_export_cli_writes_a_runnable_directory_and_refuses_to_overwrite(ast_dir
 
 def test_export_refuses_a_pretraining_checkpoint_in_one_line(tmp_path, capsys):
     """A pre-training model would be exported with a random classifier head: the same refusal as classify's."""
-    config = SSASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, patch_size=(16, 16), frequency_stride=16, time_stride=16, max_length=128, num_mel_bins=128, num_masked_patches=20)
+    config = SSASTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=(16, 16),
+        frequency_stride=16,
+        time_stride=16,
+        max_length=128,
+        num_mel_bins=128,
+        num_masked_patches=20,
+    )
     SSASTForPreTraining(config).save_pretrained(tmp_path / "pretraining")
     ASTFeatureExtractor(max_length=128).save_pretrained(tmp_path / "pretraining")
     capsys.readouterr()  # the save's progress bars
-    assert cli_main(["export", str(tmp_path / "pretraining"), "--format", "onnx", "--output", str(tmp_path / "onnx")]) == 2
+    assert (
+        cli_main(["export", str(tmp_path / "pretraining"), "--format", "onnx", "--output", str(tmp_path / "onnx")])
+        == 2
+    )
     error = capsys.readouterr().err
     assert "SSASTForPreTraining" in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "onnx" / EXPORT_FILE).exists()

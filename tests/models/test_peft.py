@@ -17,8 +17,16 @@ IMPORT_ALLOWLIST = ["spectrogram_transformers"]
 
 def save_tiny_ssast(directory):
     config = SSASTConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=100,
-        patch_size=16, frequency_stride=16, time_stride=16, num_labels=8, num_masked_patches=8,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=100,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=16,
+        num_labels=8,
+        num_masked_patches=8,
     )
     SSASTForAudioClassification(config).save_pretrained(directory)
     return directory
@@ -42,7 +50,9 @@ def batch(family: str, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def lora_model(directory, **options):
-    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], modules_to_save=["classifier"], **options)
+    config = peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], modules_to_save=["classifier"], **options
+    )
     return peft.get_peft_model(AutoModelForAudioClassification.from_pretrained(directory), config)
 
 
@@ -63,7 +73,9 @@ def trained(request, tmp_path):
     family = request.param
     base_dir = FAMILIES[family][0](tmp_path / "base")
     model = lora_model(base_dir)
-    lora_layers = [name for name, _ in model.named_modules() if name.endswith(("q_proj", "v_proj")) and hasattr(_, "lora_A")]
+    lora_layers = [
+        name for name, _ in model.named_modules() if name.endswith(("q_proj", "v_proj")) and hasattr(_, "lora_A")
+    ]
     assert lora_layers and not any("k_proj" in name for name in lora_layers)
     train_steps(model, family)
     model.eval()
@@ -92,7 +104,9 @@ def test_htsat_mel_batch_norm_keeps_its_statistics_under_lora(tmp_path):
     before = (mel_norm.running_mean.clone(), mel_norm.running_var.clone(), mel_norm.num_batches_tracked.clone())
     train_steps(model, "htsat")
     assert not mel_norm.training or not model.training
-    torch.testing.assert_close((mel_norm.running_mean, mel_norm.running_var, mel_norm.num_batches_tracked), before, atol=0, rtol=0)
+    torch.testing.assert_close(
+        (mel_norm.running_mean, mel_norm.running_var, mel_norm.num_batches_tracked), before, atol=0, rtol=0
+    )
 
 
 def test_auto_peft_model_loads_the_adapter_directory_alone(trained):

@@ -45,9 +45,18 @@ REMOTE_CODE_DIR = remote_code_file("ast").parent
 def save_tiny_ssast(directory: Path, pretraining: bool = False) -> Path:
     torch.manual_seed(1)
     config = SSASTConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=100,
-        patch_size=16, frequency_stride=16, time_stride=16, num_labels=3, num_masked_patches=8,
-        id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2},
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=100,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=16,
+        num_labels=3,
+        num_masked_patches=8,
+        id2label={0: "a", 1: "b", 2: "c"},
+        label2id={"a": 0, "b": 1, "c": 2},
     )
     (SSASTForPreTraining if pretraining else SSASTForAudioClassification)(config).save_pretrained(directory)
     ASTFeatureExtractor(max_length=100).save_pretrained(directory)
@@ -75,12 +84,18 @@ def test_family_modules_take_what_they_share_from_one_module():
         defined[model_type] = {
             node.name: ast.dump(node) for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))
         }
-        shared_imports = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == SHARED_MODULE]
+        shared_imports = [
+            node for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == SHARED_MODULE
+        ]
         assert len(shared_imports) == 1 and shared_imports[0].level == 1, model_type  # a sibling relative import
     families = sorted(defined)
     for index, first in enumerate(families):
         for second in families[index + 1 :]:
-            twice = [name for name in defined[first].keys() & defined[second].keys() if defined[first][name] == defined[second][name]]
+            twice = [
+                name
+                for name in defined[first].keys() & defined[second].keys()
+                if defined[first][name] == defined[second][name]
+            ]
             assert not twice, (first, second, sorted(twice))
 
 
@@ -89,13 +104,19 @@ def test_generator_refuses_two_meanings_for_one_name(tmp_path, monkeypatch):
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "first.py").write_text("SCALE = 1\n\n\nclass First:\n    scale = SCALE\n")
-    (package / "second.py").write_text("from .first import First\n\nSCALE = 2\n\n\nclass Second(First):\n    other = SCALE\n")
+    (package / "second.py").write_text(
+        "from .first import First\n\nSCALE = 2\n\n\nclass Second(First):\n    other = SCALE\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(GenerationError, match="'SCALE' is defined differently in clashing.first and clashing.second"):
         generate_module(["clashing.second"], ["Second"], "clash")
-    (package / "second.py").write_text("from .first import SCALE, First\n\n\nclass Second(First):\n    other = SCALE\n")
+    (package / "second.py").write_text(
+        "from .first import SCALE, First\n\n\nclass Second(First):\n    other = SCALE\n"
+    )
     text = generate_module(["clashing.second"], ["Second"], "clash")
-    assert text.count("SCALE = 1") == 1 and "import" not in text.split('"""')[-1].replace("from __future__ import annotations", "")
+    assert text.count("SCALE = 1") == 1 and "import" not in text.split('"""')[-1].replace(
+        "from __future__ import annotations", ""
+    )
 
 
 def test_saved_directories_carry_auto_map_and_code(tmp_path):
@@ -104,14 +125,20 @@ def test_saved_directories_carry_auto_map_and_code(tmp_path):
     pretraining_dir = save_tiny_ssast(tmp_path / "ssast_pretraining", pretraining=True)
     for directory, model_type in ((ast_dir, "ast"), (htsat_dir, "htsat"), (pretraining_dir, "ssast")):
         config = json.loads((directory / "config.json").read_text())
-        assert config["auto_map"]["AutoModelForAudioClassification"].startswith(f"spectrogram_transformers_{model_type}.")
+        assert config["auto_map"]["AutoModelForAudioClassification"].startswith(
+            f"spectrogram_transformers_{model_type}."
+        )
         assert "AutoFeatureExtractor" in config["auto_map"]
-        assert (directory / f"spectrogram_transformers_{model_type}.py").read_text() == remote_code_file(model_type).read_text()
+        assert (directory / f"spectrogram_transformers_{model_type}.py").read_text() == remote_code_file(
+            model_type
+        ).read_text()
         assert (directory / f"{SHARED_MODULE}.py").read_text() == (REMOTE_CODE_DIR / f"{SHARED_MODULE}.py").read_text()
     assert "AutoModelForPreTraining" in json.loads((pretraining_dir / "config.json").read_text())["auto_map"]
     htsat_preprocessor = json.loads((htsat_dir / "preprocessor_config.json").read_text())
     assert htsat_preprocessor["feature_extractor_type"] == "HTSATFeatureExtractor"
-    assert htsat_preprocessor["auto_map"] == {"AutoFeatureExtractor": "spectrogram_transformers_htsat.HTSATFeatureExtractor"}
+    assert htsat_preprocessor["auto_map"] == {
+        "AutoFeatureExtractor": "spectrogram_transformers_htsat.HTSATFeatureExtractor"
+    }
     # transformers would resolve "ASTFeatureExtractor" to its own class: the AST extractor's auto_map is in config.json
     assert "feature_extractor_type" not in json.loads((ast_dir / "preprocessor_config.json").read_text())
     # a feature extractor saved on its own carries its code too
@@ -120,7 +147,11 @@ def test_saved_directories_carry_auto_map_and_code(tmp_path):
 
 
 def test_with_the_package_installed_its_classes_load_without_trust(tmp_path):
-    directories = [save_tiny_ast(tmp_path / "ast"), save_tiny_htsat(tmp_path / "htsat"), save_tiny_ssast(tmp_path / "ssast")]
+    directories = [
+        save_tiny_ast(tmp_path / "ast"),
+        save_tiny_htsat(tmp_path / "htsat"),
+        save_tiny_ssast(tmp_path / "ssast"),
+    ]
     for directory in directories:
         config = AutoConfig.from_pretrained(directory)
         model = AutoModelForAudioClassification.from_pretrained(directory)
@@ -146,9 +177,18 @@ def test_package_free_process_loads_every_family_bit_exactly(tmp_path):
     environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     threads = torch.get_num_threads()
     done = subprocess.run(
-        [sys.executable, str(TESTS / "remote_code_client.py"), str(tmp_path / "inputs.safetensors"), str(tmp_path / "out"),
-         str(threads), *map(str, directories)],
-        capture_output=True, text=True, env=environment, timeout=600,
+        [
+            sys.executable,
+            str(TESTS / "remote_code_client.py"),
+            str(tmp_path / "inputs.safetensors"),
+            str(tmp_path / "out"),
+            str(threads),
+            *map(str, directories),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "out.json").read_text())
@@ -169,7 +209,9 @@ def test_package_free_process_loads_every_family_bit_exactly(tmp_path):
             assert torch.equal(produced[f"{name}.features"], features[input_name])
             assert torch.equal(produced[f"{name}.logits"], model(features[input_name]).logits)
             assert torch.equal(produced[f"{name}.pooled"], base(features[input_name]).pooler_output)
-        scores = pipeline("audio-classification", model=str(directory))({"raw": waveform.numpy(), "sampling_rate": 16000}, top_k=None)
+        scores = pipeline("audio-classification", model=str(directory))(
+            {"raw": waveform.numpy(), "sampling_rate": 16000}, top_k=None
+        )
         assert entry["scores"] == scores
     pretraining = SSASTForPreTraining.from_pretrained(directories[3])
     assert report["ssast_pretraining"]["model_class"] == "SSASTForPreTraining"

@@ -26,8 +26,13 @@ def tiny_ast_dir(directory: Path, max_length: int = 100, multi_label: bool = Fal
     """One-layer AST on 16 kHz Kaldi fbank; `max_length` 100 frames = 1.015 s of input."""
     torch.manual_seed(seed)
     config = ASTConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=max_length,
-        id2label=LABELS, label2id={name: index for index, name in LABELS.items()},
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=max_length,
+        id2label=LABELS,
+        label2id={name: index for index, name in LABELS.items()},
         problem_type="multi_label_classification" if multi_label else "single_label_classification",
     )
     model = ASTForAudioClassification(config).eval()
@@ -42,12 +47,24 @@ def tiny_htsat_dir(directory: Path, clip_seconds: float = 2.0, seed: int = 0) ->
     """64×64-image HTS-AT (16 mel bins, 256 frames), `clip_seconds` clips at 16 kHz, multi-label."""
     torch.manual_seed(seed)
     config = HTSATConfig(
-        spec_size=64, num_mel_bins=16, embed_dim=8, depths=(2, 2), num_heads=(2, 4), window_size=4,
-        id2label=LABELS, label2id={name: index for index, name in LABELS.items()}, problem_type="multi_label_classification",
+        spec_size=64,
+        num_mel_bins=16,
+        embed_dim=8,
+        depths=(2, 2),
+        num_heads=(2, 4),
+        window_size=4,
+        id2label=LABELS,
+        label2id={name: index for index, name in LABELS.items()},
+        problem_type="multi_label_classification",
     )
     HTSATForAudioClassification(config).save_pretrained(directory)
     HTSATFeatureExtractor(
-        sampling_rate=RATE, num_mel_bins=16, n_fft=512, hop_length=160, fmax=8000.0, clip_samples=int(clip_seconds * RATE)
+        sampling_rate=RATE,
+        num_mel_bins=16,
+        n_fft=512,
+        hop_length=160,
+        fmax=8000.0,
+        clip_samples=int(clip_seconds * RATE),
     ).save_pretrained(directory)
     return directory
 
@@ -57,9 +74,18 @@ def tiny_ssast_dir(directory: Path, seed: int = 0) -> Path:
     stride 16 × 10: a 2 × 9 patch grid, one cls token (no distillation token)."""
     torch.manual_seed(seed)
     config = SSASTConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_mel_bins=32,
-        max_length=100, patch_size=16, frequency_stride=16, time_stride=10, num_prefix_tokens=1,
-        id2label=LABELS, label2id={name: index for index, name in LABELS.items()},
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_mel_bins=32,
+        max_length=100,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=10,
+        num_prefix_tokens=1,
+        id2label=LABELS,
+        label2id={name: index for index, name in LABELS.items()},
     )
     SSASTForAudioClassification(config).save_pretrained(directory)
     ASTFeatureExtractor(num_mel_bins=32, max_length=100).save_pretrained(directory)
@@ -71,8 +97,16 @@ def tiny_ssast_pretraining_dir(directory: Path, seed: int = 0) -> Path:
     frame patches on 100 frames, i.e. one token per 40 ms time step (a 1 × 25 grid)."""
     torch.manual_seed(seed)
     config = SSASTConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_mel_bins=32,
-        max_length=100, patch_size=(32, 4), frequency_stride=32, time_stride=4, num_masked_patches=10,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_mel_bins=32,
+        max_length=100,
+        patch_size=(32, 4),
+        frequency_stride=32,
+        time_stride=4,
+        num_masked_patches=10,
         prediction_size=128,
     )
     SSASTForPreTraining(config).save_pretrained(directory)
@@ -92,5 +126,10 @@ def tone_file(path: Path, seconds: float, rate: int = RATE, frequency: float = 4
 def embedding_model_dirs(root: Path) -> dict[str, Path]:
     """One tiny model directory per kind the embeddings load: AST, SSAST and HTS-AT classifiers and an SSAST
     pre-training checkpoint, keyed "ast", "ssast", "htsat", "ssast-pretraining"."""
-    builders = {"ast": tiny_ast_dir, "ssast": tiny_ssast_dir, "htsat": tiny_htsat_dir, "ssast-pretraining": tiny_ssast_pretraining_dir}
+    builders = {
+        "ast": tiny_ast_dir,
+        "ssast": tiny_ssast_dir,
+        "htsat": tiny_htsat_dir,
+        "ssast-pretraining": tiny_ssast_pretraining_dir,
+    }
     return {name: build(root / name) for name, build in builders.items()}

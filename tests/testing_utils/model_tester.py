@@ -79,9 +79,17 @@ class ModelTesterMixin:
             model, config = self._build(model_class)
             model.train()
             output = model(**self.make_inputs(config))
-            loss = output.loss if getattr(output, "loss", None) is not None else first_tensor(output).float().pow(2).mean()
+            loss = (
+                output.loss
+                if getattr(output, "loss", None) is not None
+                else first_tensor(output).float().pow(2).mean()
+            )
             loss.backward()
-            missing = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+            missing = [
+                name
+                for name, p in model.named_parameters()
+                if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
+            ]
             assert not missing, f"{model_class.__name__}: no (finite) gradient for {missing}"
             zero = [name for name, p in model.named_parameters() if p.requires_grad and p.grad.abs().sum() == 0]
             assert not zero, f"{model_class.__name__}: all-zero gradient for {zero}"

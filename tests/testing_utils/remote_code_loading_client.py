@@ -44,7 +44,9 @@ def main() -> None:
             model.save_pretrained(resaved)
             reloaded = get_class_from_dynamic_module(case["class_ref"], resaved).from_pretrained(resaved).eval()
             with torch.no_grad():
-                outputs[case["name"] + ".resaved"] = getattr(reloaded(features[case["name"]]), case["output"]).contiguous()
+                outputs[case["name"] + ".resaved"] = getattr(
+                    reloaded(features[case["name"]]), case["output"]
+                ).contiguous()
     assert not any(name.split(".")[0] == "spectrogram_transformers" for name in sys.modules)
     save_file(outputs, output_file)
 

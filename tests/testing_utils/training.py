@@ -15,7 +15,9 @@ import soundfile as sf
 CORRUPT_BYTES = b"RIFF\x00\x00\x00\x00WAVEthis is not audio"
 
 
-def tone_wav_bytes(frequency: float, seconds: float, sampling_rate: int, seed: int, subtype: str = "PCM_16", fmt: str = "WAV") -> bytes:
+def tone_wav_bytes(
+    frequency: float, seconds: float, sampling_rate: int, seed: int, subtype: str = "PCM_16", fmt: str = "WAV"
+) -> bytes:
     rng = np.random.default_rng(seed)
     time = np.arange(int(seconds * sampling_rate)) / sampling_rate
     waveform = 0.5 * np.sin(2 * np.pi * frequency * time) + 0.05 * rng.standard_normal(time.shape)
@@ -38,7 +40,9 @@ def _save_parquet(rows: dict, features, path: Path) -> None:
     dataset.to_parquet(str(path))
 
 
-def write_esc50_parquet(root: Path, num_classes: int = 3, per_fold: int = 2, seconds: float = 0.5, corrupt: tuple = ()) -> Path:
+def write_esc50_parquet(
+    root: Path, num_classes: int = 3, per_fold: int = 2, seconds: float = 0.5, corrupt: tuple = ()
+) -> Path:
     """`ashraq/esc50` layout: data/train-0000{0,1}-of-00002.parquet, one split, folds 1-5, 44.1 kHz WAV.
     Rows whose index is in `corrupt` hold bytes soundfile cannot decode (rows are fold-major: fold 1 first)."""
     from datasets import Value
@@ -103,7 +107,14 @@ def write_speech_commands_parquet(root: Path, words: int = 3, per_word: dict | N
             for utterance in range(count):
                 name = f"{SPEECH_WORDS[word]}/spk{utterance:04d}_nohash_{utterance}.wav"
                 rows["file"].append(name)
-                rows["audio"].append({"bytes": tone_wav_bytes(400 + 500 * word, 1.0, 16000, 1000 * split_index + 10 * word + utterance), "path": name})
+                rows["audio"].append(
+                    {
+                        "bytes": tone_wav_bytes(
+                            400 + 500 * word, 1.0, 16000, 1000 * split_index + 10 * word + utterance
+                        ),
+                        "path": name,
+                    }
+                )
                 rows["label"].append(word)
                 rows["is_unknown"].append(word >= 10)
                 rows["speaker_id"].append(f"spk{utterance:04d}")
@@ -129,20 +140,35 @@ def write_audioset_parquet(root: Path, per_split: dict | None = None) -> tuple[P
     from datasets import Sequence, Value
 
     per_split = per_split or {"train": 12, "test": 8}
-    features = _audio_features({"video_id": Value("string"), "labels": Sequence(Value("string")), "human_labels": Sequence(Value("string"))})
+    features = _audio_features(
+        {"video_id": Value("string"), "labels": Sequence(Value("string")), "human_labels": Sequence(Value("string"))}
+    )
     rng = np.random.default_rng(0)
     for split, count in per_split.items():
         rows = {key: [] for key in ("video_id", "audio", "labels", "human_labels")}
         for index in range(count):
-            chosen = [label for position, label in enumerate(AUDIOSET_LABELS) if (index >> position) & 1 or position == index % 3]
+            chosen = [
+                label
+                for position, label in enumerate(AUDIOSET_LABELS)
+                if (index >> position) & 1 or position == index % 3
+            ]
             rows["video_id"].append(f"vid{split}{index:03d}")
             frequency = 200 + 300 * AUDIOSET_LABELS.index(chosen[0])
-            rows["audio"].append({"bytes": tone_wav_bytes(frequency, 0.6, 48000, int(rng.integers(1 << 30)), subtype="PCM_24", fmt="FLAC"), "path": f"audio/{split}/{index}.flac"})
+            rows["audio"].append(
+                {
+                    "bytes": tone_wav_bytes(
+                        frequency, 0.6, 48000, int(rng.integers(1 << 30)), subtype="PCM_24", fmt="FLAC"
+                    ),
+                    "path": f"audio/{split}/{index}.flac",
+                }
+            )
             rows["labels"].append([mid for mid, _ in chosen])
             rows["human_labels"].append([name for _, name in chosen])
         _save_parquet(rows, features, root / split / "0000.parquet")
     label_csv = root / "labels.csv"
-    label_csv.write_text("index,mid,display_name\n" + "".join(f"{i},{mid},{name}\n" for i, (mid, name) in enumerate(AUDIOSET_LABELS)))
+    label_csv.write_text(
+        "index,mid,display_name\n" + "".join(f"{i},{mid},{name}\n" for i, (mid, name) in enumerate(AUDIOSET_LABELS))
+    )
     return root, label_csv
 
 
@@ -152,18 +178,22 @@ def write_audio_folder(root: Path, classes=("low", "high"), per_class: int = 3, 
         folder = root / "train" / name
         folder.mkdir(parents=True, exist_ok=True)
         for take in range(per_class):
-            (folder / f"{name}{take}.wav").write_bytes(tone_wav_bytes(300 + 600 * index, 0.5, 22050, 10 * index + take))
+            (folder / f"{name}{take}.wav").write_bytes(
+                tone_wav_bytes(300 + 600 * index, 0.5, 22050, 10 * index + take)
+            )
     if corrupt:
         (root / "train" / classes[0] / "broken.wav").write_bytes(CORRUPT_BYTES)
     return root
 
 
-def tiny_ast_dir(path: Path, max_length: int = 100, num_labels: int = 3, hidden_size: int = 32, layers: int = 1) -> Path:
+def tiny_ast_dir(
+    path: Path, max_length: int = 100, num_labels: int = 3, hidden_size: int = 32, layers: int = 1
+) -> Path:
     """A randomly initialised tiny AST (16x16 patches, stride 16) + its feature extractor, saved to `path`."""
     import torch
-    from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 
     import spectrogram_transformers
+    from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 
     torch.manual_seed(0)
     config = spectrogram_transformers.ASTConfig(
@@ -198,7 +228,10 @@ def write_recipe(path: Path, base: str, **changes) -> Path:
 
 
 # two epochs with a learning-rate decay after the first: scheduler state that a resumed or distributed run must keep
-TWO_EPOCHS_WITH_DECAY = {"schedule": {"start_epoch": 1}, "training_arguments": {"num_train_epochs": 2, "learning_rate": 1e-3}}
+TWO_EPOCHS_WITH_DECAY = {
+    "schedule": {"start_epoch": 1},
+    "training_arguments": {"num_train_epochs": 2, "learning_rate": 1e-3},
+}
 
 
 def speech_commands_setup(root: Path, **ast_changes) -> dict:
@@ -207,10 +240,17 @@ def speech_commands_setup(root: Path, **ast_changes) -> dict:
 
     Returns {"root", "data_dir", "model_dir", "recipe"}.
     """
-    ast = {"feature_extractor": {"max_length": 100}, "model": {"max_length": 100}, "global_train_batch_size": 4, **ast_changes}
+    ast = {
+        "feature_extractor": {"max_length": 100},
+        "model": {"max_length": 100},
+        "global_train_batch_size": 4,
+        **ast_changes,
+    }
     return {
         "root": root,
-        "data_dir": write_speech_commands_parquet(root / "sc", words=3),  # 12 training clips (+ a _silence_ row, excluded)
+        "data_dir": write_speech_commands_parquet(
+            root / "sc", words=3
+        ),  # 12 training clips (+ a _silence_ row, excluded)
         "model_dir": tiny_ast_dir(root / "tiny", max_length=100),
         "recipe": write_recipe(root / "recipe.json", "speech-commands", ast=ast),
     }

@@ -8,12 +8,12 @@ The slow test at the end runs the offline main job's recipe at reduced size with
 import numpy as np
 import pytest
 import torch
+
+import spectrogram_transformers as package
 from spectrogram_transformers.feature_extraction import (
     ASTFeatureExtractor,
     HTSATFeatureExtractor,
 )
-
-import spectrogram_transformers as package
 from testing_utils.fixtures import REPO_ROOT
 
 FREQUENCIES = (300.0, 700.0, 1500.0, 3000.0)  # the answer: which tone a clip holds
@@ -56,7 +56,9 @@ def train_and_test(model, extract, steps: int = 40, lr: float = 3e-3) -> tuple[f
 
 def _ast_extract(max_length: int):
     extractor = ASTFeatureExtractor(max_length=max_length)
-    return lambda clips: {"input_values": extractor(clips, sampling_rate=SAMPLING_RATE, return_tensors="pt")["input_values"]}
+    return lambda clips: {
+        "input_values": extractor(clips, sampling_rate=SAMPLING_RATE, return_tensors="pt")["input_values"]
+    }
 
 
 def test_ast_learns_which_tone():
@@ -82,7 +84,9 @@ def test_htsat_learns_which_tone():
         spec_size=64, num_mel_bins=16, embed_dim=8, depths=(1, 1), num_heads=(2, 2), window_size=4, drop_path_rate=0.0,
         num_labels=4, problem_type="single_label_classification",
     )  # fmt: skip
-    extractor = HTSATFeatureExtractor(num_mel_bins=16, sampling_rate=SAMPLING_RATE, hop_length=160, n_fft=512, clip_samples=8000)
+    extractor = HTSATFeatureExtractor(
+        num_mel_bins=16, sampling_rate=SAMPLING_RATE, hop_length=160, n_fft=512, clip_samples=8000
+    )
 
     def extract(clips):
         return {"input_features": extractor(clips, sampling_rate=SAMPLING_RATE, return_tensors="pt")["input_features"]}

@@ -11,6 +11,9 @@ import pytest
 import soundfile as sf
 import torch
 from datasets import Audio, ClassLabel, load_from_disk
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+from spectrogram_transformers.cli import main as cli_main
 from spectrogram_transformers.training.offline_demo import classify_held_out, job_torch_threads
 from spectrogram_transformers.training.synthetic_keywords import (
     KEYWORDS,
@@ -20,9 +23,6 @@ from spectrogram_transformers.training.synthetic_keywords import (
     split_voices,
     synthesize_keywords,
 )
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-from spectrogram_transformers.cli import main as cli_main
 
 STALE_WEIGHTS = (
     "Trainer evaluated other weights than it saved: a weight cache not invalidated by the optimiser step? "
@@ -199,7 +199,9 @@ def test_offline_main_job_end_to_end(tiny_dir, tmp_path, capsys):
         scores = {name: float(probability) for name, probability in zip(names, probabilities)}
         assert dict(example["top5"]) == pytest.approx({label: scores[label] for label, _ in example["top5"]}, abs=1e-5)
         assert [label for label, _ in example["top5"]] == sorted(scores, key=scores.get, reverse=True)[:5]
-    assert report["accuracy"] == pytest.approx((logits.argmax(-1) == torch.tensor(test["label"])).double().mean().item())
+    assert report["accuracy"] == pytest.approx(
+        (logits.argmax(-1) == torch.tensor(test["label"])).double().mean().item()
+    )
 
     # one held-out clip drawn next to the saved model, its path printed
     (plot_line,) = [line for line in out.splitlines() if line.startswith("example plot (one held-out clip): ")]

@@ -6,6 +6,7 @@ is the code that runs."""
 
 import datasets
 import pytest
+
 from spectrogram_transformers.training.datasets import (
     PARQUET_CONVERSION_REVISION,
     load_recipe_datasets,
@@ -16,7 +17,11 @@ from testing_utils.training import SPEECH_WORDS, write_speech_commands_parquet
 
 def test_recipe_points_at_the_parquet_conversion():
     spec = load_recipe("speech-commands").dataset
-    assert (spec.hub_id, spec.hub_config, spec.revision) == ("google/speech_commands", "v0.02", PARQUET_CONVERSION_REVISION)
+    assert (spec.hub_id, spec.hub_config, spec.revision) == (
+        "google/speech_commands",
+        "v0.02",
+        PARQUET_CONVERSION_REVISION,
+    )
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -26,7 +31,9 @@ def test_parquet_conversion_layout_loads_with_the_script_datasets_columns(tmp_pa
     (repository / "v0.01" / "train").mkdir(parents=True)  # another config's folder must not be read
     (repository / "v0.01" / "train" / "0000.parquet").write_bytes(b"not parquet")
 
-    data = load_recipe_datasets(load_recipe("speech-commands").dataset, dataset_id=str(repository), streaming=streaming)
+    data = load_recipe_datasets(
+        load_recipe("speech-commands").dataset, dataset_id=str(repository), streaming=streaming
+    )
     assert data.streaming == streaming
     for split, per_word in ((data.train, 4), (data.eval, 2), (data.test, 2)):
         rows = list(split)

@@ -23,12 +23,34 @@ def test_train_lora_saves_an_adapter_and_the_merged_model(tmp_path, capsys):
             "feature_extractor": {"max_length": 100},
             "model": {"max_length": 100},
             "global_train_batch_size": 4,
-            "training_arguments": {"num_train_epochs": 1, "learning_rate": 1e-2, "eval_strategy": "no", "save_strategy": "no"},
+            "training_arguments": {
+                "num_train_epochs": 1,
+                "learning_rate": 1e-2,
+                "eval_strategy": "no",
+                "save_strategy": "no",
+            },
         },
     )
     output_dir = tmp_path / "out"
-    arguments = ["train", "--recipe", str(recipe), "--model", str(model_dir), "--data-dir", str(data_dir), "--fold", "1",
-                 "--output-dir", str(output_dir), "--report-to", "none", "--lora", "4", "--lora-targets", "q_proj,v_proj"]
+    arguments = [
+        "train",
+        "--recipe",
+        str(recipe),
+        "--model",
+        str(model_dir),
+        "--data-dir",
+        str(data_dir),
+        "--fold",
+        "1",
+        "--output-dir",
+        str(output_dir),
+        "--report-to",
+        "none",
+        "--lora",
+        "4",
+        "--lora-targets",
+        "q_proj,v_proj",
+    ]
     assert main(arguments) == 0
     assert "eval_accuracy" in capsys.readouterr().out  # the final metrics are printed
 
@@ -43,7 +65,9 @@ def test_train_lora_saves_an_adapter_and_the_merged_model(tmp_path, capsys):
     # the recipe gave the model its labels (50 ESC-50 classes): the base is loaded with the run's config
     run_config = AutoConfig.from_pretrained(output_dir)
     assert run_config.num_labels == 50 and base.config.num_labels == 3
-    base_for_adapter = AutoModelForAudioClassification.from_pretrained(model_dir, config=run_config, ignore_mismatched_sizes=True)
+    base_for_adapter = AutoModelForAudioClassification.from_pretrained(
+        model_dir, config=run_config, ignore_mismatched_sizes=True
+    )
     adapted = peft.PeftModel.from_pretrained(base_for_adapter, adapter_dir).eval()
     features = torch.randn(2, 100, 128)
     with torch.no_grad():
@@ -51,7 +75,11 @@ def test_train_lora_saves_an_adapter_and_the_merged_model(tmp_path, capsys):
     # only the targets (through their adapters) and the head changed
     base_state, merged_state = base.state_dict(), merged.state_dict()
     assert merged_state["classifier.dense.weight"].shape == (50, 32)
-    changed = sorted(key for key in base_state if key.startswith("classifier.") or not torch.equal(base_state[key], merged_state[key]))
+    changed = sorted(
+        key
+        for key in base_state
+        if key.startswith("classifier.") or not torch.equal(base_state[key], merged_state[key])
+    )
     assert changed and all(".q_proj." in key or ".v_proj." in key or key.startswith("classifier.") for key in changed)
     assert any(".q_proj." in key for key in changed) and any(key.startswith("classifier.") for key in changed)
 
@@ -59,9 +87,28 @@ def test_train_lora_saves_an_adapter_and_the_merged_model(tmp_path, capsys):
 def test_lora_targets_the_model_lacks_are_one_line(tmp_path, capsys):
     data_dir = write_esc50_parquet(tmp_path / "data", num_classes=3, per_fold=1)
     model_dir = tiny_ast_dir(tmp_path / "tiny", max_length=100)
-    recipe = write_recipe(tmp_path / "recipe.json", "esc50", ast={"feature_extractor": {"max_length": 100}, "model": {"max_length": 100}})
-    status = main(["train", "--recipe", str(recipe), "--model", str(model_dir), "--data-dir", str(data_dir), "--fold", "1",
-                   "--output-dir", str(tmp_path / "out"), "--lora", "4", "--lora-targets", "query,value"])
+    recipe = write_recipe(
+        tmp_path / "recipe.json", "esc50", ast={"feature_extractor": {"max_length": 100}, "model": {"max_length": 100}}
+    )
+    status = main(
+        [
+            "train",
+            "--recipe",
+            str(recipe),
+            "--model",
+            str(model_dir),
+            "--data-dir",
+            str(data_dir),
+            "--fold",
+            "1",
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--lora",
+            "4",
+            "--lora-targets",
+            "query,value",
+        ]
+    )
     stderr = capsys.readouterr().err
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert status == 2 and len(errors) == 1 and "Traceback" not in stderr  # one line, exit status 2

@@ -5,9 +5,10 @@ never gathered unless asked for."""
 import numpy as np
 import pytest
 import torch
-from spectrogram_transformers.training.metrics import build_compute_metrics
 from test_model_inputs import build
 from transformers import Trainer, TrainingArguments
+
+from spectrogram_transformers.training.metrics import build_compute_metrics
 
 
 class FeatureClips(torch.utils.data.Dataset):
@@ -16,7 +17,9 @@ class FeatureClips(torch.utils.data.Dataset):
     def __init__(self, model, features: torch.Tensor, count: int):
         self.input_name = model.main_input_name
         generator = torch.Generator().manual_seed(2)
-        self.features = features[:1].expand(count, -1, -1) + torch.randn(count, *features.shape[1:], generator=generator)
+        self.features = features[:1].expand(count, -1, -1) + torch.randn(
+            count, *features.shape[1:], generator=generator
+        )
         self.labels = torch.arange(count) % model.config.num_labels
 
     def __len__(self) -> int:

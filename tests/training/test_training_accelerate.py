@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from testing_utils.fixtures import REPO_ROOT, free_port
 from testing_utils.training import speech_commands_setup
 
 pytestmark = pytest.mark.slow
-
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,9 @@ def speech_setup(tmp_path_factory):
     return speech_commands_setup(tmp_path_factory.mktemp("speech"))
 
 
-def accelerate_launch(launch_flags: list[str], speech_setup: dict, output_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
+def accelerate_launch(
+    launch_flags: list[str], speech_setup: dict, output_dir: Path, cwd: Path
+) -> subprocess.CompletedProcess:
     command = [
         sys.executable, "-m", "accelerate.commands.launch", *launch_flags, "--main_process_port", str(free_port()),
         "-m", "spectrogram_transformers", "train",
@@ -58,13 +60,24 @@ def test_accelerate_multi_gpu_flag_runs_two_cpu_processes_with_gloo(speech_setup
     assert result.stdout.count('"eval_accuracy"') == 1  # rank 0 alone printed the metrics
 
 
-@pytest.mark.parametrize("launch_flags, expected", [(["--cpu", "--num_processes", "2"], ["1"]), (["--multi_gpu", "--num_processes", "2"], ["2", "2"])])
+@pytest.mark.parametrize(
+    "launch_flags, expected",
+    [(["--cpu", "--num_processes", "2"], ["1"]), (["--multi_gpu", "--num_processes", "2"], ["2", "2"])],
+)
 def test_what_accelerate_cpu_flag_means(launch_flags, expected, tmp_path):
     """Why docs/training.md does not say `--cpu --num_processes 2`: accelerate starts one process for it."""
     script = tmp_path / "world.py"
     # one write() per process: writes under PIPE_BUF bytes to a pipe are atomic (print's two writes interleaved)
     script.write_text("import os\nos.write(1, ('WORLD ' + os.environ.get('WORLD_SIZE', '1') + chr(10)).encode())\n")
-    command = [sys.executable, "-m", "accelerate.commands.launch", *launch_flags, "--main_process_port", str(free_port()), str(script)]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *launch_flags,
+        "--main_process_port",
+        str(free_port()),
+        str(script),
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}
     result = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

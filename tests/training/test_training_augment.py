@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from spectrogram_transformers.training.augment import (
     AugmentationConfig,
     BalancedSampler,
@@ -196,7 +197,9 @@ def test_random_crop_and_waveform_mixup_on_the_padded_batch_match_a_per_clip_ref
 class _DeviceOnlyTensor(torch.Tensor):
     """Stands for audio on an accelerator: any copy of it (or of a tensor computed from it) to the host fails."""
 
-    _HOST_COPIES = frozenset({torch.Tensor.cpu, torch.Tensor.numpy, torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.__array__})
+    _HOST_COPIES = frozenset(
+        {torch.Tensor.cpu, torch.Tensor.numpy, torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.__array__}
+    )
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
@@ -222,10 +225,28 @@ def test_the_training_featurizer_never_copies_audio_to_the_host(family):
 
     if family == "ast":
         extractor = ASTFeatureExtractor(max_length=48)
-        augmentation = AugmentationConfig(mixup_prob=1.0, freq_mask=8, time_mask=8, mask_value="unnormalized_zero", noise_max_scale=0.1, time_shift_frames=3)
+        augmentation = AugmentationConfig(
+            mixup_prob=1.0,
+            freq_mask=8,
+            time_mask=8,
+            mask_value="unnormalized_zero",
+            noise_max_scale=0.1,
+            time_shift_frames=3,
+        )
     else:
         extractor = HTSATFeatureExtractor(clip_samples=16000)
-        augmentation = AugmentationConfig(mixup_prob=1.0, mixup_alpha=0.5, mixup_domain="features", mixup_partner="flip", mixup_labels=False, freq_mask=4, time_mask=8, num_freq_masks=2, num_time_masks=2, mask_value="mean")
+        augmentation = AugmentationConfig(
+            mixup_prob=1.0,
+            mixup_alpha=0.5,
+            mixup_domain="features",
+            mixup_partner="flip",
+            mixup_labels=False,
+            freq_mask=4,
+            time_mask=8,
+            num_freq_masks=2,
+            num_time_masks=2,
+            mask_value="mean",
+        )
     samples = extractor.input_samples + 5000  # longer than the input: the crop is drawn
     waveforms = torch.randn(3, samples).as_subclass(_DeviceOnlyTensor)
     lengths = torch.tensor([samples, samples - 4000, 9000])  # host tensor, as the trainer keeps them
@@ -241,8 +262,9 @@ def test_the_training_featurizer_never_copies_audio_to_the_host(family):
     plain = AugmentedFeaturizer(extractor, augmentation, generator=generator(0)).from_batch(
         {"waveforms": waveforms.as_subclass(torch.Tensor), "waveform_lengths": lengths, "labels": labels}
     )
-    torch.testing.assert_close(features.as_subclass(torch.Tensor), plain[extractor.model_input_names[0]], rtol=0, atol=0)
-
+    torch.testing.assert_close(
+        features.as_subclass(torch.Tensor), plain[extractor.model_input_names[0]], rtol=0, atol=0
+    )
 
 
 def _least_squares_weight(mixed: torch.Tensor, own: torch.Tensor, other: torch.Tensor) -> float:
@@ -273,8 +295,12 @@ def test_mixup_labels_carry_the_weight_applied_to_the_audio(domain):
     waveforms = torch.from_numpy(np.random.default_rng(0).standard_normal((4, samples)).astype(np.float32))
     lengths = torch.full((4,), samples)
     plain = extractor.extract(waveforms, lengths)[input_name]
-    augmentation = AugmentationConfig(random_crop=False, mixup_prob=1.0, mixup_alpha=2.0, mixup_domain=domain, mixup_partner="flip")
-    features, labels = AugmentedFeaturizer(extractor, augmentation, generator=generator(0))(waveforms, lengths, torch.eye(4))
+    augmentation = AugmentationConfig(
+        random_crop=False, mixup_prob=1.0, mixup_alpha=2.0, mixup_domain=domain, mixup_partner="flip"
+    )
+    features, labels = AugmentedFeaturizer(extractor, augmentation, generator=generator(0))(
+        waveforms, lengths, torch.eye(4)
+    )
     mixed, clean = (extractor.seen, waveforms) if domain == "waveform" else (features, plain)
     weights = []
     for row, partner in enumerate([3, 2, 1, 0]):  # "flip" partners
@@ -299,8 +325,12 @@ def test_mixing_a_batch_with_itself_changes_nothing(domain):
     waveforms, lengths = clip.expand(3, samples).contiguous(), torch.full((3,), samples)
     labels = torch.tensor([0.2, 0.0, 0.8]).expand(3, 3).contiguous()
     augmentation = AugmentationConfig(random_crop=False, mixup_prob=1.0, mixup_alpha=2.0, mixup_domain=domain)
-    features, mixed_labels = AugmentedFeaturizer(extractor, augmentation, generator=generator(2))(waveforms, lengths, labels)
-    torch.testing.assert_close(features, extractor.extract(waveforms, lengths)[extractor.model_input_names[0]], rtol=1e-4, atol=1e-4)  # float rounding of λx + (1 − λ)x
+    features, mixed_labels = AugmentedFeaturizer(extractor, augmentation, generator=generator(2))(
+        waveforms, lengths, labels
+    )
+    torch.testing.assert_close(
+        features, extractor.extract(waveforms, lengths)[extractor.model_input_names[0]], rtol=1e-4, atol=1e-4
+    )  # float rounding of λx + (1 − λ)x
     torch.testing.assert_close(mixed_labels, labels)
 
 
@@ -309,7 +339,9 @@ def test_spec_augment_masks_whole_bins_or_whole_frames(axis):
     """Frequency masks blank whole mel bins across every frame; time masks blank whole frames across every bin."""
     batch, frames, bins = 8, 40, 24
     widths = {"freq_mask": 6, "time_mask": 0} if axis == "frequency" else {"freq_mask": 0, "time_mask": 6}
-    masked = spec_augment(torch.zeros(batch, frames, bins), **widths, mask_value=1.0, generator=generator(7)) == 1  # (B, T, F)
+    masked = (
+        spec_augment(torch.zeros(batch, frames, bins), **widths, mask_value=1.0, generator=generator(7)) == 1
+    )  # (B, T, F)
     whole_bins, whole_frames = masked.all(dim=1), masked.all(dim=2)  # (B, F), (B, T)
     if axis == "frequency":
         assert bool(whole_bins.any()) and not bool(whole_frames.any())

@@ -28,9 +28,13 @@ from spectrogram_transformers.training.checkpoints import (
 )
 
 
-def _state(step: int, run_id: str | None = "run-a", epoch: float | None = None, max_steps: int = 6, log=None) -> TrainerState:
+def _state(
+    step: int, run_id: str | None = "run-a", epoch: float | None = None, max_steps: int = 6, log=None
+) -> TrainerState:
     callbacks = [RunIdentity(run_id)] if run_id is not None else []
-    state = TrainerState(stateful_callbacks=callbacks, max_steps=max_steps, num_train_epochs=2, train_batch_size=4, save_steps=2)
+    state = TrainerState(
+        stateful_callbacks=callbacks, max_steps=max_steps, num_train_epochs=2, train_batch_size=4, save_steps=2
+    )
     state.global_step = step
     state.epoch = step / 3 if epoch is None else epoch
     state.log_history = list(log if log is not None else [{"step": s, "loss": 1.0 / s} for s in range(1, step + 1)])
@@ -85,7 +89,10 @@ def test_a_previous_run_is_refused_unless_resumed_or_overwritten(tmp_path):
     _write_checkpoint(tmp_path, 4, complete=False)
     (tmp_path / "model.safetensors").write_bytes(b"final model")
     (tmp_path / "all_results.json").write_text("{}")
-    with pytest.raises(OutputDirectoryInUse, match=r"checkpoint-2, checkpoint-4, all_results.json, model.safetensors.*--overwrite_output_dir"):
+    with pytest.raises(
+        OutputDirectoryInUse,
+        match=r"checkpoint-2, checkpoint-4, all_results.json, model.safetensors.*--overwrite_output_dir",
+    ):
         check_output_dir(tmp_path, resuming=False, overwrite=False)
     assert (tmp_path / "checkpoint-2").is_dir()  # refused: nothing touched
     check_output_dir(tmp_path, resuming=True, overwrite=False)
@@ -136,7 +143,15 @@ def test_average_and_ensemble_refuse_a_half_written_checkpoint_in_one_line(tmp_p
     from spectrogram_transformers.cli import main
 
     half_written = _write_checkpoint(tmp_path, 6, complete=False)
-    assert main(["average", str(half_written), str(_write_checkpoint(tmp_path, 4)), "--output", str(tmp_path / "avg")]) == 2
-    assert re.search(r"error: average: .*checkpoint-6 is not a complete checkpoint: no readable trainer_state", capsys.readouterr().err)
-    assert main(["ensemble", "--models", str(half_written), "--recipe", "esc50"]) == 2  # refused before any data is read
+    assert (
+        main(["average", str(half_written), str(_write_checkpoint(tmp_path, 4)), "--output", str(tmp_path / "avg")])
+        == 2
+    )
+    assert re.search(
+        r"error: average: .*checkpoint-6 is not a complete checkpoint: no readable trainer_state",
+        capsys.readouterr().err,
+    )
+    assert (
+        main(["ensemble", "--models", str(half_written), "--recipe", "esc50"]) == 2
+    )  # refused before any data is read
     assert re.search(r"error: ensemble: .*checkpoint-6 is not a complete checkpoint", capsys.readouterr().err)

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+
 from spectrogram_transformers.feature_extraction import ASTFeatureExtractor
 from spectrogram_transformers.training.augment import AugmentationConfig, random_crop
 from spectrogram_transformers.training.datasets import (
@@ -43,12 +44,22 @@ def test_shipped_recipes_load_with_the_papers_settings():
         assert family_name == "ast" and recipe.family("ssast")[0] == "ast"  # SSAST fine-tunes with AST's settings
         assert family.feature_extractor["max_length"] == family.model["max_length"]
     speech = load_recipe("speech-commands").families["ast"]
-    assert (speech.augmentation_config.freq_mask, speech.augmentation_config.time_mask, speech.augmentation_config.mixup_prob) == (48, 48, 0.6)
+    assert (
+        speech.augmentation_config.freq_mask,
+        speech.augmentation_config.time_mask,
+        speech.augmentation_config.mixup_prob,
+    ) == (48, 48, 0.6)
     assert speech.training_arguments["learning_rate"] == 2.5e-4 and speech.loss == "bce"
     audioset = load_recipe("audioset-full")
     assert audioset.dataset.problem_type == "multi_label_classification"
-    assert (audioset.families["ast"].augmentation_config.freq_mask, audioset.families["ast"].augmentation_config.time_mask) == (48, 192)
-    assert audioset.families["ast"].training_arguments["learning_rate"] == 1e-5 and audioset.families["ast"].sampler == "balanced"
+    assert (
+        audioset.families["ast"].augmentation_config.freq_mask,
+        audioset.families["ast"].augmentation_config.time_mask,
+    ) == (48, 192)
+    assert (
+        audioset.families["ast"].training_arguments["learning_rate"] == 1e-5
+        and audioset.families["ast"].sampler == "balanced"
+    )
     assert load_recipe("audioset-balanced").families["ast"].weight_averaging == {"start_epoch": 6, "end_epoch": 25}
     htsat = load_recipe("esc50").families["htsat"]
     assert htsat.optimizer == "adamw" and htsat.training_arguments["weight_decay"] == 0.05
@@ -95,7 +106,9 @@ def test_audioset_multi_hot_labels_from_mids(tmp_path):
     data_dir, label_csv = write_audioset_parquet(tmp_path / "audioset")
     recipe = load_recipe(write_recipe(tmp_path / "r.json", "audioset-balanced", dataset={"labels": str(label_csv)}))
     data = load_recipe_datasets(recipe.dataset, data_dir=data_dir)
-    assert data.problem_type == "multi_label_classification" and data.label_map.names == [n for _, n in AUDIOSET_LABELS]
+    assert data.problem_type == "multi_label_classification" and data.label_map.names == [
+        n for _, n in AUDIOSET_LABELS
+    ]
     labels = data.train["labels"]
     multi_hot = data.label_encoder(labels)
     assert multi_hot.shape == (12, 3) and multi_hot.dtype == torch.float32
@@ -125,7 +138,11 @@ def test_audio_folder_with_dataset_label_names_and_a_corrupt_file(tmp_path):
         json.dumps(
             {
                 "name": "folder",
-                "dataset": {"hub_id": "local/folder", "splits": {"train": "train", "eval": "train"}, "labels": "dataset"},
+                "dataset": {
+                    "hub_id": "local/folder",
+                    "splits": {"train": "train", "eval": "train"},
+                    "labels": "dataset",
+                },
                 "families": {"ast": {}},
             }
         )
@@ -155,7 +172,13 @@ def test_streaming_parquet_is_an_iterable_dataset(tmp_path):
 
 def _rows(count: int, seconds: float = 1.0, rate: int = 16000, corrupt: tuple = ()):
     return [
-        {"audio": {"bytes": CORRUPT_BYTES if i in corrupt else tone_wav_bytes(300 + 200 * i, seconds, rate, i), "path": f"{i}.wav"}, "label": i % 3}
+        {
+            "audio": {
+                "bytes": CORRUPT_BYTES if i in corrupt else tone_wav_bytes(300 + 200 * i, seconds, rate, i),
+                "path": f"{i}.wav",
+            },
+            "label": i % 3,
+        }
         for i in range(count)
     ]
 
@@ -165,8 +188,12 @@ def test_collator_shapes_labels_and_resampling():
     encoder = LabelEncoder("id", LabelMap(names=list("abc"), keys=list("abc")))
     batch = AudioClassificationCollator(extractor, encoder)(_rows(4, rate=44100))  # resampled to 16 kHz
     assert batch["input_values"].shape == (4, 64, 128) and batch["labels"].tolist() == [0, 1, 2, 0]
-    reference = extractor([tone_wav_bytes_decoded(i) for i in range(4)], sampling_rate=16000, return_tensors="pt")["input_values"]
-    assert torch.allclose(AudioClassificationCollator(extractor, encoder)(_rows(4))["input_values"], reference, atol=1e-5)
+    reference = extractor([tone_wav_bytes_decoded(i) for i in range(4)], sampling_rate=16000, return_tensors="pt")[
+        "input_values"
+    ]
+    assert torch.allclose(
+        AudioClassificationCollator(extractor, encoder)(_rows(4))["input_values"], reference, atol=1e-5
+    )
     soft = AudioClassificationCollator(extractor, encoder, soft_labels=True)(_rows(4))
     assert soft["labels"].shape == (4, 3) and soft["labels"].sum(1).tolist() == [1.0] * 4
 
@@ -208,10 +235,14 @@ def test_model_input_samples_and_random_crop_bounds():
 def test_training_collator_mixup_masks_and_reproducibility():
     extractor = ASTFeatureExtractor(max_length=64)
     encoder = LabelEncoder("id", LabelMap(names=list("abc"), keys=list("abc")))
-    augmentation = AugmentationConfig(mixup_prob=1.0, mixup_alpha=10.0, freq_mask=20, time_mask=30, mask_value="unnormalized_zero")
+    augmentation = AugmentationConfig(
+        mixup_prob=1.0, mixup_alpha=10.0, freq_mask=20, time_mask=30, mask_value="unnormalized_zero"
+    )
 
     def collate(seed):
-        return AudioClassificationCollator(extractor, encoder, augmentation=augmentation, generator=torch.Generator().manual_seed(seed))(_rows(6))
+        return AudioClassificationCollator(
+            extractor, encoder, augmentation=augmentation, generator=torch.Generator().manual_seed(seed)
+        )(_rows(6))
 
     first, again, other = collate(0), collate(0), collate(1)
     assert torch.equal(first["input_values"], again["input_values"]) and torch.equal(first["labels"], again["labels"])
@@ -231,11 +262,19 @@ def test_collator_counts_corrupt_clips_and_fails_clearly_when_nothing_decodes():
         warnings.simplefilter("always")
         batch = collator(_rows(4, corrupt=(1, 2)))
         assert any("cannot be decoded" in str(w.message) for w in caught)
-    assert batch["input_values"].shape[0] == 2 and batch["labels"].tolist() == [0, 0] and int(batch[SKIPPED_CLIPS_KEY].sum()) == 2
+    assert (
+        batch["input_values"].shape[0] == 2
+        and batch["labels"].tolist() == [0, 0]
+        and int(batch[SKIPPED_CLIPS_KEY].sum()) == 2
+    )
     # evaluation (the default): a batch of only corrupt clips is empty, never a copy of an earlier clip
     with pytest.warns(UserWarning):
         empty = collator(_rows(2, corrupt=(0, 1)))
-    assert empty["input_values"].shape[0] == 0 and empty["labels"].shape == (0,) and int(empty[SKIPPED_CLIPS_KEY].sum()) == 2
+    assert (
+        empty["input_values"].shape[0] == 0
+        and empty["labels"].shape == (0,)
+        and int(empty[SKIPPED_CLIPS_KEY].sum()) == 2
+    )
     # training (waveform batches): the same, first batch or later; the trainer skips the empty batch
     training = AudioClassificationCollator(extractor, encoder, return_waveforms=True)
     for rows in (_rows(2, corrupt=(0, 1)), _rows(2), _rows(2, corrupt=(0, 1))):
@@ -261,12 +300,12 @@ def test_trainer_evaluation_drops_undecodable_clips_and_scores_each_decodable_cl
     """A real Trainer evaluation in which one batch holds only corrupt clips: nothing stands in for them (no
     copy of an earlier clip is scored twice), metrics cover the decodable clips, the corrupt ones are counted."""
     import datasets
-    from spectrogram_transformers.training.metrics import build_compute_metrics
-    from spectrogram_transformers.training.trainer import AudioClassificationTrainer
-    from testing_utils.training import tiny_ast_dir
     from transformers import TrainingArguments
 
     from spectrogram_transformers import ASTForAudioClassification
+    from spectrogram_transformers.training.metrics import build_compute_metrics
+    from spectrogram_transformers.training.trainer import AudioClassificationTrainer
+    from testing_utils.training import tiny_ast_dir
 
     model_dir = tiny_ast_dir(tmp_path / "model", max_length=32)
     extractor = ASTFeatureExtractor.from_pretrained(model_dir)
@@ -290,7 +329,9 @@ def test_trainer_evaluation_drops_undecodable_clips_and_scores_each_decodable_cl
     trainer = trainer_for(datasets.Dataset.from_list(rows))
     with pytest.warns(UserWarning, match="cannot be decoded"):
         result = trainer.predict(datasets.Dataset.from_list(rows), metric_key_prefix="eval")
-    reference = trainer_for(datasets.Dataset.from_list(good_rows)).predict(datasets.Dataset.from_list(good_rows), metric_key_prefix="eval")
+    reference = trainer_for(datasets.Dataset.from_list(good_rows)).predict(
+        datasets.Dataset.from_list(good_rows), metric_key_prefix="eval"
+    )
     assert result.predictions.shape == (3, 3) and result.label_ids.tolist() == [0, 1, 1]
     np.testing.assert_allclose(result.predictions, reference.predictions, rtol=0, atol=1e-6)
     assert result.metrics["eval_skipped_clips"] == 2 and reference.metrics["eval_skipped_clips"] == 0
@@ -305,6 +346,8 @@ def test_trainer_evaluation_drops_undecodable_clips_and_scores_each_decodable_cl
 
     on_device = trainer_for(datasets.Dataset.from_list(good_rows))
     on_device.data_collator = AudioClassificationCollator(extractor, encoder, return_waveforms=True)
-    on_device.featurizer = AugmentedFeaturizer(extractor, AugmentationConfig(mixup_prob=1.0, freq_mask=10, time_mask=10, noise_max_scale=0.5))
+    on_device.featurizer = AugmentedFeaturizer(
+        extractor, AugmentationConfig(mixup_prob=1.0, freq_mask=10, time_mask=10, noise_max_scale=0.5)
+    )
     waveform_result = on_device.predict(datasets.Dataset.from_list(good_rows), metric_key_prefix="eval")
     np.testing.assert_allclose(waveform_result.predictions, reference.predictions, rtol=0, atol=1e-6)

@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
+
 from testing_utils.fixtures import REPO_ROOT, free_port
 from testing_utils.training import TWO_EPOCHS_WITH_DECAY, speech_commands_setup
 
 pytestmark = pytest.mark.slow
-
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,9 @@ def test_torchrun_two_processes_gloo(speech_setup, tmp_path):
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
     assert "parallel_mode != ParallelMode.DISTRIBUTED" not in log  # a real process group, not two lone runs
-    assert sorted(path.name for path in output_dir.iterdir() if path.name.startswith("checkpoint-")) == ["checkpoint-3"]
+    assert sorted(path.name for path in output_dir.iterdir() if path.name.startswith("checkpoint-")) == [
+        "checkpoint-3"
+    ]
     metrics = json.loads((output_dir / "all_results.json").read_text())
     # Trainer counts max_steps x per-device batch x world size samples: 3 x 2 x 2
     assert round(metrics["train_samples_per_second"] * metrics["train_runtime"]) == 12

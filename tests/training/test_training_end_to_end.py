@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+
+from spectrogram_transformers.cli import build_parser, main
+from spectrogram_transformers.cli.train import training_overrides_from_args
 from spectrogram_transformers.training.recipe import load_recipe
 from spectrogram_transformers.training.train import (
     TrainingRun,
@@ -31,9 +34,6 @@ from testing_utils.training import (
     write_speech_commands_parquet,
 )
 
-from spectrogram_transformers.cli import build_parser, main
-from spectrogram_transformers.cli.train import training_overrides_from_args
-
 ESC_EPOCHS = 2
 ESC_TRAIN_BATCHES = math.ceil(4 * 3 * 2 / 4)  # 4 training folds x 3 classes x 2 clips, batch 4
 
@@ -53,11 +53,22 @@ def esc_run(tmp_path_factory):
             "model": {"max_length": 100},
             "global_train_batch_size": 4,
             "weight_averaging": {"start_epoch": 1, "end_epoch": 2},
-            "training_arguments": {"num_train_epochs": ESC_EPOCHS, "learning_rate": 1e-3, "per_device_eval_batch_size": 8},
+            "training_arguments": {
+                "num_train_epochs": ESC_EPOCHS,
+                "learning_rate": 1e-3,
+                "per_device_eval_batch_size": 8,
+            },
         },
     )
     output_dir = root / "out"
-    metrics = run_training(str(recipe), str(model_dir), output_dir=output_dir, fold=1, data_dir=data_dir, training_overrides={"logging_steps": 1})
+    metrics = run_training(
+        str(recipe),
+        str(model_dir),
+        output_dir=output_dir,
+        fold=1,
+        data_dir=data_dir,
+        training_overrides={"logging_steps": 1},
+    )
     return {"root": root, "data_dir": data_dir, "recipe": recipe, "output_dir": output_dir, "metrics": metrics}
 
 
@@ -82,19 +93,26 @@ def test_saved_model_loads_with_labels_and_feature_extractor(esc_run):
     assert model.config.num_labels == 50 and model.config.id2label[0] == "dog"
     assert model.config.problem_type == "single_label_classification" and model.config.max_length == 100
     extractor = AutoFeatureExtractor.from_pretrained(esc_run["output_dir"])
-    assert (extractor.max_length, extractor.mean, extractor.std) == (100, -6.6268077, 5.358466)  # the recipe's ESC-50 statistics
+    assert (extractor.max_length, extractor.mean, extractor.std) == (
+        100,
+        -6.6268077,
+        5.358466,
+    )  # the recipe's ESC-50 statistics
 
 
 @pytest.mark.slow
 def test_checkpoints_per_epoch_and_weight_averaged_final_model(esc_run):
     from safetensors.torch import load_file
+
     from spectrogram_transformers.training.averaging import (
         checkpoint_epoch,
         find_checkpoints,
     )
 
     checkpoints = find_checkpoints(esc_run["output_dir"])
-    assert [path.name for path in checkpoints] == [f"checkpoint-{ESC_TRAIN_BATCHES * e}" for e in range(1, ESC_EPOCHS + 1)]
+    assert [path.name for path in checkpoints] == [
+        f"checkpoint-{ESC_TRAIN_BATCHES * e}" for e in range(1, ESC_EPOCHS + 1)
+    ]
     assert [checkpoint_epoch(path) for path in checkpoints] == [1.0, 2.0]
     states = [load_file(str(path / "model.safetensors")) for path in checkpoints]
     final = load_file(str(esc_run["output_dir"] / "model.safetensors"))
@@ -113,7 +131,9 @@ def test_model_card_parses(esc_run):
     assert data.datasets == ["ashraq/esc50"] and "recipe-esc50" in data.tags and "ast" in data.tags
     assert data.to_dict()["recipe"] == "esc50"
     [result] = data.eval_results
-    assert result.metric_type == "accuracy" and result.metric_value == pytest.approx(esc_run["metrics"]["eval_accuracy"])
+    assert result.metric_type == "accuracy" and result.metric_value == pytest.approx(
+        esc_run["metrics"]["eval_accuracy"]
+    )
     assert "fold 1" in result.dataset_split
     assert "spectrogram-transformers classify" in card.text
     assert "trust_remote_code=True" in card.text and "import spectrogram_transformers" in card.text
@@ -152,7 +172,12 @@ def test_average_command(esc_run, capsys):
         torch.testing.assert_close(averaged[key], final[key])
     assert (output / "preprocessor_config.json").is_file()
     capsys.readouterr()
-    assert main(["average", str(esc_run["output_dir"]), "--start_epoch", "5", "--end_epoch", "6", "--output", str(output)]) == 2
+    assert (
+        main(
+            ["average", str(esc_run["output_dir"]), "--start_epoch", "5", "--end_epoch", "6", "--output", str(output)]
+        )
+        == 2
+    )
     assert "no checkpoint" in capsys.readouterr().err  # one line, exit status 2
 
 
@@ -161,7 +186,9 @@ def test_ensemble_averages_probabilities(esc_run):
     from spectrogram_transformers.training.ensemble import ensemble_evaluate
 
     checkpoints = [esc_run["output_dir"] / f"checkpoint-{ESC_TRAIN_BATCHES}", esc_run["output_dir"]]
-    results = ensemble_evaluate(checkpoints, str(esc_run["recipe"]), fold=1, data_dir=esc_run["data_dir"], batch_size=4)
+    results = ensemble_evaluate(
+        checkpoints, str(esc_run["recipe"]), fold=1, data_dir=esc_run["data_dir"], batch_size=4
+    )
     assert results["num_models"] == 2 and results["skipped_clips"] == 1
     assert set(results["models"]) == {str(path) for path in checkpoints}
     # it says what it used: the epoch-1 checkpoint and the final model, both of the esc_run run
@@ -170,9 +197,23 @@ def test_ensemble_averages_probabilities(esc_run):
     assert provenance[0]["run_id"] == provenance[1]["run_id"] is not None
     assert 0.0 <= results["ensemble"]["accuracy"] <= 1.0
     # the final model evaluated alone agrees with the train command's evaluation
-    assert results["models"][str(esc_run["output_dir"])]["accuracy"] == pytest.approx(esc_run["metrics"]["eval_accuracy"])
+    assert results["models"][str(esc_run["output_dir"])]["accuracy"] == pytest.approx(
+        esc_run["metrics"]["eval_accuracy"]
+    )
     with redirect_stdout(io.StringIO()) as printed:
-        main(["ensemble", "--models", *map(str, checkpoints), "--recipe", str(esc_run["recipe"]), "--fold", "1", "--data_dir", str(esc_run["data_dir"])])
+        main(
+            [
+                "ensemble",
+                "--models",
+                *map(str, checkpoints),
+                "--recipe",
+                str(esc_run["recipe"]),
+                "--fold",
+                "1",
+                "--data_dir",
+                str(esc_run["data_dir"]),
+            ]
+        )
     assert json.loads(printed.getvalue())["ensemble"] == results["ensemble"]
 
 
@@ -182,7 +223,9 @@ def test_classify_long_file_by_windows(esc_run, tmp_path):
 
     rate = 22050
     time = np.arange(int(7.3 * rate)) / rate
-    stereo = np.stack([np.sin(2 * np.pi * 440 * time), 0.5 * np.sin(2 * np.pi * 880 * time)], axis=1).astype(np.float32)
+    stereo = np.stack([np.sin(2 * np.pi * 440 * time), 0.5 * np.sin(2 * np.pi * 880 * time)], axis=1).astype(
+        np.float32
+    )
     path = tmp_path / "long.flac"
     sf.write(path, stereo, rate)
 
@@ -202,7 +245,24 @@ def test_classify_long_file_by_windows(esc_run, tmp_path):
     assert prediction.labels[0] == (classifier.id2label[best], pytest.approx(float(scores[best]), abs=1e-6))
 
     with redirect_stdout(io.StringIO()) as printed:
-        assert main(["classify", str(path), "--model", str(esc_run["output_dir"]), "--window", "1", "--hop", "0.5", "--top-k", "2", "--json"]) == 0
+        assert (
+            main(
+                [
+                    "classify",
+                    str(path),
+                    "--model",
+                    str(esc_run["output_dir"]),
+                    "--window",
+                    "1",
+                    "--hop",
+                    "0.5",
+                    "--top-k",
+                    "2",
+                    "--json",
+                ]
+            )
+            == 0
+        )
     [from_cli] = json.loads(printed.getvalue())
     assert len(from_cli["windows"]) == 14 and len(from_cli["labels"]) == 2
     assert from_cli["labels"][0][0] == prediction.labels[0][0]
@@ -234,14 +294,22 @@ def test_multi_label_audioset_training(tmp_path):
             "training_arguments": {"num_train_epochs": 1, "warmup_steps": 2},
         },
     )
-    metrics = run_training(str(recipe), str(model_dir), output_dir=tmp_path / "out", data_dir=data_dir, training_overrides={"report_to": "none"})
+    metrics = run_training(
+        str(recipe),
+        str(model_dir),
+        output_dir=tmp_path / "out",
+        data_dir=data_dir,
+        training_overrides={"report_to": "none"},
+    )
     assert {"eval_mAP", "eval_mAUC", "eval_d_prime"} <= set(metrics) and 0 <= metrics["eval_mAP"] <= 1
     from transformers import AutoConfig
 
     import spectrogram_transformers  # noqa: F401
 
     config = AutoConfig.from_pretrained(tmp_path / "out")
-    assert config.problem_type == "multi_label_classification" and list(config.id2label.values()) == [n for _, n in AUDIOSET_LABELS]
+    assert config.problem_type == "multi_label_classification" and list(config.id2label.values()) == [
+        n for _, n in AUDIOSET_LABELS
+    ]
 
 
 @pytest.mark.slow
@@ -264,20 +332,44 @@ def test_streaming_training_single_process(tmp_path):
 
 def test_training_arguments_layering_and_push_to_hub_pass_through(tmp_path):
     family = load_recipe("speech-commands").families["ast"]
-    arguments, steps = build_training_arguments(family, {"push_to_hub": True, "hub_model_id": "me/ast-sc", "learning_rate": 1e-4}, tmp_path)
+    arguments, steps = build_training_arguments(
+        family, {"push_to_hub": True, "hub_model_id": "me/ast-sc", "learning_rate": 1e-4}, tmp_path
+    )
     assert arguments.push_to_hub and arguments.hub_model_id == "me/ast-sc"
     assert arguments.learning_rate == 1e-4 and arguments.num_train_epochs == 30 and arguments.adam_beta1 == 0.95
     assert arguments.per_device_train_batch_size == 128 and arguments.remove_unused_columns is False and steps is None
-    assert split_global_batch(128, processes=4) == 32 and split_global_batch(12, 2, accumulation=3) == 2  # the papers' global batch
+    assert (
+        split_global_batch(128, processes=4) == 32 and split_global_batch(12, 2, accumulation=3) == 2
+    )  # the papers' global batch
     assert split_global_batch(48, 5) == 9  # uneven: rounded down (with a warning)
     streamed, steps = build_training_arguments(family, {}, tmp_path, streaming=True, num_train_examples=1000)
-    assert steps == 8 and streamed.max_steps == 30 * 8 and streamed.eval_strategy == "steps" and streamed.eval_steps == 8
+    assert (
+        steps == 8 and streamed.max_steps == 30 * 8 and streamed.eval_strategy == "steps" and streamed.eval_steps == 8
+    )
     with pytest.raises(ValueError, match="max_steps"):
         build_training_arguments(family, {}, tmp_path, streaming=True, num_train_examples=None)
     args = build_parser().parse_args(
-        ["train", "--recipe", "esc50", "--model", "x", "--push_to_hub", "--hub_model_id", "me/x", "--max_steps", "5", "--resume_from_checkpoint", "ck"]
+        [
+            "train",
+            "--recipe",
+            "esc50",
+            "--model",
+            "x",
+            "--push_to_hub",
+            "--hub_model_id",
+            "me/x",
+            "--max_steps",
+            "5",
+            "--resume_from_checkpoint",
+            "ck",
+        ]
     )
-    assert training_overrides_from_args(args) == {"push_to_hub": True, "hub_model_id": "me/x", "max_steps": 5, "resume_from_checkpoint": "ck"}
+    assert training_overrides_from_args(args) == {
+        "push_to_hub": True,
+        "hub_model_id": "me/x",
+        "max_steps": 5,
+        "resume_from_checkpoint": "ck",
+    }
 
 
 def test_epoch_schedules_by_hand():
@@ -286,8 +378,18 @@ def test_epoch_schedules_by_hand():
     balanced = {"name": "epoch_step", "start_epoch": 10, "every_epochs": 5, "gamma": 0.5}
     assert [epoch_schedule_factor(balanced, e) for e in (9, 10, 14, 15, 20)] == [1.0, 0.5, 0.5, 0.25, 0.125]
     htsat = load_recipe("esc50").families["htsat"].schedule
-    assert [epoch_schedule_factor(htsat, e) for e in (0, 1, 2, 10, 11, 20, 21, 30, 31, 99)] == [0.02, 0.05, 0.1, 0.1, 0.05, 0.05, 0.02, 0.02, 0.03, 0.03]
-
+    assert [epoch_schedule_factor(htsat, e) for e in (0, 1, 2, 10, 11, 20, 21, 30, 31, 99)] == [
+        0.02,
+        0.05,
+        0.1,
+        0.1,
+        0.05,
+        0.05,
+        0.02,
+        0.02,
+        0.03,
+        0.03,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -299,14 +401,16 @@ def test_epoch_schedules_by_hand():
         ("htsat", 3, 3, [0.02, 0.05, 0.1]),
     ],
 )
-def test_trainer_applies_the_recipe_learning_rate_in_every_epoch(tmp_path, family, epochs, warmup_steps, expected_scales):
+def test_trainer_applies_the_recipe_learning_rate_in_every_epoch(
+    tmp_path, family, epochs, warmup_steps, expected_scales
+):
     """The learning rate each optimiser step of a real `Trainer.train()` uses (read from the optimiser as the step
     begins) is the base rate times the recipe's factor for that step's epoch, times the linear warm-up."""
     import datasets
-    from spectrogram_transformers.training.trainer import AudioClassificationTrainer
     from transformers import TrainerCallback, TrainingArguments
 
     from spectrogram_transformers import ASTForAudioClassification
+    from spectrogram_transformers.training.trainer import AudioClassificationTrainer
 
     class RecordLearningRates(TrainerCallback):
         def __init__(self):
@@ -342,7 +446,9 @@ def test_classification_loss_variants():
     ids = torch.tensor([0, 2])
     torch.testing.assert_close(classification_loss(logits, ids, "ce"), torch.nn.functional.cross_entropy(logits, ids))
     one_hot = torch.nn.functional.one_hot(ids, 3).float()
-    torch.testing.assert_close(classification_loss(logits, ids, "bce"), torch.nn.functional.binary_cross_entropy_with_logits(logits, one_hot))
+    torch.testing.assert_close(
+        classification_loss(logits, ids, "bce"), torch.nn.functional.binary_cross_entropy_with_logits(logits, one_hot)
+    )
     soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.4, 0.6]])
     expected = -(soft * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
     torch.testing.assert_close(classification_loss(logits, soft, "ce"), expected)
@@ -354,15 +460,20 @@ def test_classification_loss_variants():
 def test_htsat_family_trains_with_its_recipe_settings(esc_run, tmp_path):
     """The recipe's `htsat` entry: log-mel `input_features`, AdamW, the epoch-table schedule, masks filled with
     each example's mean."""
+    import spectrogram_transformers as package
     from spectrogram_transformers.feature_extraction import HTSATFeatureExtractor
 
-    import spectrogram_transformers as package
-
-    config = package.HTSATConfig(spec_size=64, num_mel_bins=16, embed_dim=8, depths=(2, 2), num_heads=(2, 4), window_size=4, num_labels=5)
+    config = package.HTSATConfig(
+        spec_size=64, num_mel_bins=16, embed_dim=8, depths=(2, 2), num_heads=(2, 4), window_size=4, num_labels=5
+    )
     package.HTSATForAudioClassification(config).save_pretrained(tmp_path / "htsat")
-    HTSATFeatureExtractor(num_mel_bins=16, sampling_rate=16000, hop_length=160, n_fft=512, clip_samples=16000).save_pretrained(tmp_path / "htsat")
+    HTSATFeatureExtractor(
+        num_mel_bins=16, sampling_rate=16000, hop_length=160, n_fft=512, clip_samples=16000
+    ).save_pretrained(tmp_path / "htsat")
     recipe = write_recipe(
-        tmp_path / "recipe.json", "esc50", htsat={"feature_extractor": {"sampling_rate": 16000, "clip_samples": 16000}, "global_train_batch_size": 4}
+        tmp_path / "recipe.json",
+        "esc50",
+        htsat={"feature_extractor": {"sampling_rate": 16000, "clip_samples": 16000}, "global_train_batch_size": 4},
     )
     metrics = run_training(
         str(recipe), str(tmp_path / "htsat"), output_dir=tmp_path / "out", fold=1, data_dir=esc_run["data_dir"],
@@ -386,13 +497,22 @@ def test_cross_validation_reports_mean_and_std_over_folds(esc_run, tmp_path):
     )
     overrides = {"max_steps": 1, "report_to": "none", "eval_strategy": "no", "save_strategy": "no"}
     summary = run_cross_validation(
-        str(recipe), str(esc_run["root"] / "tiny"), output_dir=tmp_path / "cv", data_dir=esc_run["data_dir"], training_overrides=overrides
+        str(recipe),
+        str(esc_run["root"] / "tiny"),
+        output_dir=tmp_path / "cv",
+        data_dir=esc_run["data_dir"],
+        training_overrides=overrides,
     )
     accuracies = [summary["folds"][fold]["eval_accuracy"] for fold in ("2", "3")]
     assert summary["eval_accuracy_mean"] == pytest.approx(np.mean(accuracies))
     assert summary["eval_accuracy_std"] == pytest.approx(np.std(accuracies))
-    assert json.loads((tmp_path / "cv" / "cv_results.json").read_text())["eval_accuracy_mean"] == summary["eval_accuracy_mean"]
-    assert (tmp_path / "cv" / "fold2" / "model.safetensors").is_file() and (tmp_path / "cv" / "fold3" / "README.md").is_file()
+    assert (
+        json.loads((tmp_path / "cv" / "cv_results.json").read_text())["eval_accuracy_mean"]
+        == summary["eval_accuracy_mean"]
+    )
+    assert (tmp_path / "cv" / "fold2" / "model.safetensors").is_file() and (
+        tmp_path / "cv" / "fold3" / "README.md"
+    ).is_file()
 
 
 def test_audioset_label_map_must_be_given():
@@ -411,9 +531,28 @@ def test_train_cli_labels_option_supplies_the_audioset_map(tmp_path, capsys):
     recipe = write_recipe(
         tmp_path / "recipe.json",
         "audioset-balanced",  # its label map is the unshipped "audioset"
-        ast={"feature_extractor": {"max_length": 60}, "model": {"max_length": 60}, "global_train_batch_size": 4, "weight_averaging": None},
+        ast={
+            "feature_extractor": {"max_length": 60},
+            "model": {"max_length": 60},
+            "global_train_batch_size": 4,
+            "weight_averaging": None,
+        },
     )
-    argv = ["train", "--recipe", str(recipe), "--model", str(model_dir), "--data_dir", str(data_dir), "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--report_to", "none"]
+    argv = [
+        "train",
+        "--recipe",
+        str(recipe),
+        "--model",
+        str(model_dir),
+        "--data_dir",
+        str(data_dir),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--max_steps",
+        "1",
+        "--report_to",
+        "none",
+    ]
     with pytest.raises(ValueError, match="--labels"):
         cli_main(argv)
     assert cli_main([*argv, "--labels", str(label_csv)]) == 0
@@ -421,7 +560,9 @@ def test_train_cli_labels_option_supplies_the_audioset_map(tmp_path, capsys):
 
     import spectrogram_transformers  # noqa: F401
 
-    assert list(AutoConfig.from_pretrained(tmp_path / "out").id2label.values()) == [name for _, name in AUDIOSET_LABELS]
+    assert list(AutoConfig.from_pretrained(tmp_path / "out").id2label.values()) == [
+        name for _, name in AUDIOSET_LABELS
+    ]
 
 
 def test_training_run_is_built_once_with_one_route_for_the_output_directory(tmp_path):
@@ -429,7 +570,11 @@ def test_training_run_is_built_once_with_one_route_for_the_output_directory(tmp_
     the default is outputs/<recipe>-<model>/fold<k>, and overwriting is a field, never an override."""
     run = TrainingRun.of("esc50", "some/model", fold=2, training_overrides={"output_dir": str(tmp_path), "seed": 7})
     assert run.output_dir == str(tmp_path) and "output_dir" not in run.training_overrides and run.seed == 7
-    assert run.recipe.name == "esc50" and run.card_dataset_id == run.recipe.dataset.hub_id and not run.overwrite_output_dir
+    assert (
+        run.recipe.name == "esc50"
+        and run.card_dataset_id == run.recipe.dataset.hub_id
+        and not run.overwrite_output_dir
+    )
     assert TrainingRun.of("esc50", "some/model", fold=2).output_dir.as_posix() == "outputs/esc50-model/fold2"
     assert TrainingRun.of("esc50", "m", dataset_id="me/other").card_dataset_id == "me/other"
     with pytest.raises(ValueError, match="pass overwrite_output_dir=True"):

@@ -47,8 +47,22 @@ def setup(tmp_path_factory):
 
 def _train_cli(capsys, setup, output_dir, *extra, data=None) -> tuple[int, str]:
     capsys.readouterr()
-    arguments = ["train", "--recipe", setup["recipe"], "--model", setup["model"], "--data_dir", data or setup["data"],
-                 "--fold", "1", "--output_dir", output_dir, "--report_to", "none", *extra]
+    arguments = [
+        "train",
+        "--recipe",
+        setup["recipe"],
+        "--model",
+        setup["model"],
+        "--data_dir",
+        data or setup["data"],
+        "--fold",
+        "1",
+        "--output_dir",
+        output_dir,
+        "--report_to",
+        "none",
+        *extra,
+    ]
     status = main([str(argument) for argument in arguments])
     return status, capsys.readouterr().err
 
@@ -60,9 +74,18 @@ def _one_error_line(stderr: str) -> str:
 
 
 def test_divergence_stops_at_the_step_and_saves_no_model(setup, tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+: the (loss|gradient norm) is (nan|inf).*lower --learning_rate"):
-        run_training(str(setup["recipe"]), str(setup["model"]), output_dir=tmp_path / "out", fold=1, data_dir=setup["data"],
-                     training_overrides={"learning_rate": 1e6, "report_to": "none", "save_strategy": "steps", "save_steps": 1})
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"training diverged at step \d+: the (loss|gradient norm) is (nan|inf).*lower --learning_rate",
+    ):
+        run_training(
+            str(setup["recipe"]),
+            str(setup["model"]),
+            output_dir=tmp_path / "out",
+            fold=1,
+            data_dir=setup["data"],
+            training_overrides={"learning_rate": 1e6, "report_to": "none", "save_strategy": "steps", "save_steps": 1},
+        )
     for weights in (tmp_path / "out").rglob("model.safetensors"):  # checkpoints before the divergence: finite
         assert all(bool(tensor.isfinite().all()) for tensor in load_file(weights).values()), weights
     assert not (tmp_path / "out" / "model.safetensors").exists()
@@ -72,9 +95,19 @@ def test_all_corrupt_batches_are_skipped_and_counted_the_first_included(tmp_path
     # 7 of the 8 training clips corrupt, batch 2: three of the four batches hold no decodable clip
     data = write_esc50_parquet(tmp_path / "corrupt", num_classes=2, per_fold=1, corrupt=tuple(range(2, 9)))
     with caplog.at_level("WARNING"):
-        metrics = run_training(str(setup["recipe"]), str(setup["model"]), output_dir=tmp_path / "out", fold=1, data_dir=data,
-                               training_overrides={"report_to": "none", "seed": 0})
-    skipped = [record.getMessage() for record in caplog.records if "no clip of the batch could be decoded" in record.getMessage()]
+        metrics = run_training(
+            str(setup["recipe"]),
+            str(setup["model"]),
+            output_dir=tmp_path / "out",
+            fold=1,
+            data_dir=data,
+            training_overrides={"report_to": "none", "seed": 0},
+        )
+    skipped = [
+        record.getMessage()
+        for record in caplog.records
+        if "no clip of the batch could be decoded" in record.getMessage()
+    ]
     assert metrics["train_skipped_clips"] == 7, (metrics, skipped)
     assert len(skipped) == 3 and skipped[0].startswith("step 1:"), skipped  # the first batch, which used to crash
     assert all(bool(tensor.isfinite().all()) for tensor in load_file(tmp_path / "out" / "model.safetensors").values())
@@ -84,7 +117,13 @@ def test_refusals_before_anything_is_loaded_or_removed(setup, tmp_path, capsys):
     # a previous run: refused new runs with --overwrite_output_dir must leave it whole
     previous = tmp_path / "previous"
     (previous / "checkpoint-3").mkdir(parents=True)
-    for name in ("model.safetensors", "config.json", "all_results.json", "README.md", "checkpoint-3/trainer_state.json"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "all_results.json",
+        "README.md",
+        "checkpoint-3/trainer_state.json",
+    ):
         (previous / name).write_text(name)
     before = sorted(str(path.relative_to(previous)) for path in previous.rglob("*"))
 
@@ -109,7 +148,12 @@ def _mount_tmpfs(path: Path, options: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         return False
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, check=False).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
 
 
 def test_read_only_output_and_a_full_disk_are_one_line(setup, tmp_path, capsys):
@@ -121,18 +165,41 @@ def test_read_only_output_and_a_full_disk_are_one_line(setup, tmp_path, capsys):
         status, stderr = _train_cli(capsys, setup, read_only / "out")
         assert status == 2 and "not writable" in _one_error_line(stderr)
         with pytest.raises(CheckpointWriteError, match=rf"no space left on device while writing to {full}"):
-            run_training(str(setup["recipe"]), str(setup["model"]), output_dir=full, fold=1, data_dir=setup["data"],
-                         training_overrides={"report_to": "none", "save_strategy": "steps", "save_steps": 1})
+            run_training(
+                str(setup["recipe"]),
+                str(setup["model"]),
+                output_dir=full,
+                fold=1,
+                data_dir=setup["data"],
+                training_overrides={"report_to": "none", "save_strategy": "steps", "save_steps": 1},
+            )
     finally:
         for mount in (read_only, full):
             subprocess.run(["umount", str(mount)], capture_output=True, check=False)
 
 
 def test_nan_learning_rate_in_a_real_process_is_one_line(setup, tmp_path):
-    command = [sys.executable, "-m", "spectrogram_transformers", "train", "--recipe", str(setup["recipe"]), "--model",
-               str(setup["model"]), "--data_dir", str(setup["data"]), "--output_dir", str(tmp_path / uuid.uuid4().hex),
-               "--learning_rate", "nan", "--report_to", "none"]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "spectrogram_transformers",
+        "train",
+        "--recipe",
+        str(setup["recipe"]),
+        "--model",
+        str(setup["model"]),
+        "--data_dir",
+        str(setup["data"]),
+        "--output_dir",
+        str(tmp_path / uuid.uuid4().hex),
+        "--learning_rate",
+        "nan",
+        "--report_to",
+        "none",
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 2 and "--learning_rate must be a finite number > 0" in _one_error_line(result.stderr)
     assert issubclass(TrainingDiverged, UserError) and issubclass(CheckpointWriteError, UserError)
 
@@ -140,6 +207,20 @@ def test_nan_learning_rate_in_a_real_process_is_one_line(setup, tmp_path):
 def test_ensemble_of_models_with_other_labels_is_one_line(setup, tmp_path, capsys):
     three_labels = tiny_ast_dir(tmp_path / "three", max_length=100, num_labels=3)
     capsys.readouterr()
-    status = main(["ensemble", "--models", str(setup["model"]), str(three_labels), "--recipe", str(setup["recipe"]),
-                   "--data_dir", str(setup["data"]), "--fold", "1"])
-    assert status == 2 and "predicts other labels than the recipe's 50 classes (2 labels" in _one_error_line(capsys.readouterr().err)
+    status = main(
+        [
+            "ensemble",
+            "--models",
+            str(setup["model"]),
+            str(three_labels),
+            "--recipe",
+            str(setup["recipe"]),
+            "--data_dir",
+            str(setup["data"]),
+            "--fold",
+            "1",
+        ]
+    )
+    assert status == 2 and "predicts other labels than the recipe's 50 classes (2 labels" in _one_error_line(
+        capsys.readouterr().err
+    )

@@ -8,15 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from spectrogram_transformers.training.datasets import load_recipe_datasets
 from spectrogram_transformers.training.label_check import (
     LabelMismatch,
     check_split_labels,
 )
 from spectrogram_transformers.training.recipe import load_recipe
-from testing_utils.training import tiny_ast_dir, tone_wav_bytes
 from testing_utils.fixtures import REPO_ROOT
-
+from testing_utils.training import tiny_ast_dir, tone_wav_bytes
 
 
 def _audio_folder(root: Path, splits: dict[str, tuple[str, ...]]) -> Path:
@@ -26,7 +26,9 @@ def _audio_folder(root: Path, splits: dict[str, tuple[str, ...]]) -> Path:
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for take in range(2):
-                (folder / f"{name}{take}.wav").write_bytes(tone_wav_bytes(300 + 400 * index, 0.5, 16000, 10 * index + take))
+                (folder / f"{name}{take}.wav").write_bytes(
+                    tone_wav_bytes(300 + 400 * index, 0.5, 16000, 10 * index + take)
+                )
     return root
 
 
@@ -37,7 +39,13 @@ def _recipe(path: Path, labels: str, splits: dict | None = None) -> Path:
             {
                 "name": "folder",
                 "dataset": {"hub_id": "local/folder", "splits": splits, "labels": labels},
-                "families": {"ast": {"feature_extractor": {"max_length": 48}, "model": {"max_length": 48}, "global_train_batch_size": 2}},
+                "families": {
+                    "ast": {
+                        "feature_extractor": {"max_length": 48},
+                        "model": {"max_length": 48},
+                        "global_train_batch_size": 2,
+                    }
+                },
             }
         )
     )
@@ -62,9 +70,10 @@ def test_a_label_outside_a_given_label_map_is_named_with_its_split(tmp_path):
     recipe = load_recipe(_recipe(tmp_path / "recipe.json", str(labels)))
     data = load_recipe_datasets(recipe.dataset, data_dir=data_dir)
     assert data.label_map.names == ["high", "low"]
-    with pytest.raises(LabelMismatch, match=r"split 'eval' has label\(s\) 'rattle' that are not in the label map \(2 classes"):
+    with pytest.raises(
+        LabelMismatch, match=r"split 'eval' has label\(s\) 'rattle' that are not in the label map \(2 classes"
+    ):
         check_split_labels(data, recipe.dataset)
-
 
 
 THREE_SPLITS = {"train": "train", "eval": "validation", "test": "test"}

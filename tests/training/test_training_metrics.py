@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from transformers import EvalPrediction
+
 from spectrogram_transformers.training.metrics import (
     accuracy,
     average_precision_per_class,
@@ -13,7 +15,6 @@ from spectrogram_transformers.training.metrics import (
     multi_label_metrics,
     roc_auc_per_class,
 )
-from transformers import EvalPrediction
 
 # class 0: scores 0.9 0.8 0.3 0.1 with targets 1 0 1 0
 #   ranking 0.9(+) 0.8(-) 0.3(+) 0.1(-): precision at the positives 1/1 and 2/3 -> AP = (1 + 2/3) / 2 = 5/6
@@ -66,7 +67,9 @@ def test_accuracy_by_hand_ids_and_one_hot():
 
 def test_compute_metrics_for_trainer():
     single = build_compute_metrics("single_label_classification")
-    assert single(EvalPrediction(predictions=np.array([[1.0, 0.0], [0.0, 1.0]]), label_ids=np.array([0, 0]))) == {"accuracy": 0.5}
+    assert single(EvalPrediction(predictions=np.array([[1.0, 0.0], [0.0, 1.0]]), label_ids=np.array([0, 0]))) == {
+        "accuracy": 0.5
+    }
     multi = build_compute_metrics("multi_label_classification")(EvalPrediction(predictions=SCORES, label_ids=TARGETS))
     assert multi["mAP"] == pytest.approx((5 / 6 + 1.0 + 1 / 3) / 3)
 

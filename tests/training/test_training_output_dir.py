@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from testing_utils.training import tiny_ast_dir, write_esc50_parquet, write_recipe
+
 from testing_utils.fixtures import REPO_ROOT
+from testing_utils.training import tiny_ast_dir, write_esc50_parquet, write_recipe
 
 pytestmark = pytest.mark.slow
-
 
 
 def _run(arguments: list[str]) -> subprocess.CompletedProcess:
@@ -25,7 +25,9 @@ def _run(arguments: list[str]) -> subprocess.CompletedProcess:
 
 
 def _fingerprint(folder: Path) -> dict[str, int]:
-    return {str(path.relative_to(folder)): path.stat().st_mtime_ns for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): path.stat().st_mtime_ns for path in sorted(folder.rglob("*")) if path.is_file()
+    }
 
 
 def test_second_train_into_a_finished_run_is_refused_and_overwrite_averages_only_its_own_checkpoints(tmp_path):
@@ -46,10 +48,26 @@ def test_second_train_into_a_finished_run_is_refused_and_overwrite_averages_only
         )
 
     output_dir = tmp_path / "out"
-    common = ["--model", str(model_dir), "--data_dir", str(data_dir), "--fold", "1", "--output_dir", str(output_dir), "--report_to", "none"]
+    common = [
+        "--model",
+        str(model_dir),
+        "--data_dir",
+        str(data_dir),
+        "--fold",
+        "1",
+        "--output_dir",
+        str(output_dir),
+        "--report_to",
+        "none",
+    ]
     first = _run(["train", "--recipe", str(recipe(4)), *common])  # checkpoints 3, 6, 9, 12
     assert first.returncode == 0, first.stderr[-3000:]
-    assert sorted(path.name for path in output_dir.glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-3", "checkpoint-6", "checkpoint-9"]
+    assert sorted(path.name for path in output_dir.glob("checkpoint-*")) == [
+        "checkpoint-12",
+        "checkpoint-3",
+        "checkpoint-6",
+        "checkpoint-9",
+    ]
     stale_checkpoint = tmp_path / "run1-checkpoint-12"
     shutil.copytree(output_dir / "checkpoint-12", stale_checkpoint)
     finished = _fingerprint(output_dir)
@@ -85,5 +103,7 @@ def test_second_train_into_a_finished_run_is_refused_and_overwrite_averages_only
 
     # resuming the finished run's newest checkpoint is allowed (no refusal), and --resume_from_checkpoint of a
     # missing folder is one line
-    missing = _run(["train", "--recipe", str(recipe(2)), *common, "--resume_from_checkpoint", str(output_dir / "checkpoint-99")])
+    missing = _run(
+        ["train", "--recipe", str(recipe(2)), *common, "--resume_from_checkpoint", str(output_dir / "checkpoint-99")]
+    )
     assert missing.returncode != 0 and "Traceback" not in missing.stderr and "cannot resume from" in missing.stderr

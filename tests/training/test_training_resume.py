@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from testing_utils.fixtures import REPO_ROOT
 from testing_utils.training import TWO_EPOCHS_WITH_DECAY, speech_commands_setup
 
@@ -138,7 +139,9 @@ def _assert_resumed_equals_uninterrupted(setup, output_dir: Path, resume_step: i
     from spectrogram_transformers.training.averaging import checkpoints_of_run
 
     used, skipped = checkpoints_of_run(output_dir)
-    assert [path.name for path in used] == [f"checkpoint-{step}" for step in range(2, TOTAL_STEPS + 1, 2)] and not skipped
+    assert [path.name for path in used] == [
+        f"checkpoint-{step}" for step in range(2, TOTAL_STEPS + 1, 2)
+    ] and not skipped
 
 
 def test_sigkill_while_a_checkpoint_is_written_resumes_from_the_last_complete_one(setup, tmp_path):

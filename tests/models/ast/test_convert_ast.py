@@ -2,17 +2,26 @@
 
 import pytest
 import torch
-from testing_utils.fixtures import fixture_path, load_fixture
 from safetensors.torch import load_file
+
+from spectrogram_transformers import ASTConfig, convert
 from spectrogram_transformers.modeling.ast.convert_ast import (
     convert_original_ast_state_dict,
     convert_timm_vit_state_dict,
 )
 from spectrogram_transformers.modeling.checkpoint import CheckpointKeyError
+from testing_utils.fixtures import fixture_path, load_fixture
 
-from spectrogram_transformers import ASTConfig, convert
-
-W64D3 = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, frequency_stride=16, time_stride=16, max_length=128, num_labels=7)
+W64D3 = dict(
+    hidden_size=64,
+    num_hidden_layers=3,
+    num_attention_heads=2,
+    intermediate_size=256,
+    frequency_stride=16,
+    time_stride=16,
+    max_length=128,
+    num_labels=7,
+)
 
 
 def w64d3_config(**overrides) -> ASTConfig:
@@ -26,7 +35,9 @@ def test_original_weights_are_copied_bit_exactly():
     assert torch.equal(state["ast.embeddings.position_embeddings"], original["v.pos_embed"])
     assert torch.equal(state["ast.embeddings.distillation_token"], original["v.dist_token"])
     qkv = original["v.blocks.1.attn.qkv.weight"]
-    split = torch.cat([state[f"ast.encoder.layers.1.attention.{name}.weight"] for name in ("q_proj", "k_proj", "v_proj")])
+    split = torch.cat(
+        [state[f"ast.encoder.layers.1.attention.{name}.weight"] for name in ("q_proj", "k_proj", "v_proj")]
+    )
     assert torch.equal(split, qkv)  # timm's fused rows are q, k, v in turn
     assert torch.equal(state["classifier.dense.weight"], original["mlp_head.1.weight"])
 
@@ -46,7 +57,12 @@ def test_pth_file_with_and_without_module_prefix(tmp_path):
 def test_architecture_is_inferred_without_config():
     model = convert(load_fixture("ast_tiny224_f10t10_tdim100.state_dict"), "original-ast")
     config = model.config
-    assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.num_labels) == (192, 1, 3, 10)
+    assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.num_labels) == (
+        192,
+        1,
+        3,
+        10,
+    )
     assert config.patch_grid == (12, 9)  # 108 patches at the original's default stride 10
     assert config.max_length == 100
     reference = load_fixture("ast_tiny224_f10t10_tdim100.io")
@@ -89,7 +105,9 @@ IMAGENET_TARGETS = {
 
 @pytest.mark.parametrize("target", sorted(IMAGENET_TARGETS))
 def test_timm_imagenet_initialisation_is_bit_exact(target):
-    config = ASTConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=3, intermediate_size=192, **IMAGENET_TARGETS[target])
+    config = ASTConfig(
+        hidden_size=48, num_hidden_layers=1, num_attention_heads=3, intermediate_size=192, **IMAGENET_TARGETS[target]
+    )
     source = load_fixture("ast_imagenet_init_w48d1.source_deit")
     expected = load_fixture(f"ast_imagenet_init_w48d1.{target}.ast_state_dict")
     model = convert(source, "timm-vit", config)
@@ -106,14 +124,20 @@ def test_timm_imagenet_initialisation_is_bit_exact(target):
     with torch.no_grad():
         output = model(reference[f"{target}.input_values"])
         base = model.ast(reference[f"{target}.input_values"])
-    torch.testing.assert_close(base.last_hidden_state, reference[f"{target}.last_hidden_state"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
-    torch.testing.assert_close(base.pooler_output, reference[f"{target}.pooled"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
+    torch.testing.assert_close(
+        base.last_hidden_state, reference[f"{target}.last_hidden_state"], atol=3e-6, rtol=0
+    )  # measured <= 1.5e-6
+    torch.testing.assert_close(
+        base.pooler_output, reference[f"{target}.pooled"], atol=3e-6, rtol=0
+    )  # measured <= 1.5e-6
     torch.testing.assert_close(output.logits, reference[f"{target}.logits"], atol=2e-6, rtol=0)
 
 
 def test_timm_patch_projection_is_the_rgb_sum_and_head_is_fresh():
     source = load_fixture("ast_imagenet_init_w48d1.source_deit")
-    config = ASTConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=3, intermediate_size=192, **IMAGENET_TARGETS["t0"])
+    config = ASTConfig(
+        hidden_size=48, num_hidden_layers=1, num_attention_heads=3, intermediate_size=192, **IMAGENET_TARGETS["t0"]
+    )
     converted, _ = convert_timm_vit_state_dict(source, config)
     projection = converted["ast.embeddings.patch_embeddings.projection.weight"]
     assert projection.shape == (48, 1, 16, 16)
@@ -166,10 +190,19 @@ def _tiny_transformers_ast():
     from transformers import ASTForAudioClassification as HFASTForAudioClassification
 
     torch.manual_seed(3)
-    config = HFASTConfig(hidden_size=48, num_hidden_layers=2, num_attention_heads=3, intermediate_size=96, max_length=100, frequency_stride=12, time_stride=10, num_labels=5)
+    config = HFASTConfig(
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=3,
+        intermediate_size=96,
+        max_length=100,
+        frequency_stride=12,
+        time_stride=10,
+        num_labels=5,
+    )
     model = HFASTForAudioClassification(config).eval()
     with torch.no_grad():  # make LayerNorm affines and biases non-trivial so a dropped one is caught
-        for name, parameter in model.named_parameters():
+        for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
     return model
 
@@ -178,7 +211,9 @@ def test_transformers_checkpoint_directory_gives_equal_logits(tmp_path):
     reference_model = _tiny_transformers_ast()
     reference_model.save_pretrained(tmp_path)
     model = convert(tmp_path, "hf-ast")
-    assert model.config.layer_norm_eps == model.config.classifier_layer_norm_eps == reference_model.config.layer_norm_eps
+    assert (
+        model.config.layer_norm_eps == model.config.classifier_layer_norm_eps == reference_model.config.layer_norm_eps
+    )
     assert (model.config.frequency_stride, model.config.time_stride, model.config.max_length) == (12, 10, 100)
     features = torch.randn(3, 100, 128)
     with torch.no_grad():
@@ -187,7 +222,18 @@ def test_transformers_checkpoint_directory_gives_equal_logits(tmp_path):
 
 def test_transformers_in_memory_state_dict_converts(tmp_path):
     reference_model = _tiny_transformers_ast()
-    config = ASTConfig(hidden_size=48, num_hidden_layers=2, num_attention_heads=3, intermediate_size=96, max_length=100, frequency_stride=12, time_stride=10, num_labels=5, layer_norm_eps=1e-12, classifier_layer_norm_eps=1e-12)
+    config = ASTConfig(
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=3,
+        intermediate_size=96,
+        max_length=100,
+        frequency_stride=12,
+        time_stride=10,
+        num_labels=5,
+        layer_norm_eps=1e-12,
+        classifier_layer_norm_eps=1e-12,
+    )
     model = convert(reference_model.state_dict(), "hf-ast", config)  # 5.x names: layers.N.attention.q_proj
     features = torch.randn(2, 100, 128)
     with torch.no_grad():
@@ -196,6 +242,12 @@ def test_transformers_in_memory_state_dict_converts(tmp_path):
 
 def test_fixture_state_dict_has_the_original_ast_layout():
     state = load_file(str(fixture_path("ast_tiny224_f10t10_tdim100.state_dict.safetensors")))
-    assert len(state) == 27 and {"v.cls_token", "v.dist_token", "v.pos_embed", "v.patch_embed.proj.weight", "mlp_head.1.weight"} <= set(state)
+    assert len(state) == 27 and {
+        "v.cls_token",
+        "v.dist_token",
+        "v.pos_embed",
+        "v.patch_embed.proj.weight",
+        "mlp_head.1.weight",
+    } <= set(state)
     assert all(value.dtype == torch.float32 and torch.isfinite(value).all() for value in state.values())
     assert state["v.patch_embed.proj.weight"].shape[-2:] == (16, 16)  # 16x16 patches

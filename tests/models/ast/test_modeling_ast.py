@@ -2,8 +2,6 @@
 
 import pytest
 import torch
-from testing_utils.fixtures import load_fixture
-from testing_utils.model_tester import ModelTesterMixin
 
 from spectrogram_transformers import (
     ASTConfig,
@@ -11,6 +9,8 @@ from spectrogram_transformers import (
     ASTModel,
     convert,
 )
+from testing_utils.fixtures import load_fixture
+from testing_utils.model_tester import ModelTesterMixin
 
 
 def tiny_config(**overrides) -> ASTConfig:
@@ -44,7 +44,9 @@ class TestASTCommonSingleToken(TestASTCommon):
     """Plain-ViT backbone (one prefix token) with mean pooling, as SSAST's base_nokd / ft_avgtok."""
 
     def make_config(self, **overrides):
-        return tiny_config(num_prefix_tokens=1, pooling="mean", patch_size=(32, 2), frequency_stride=32, time_stride=2, **overrides)
+        return tiny_config(
+            num_prefix_tokens=1, pooling="mean", patch_size=(32, 2), frequency_stride=32, time_stride=2, **overrides
+        )
 
 
 def test_hidden_states_and_attentions_have_expected_shapes():
@@ -139,8 +141,32 @@ def test_from_pretrained_into_another_length_resizes_positions(tmp_path):
 @pytest.mark.parametrize(
     "name, config",
     [
-        ("ast_tiny224_f10t10_tdim100", ASTConfig(hidden_size=192, num_hidden_layers=1, num_attention_heads=3, intermediate_size=768, frequency_stride=10, time_stride=10, max_length=100, num_labels=10)),
-        ("ast_w64d3_f16t16_tdim128", ASTConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, frequency_stride=16, time_stride=16, max_length=128, num_labels=7)),
+        (
+            "ast_tiny224_f10t10_tdim100",
+            ASTConfig(
+                hidden_size=192,
+                num_hidden_layers=1,
+                num_attention_heads=3,
+                intermediate_size=768,
+                frequency_stride=10,
+                time_stride=10,
+                max_length=100,
+                num_labels=10,
+            ),
+        ),
+        (
+            "ast_w64d3_f16t16_tdim128",
+            ASTConfig(
+                hidden_size=64,
+                num_hidden_layers=3,
+                num_attention_heads=2,
+                intermediate_size=256,
+                frequency_stride=16,
+                time_stride=16,
+                max_length=128,
+                num_labels=7,
+            ),
+        ),
     ],
 )
 @pytest.mark.parametrize("attn_implementation", ["sdpa", "eager"])
@@ -153,10 +179,14 @@ def test_original_ast_parity(name, config, attn_implementation):
         patch_embeds = model.ast.embeddings.patch_embeddings(reference["input_values"])
     torch.testing.assert_close(patch_embeds, reference["patch_embeds"], atol=1e-6, rtol=0)
     for index in range(config.num_hidden_layers):
-        torch.testing.assert_close(output.hidden_states[index + 1], reference[f"hidden_block{index}"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
+        torch.testing.assert_close(
+            output.hidden_states[index + 1], reference[f"hidden_block{index}"], atol=3e-6, rtol=0
+        )  # measured <= 1.5e-6
     with torch.no_grad():
         base = model.ast(reference["input_values"])
-    torch.testing.assert_close(base.last_hidden_state, reference["last_hidden_state"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
+    torch.testing.assert_close(
+        base.last_hidden_state, reference["last_hidden_state"], atol=3e-6, rtol=0
+    )  # measured <= 1.5e-6
     torch.testing.assert_close(base.pooler_output, reference["pooled"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
     torch.testing.assert_close(output.logits, reference["logits"], atol=2e-6, rtol=0)
 
@@ -164,12 +194,19 @@ def test_original_ast_parity(name, config, attn_implementation):
 def test_parity_needs_both_layer_norm_eps():
     """The fixture tells the head eps (1e-5) from the backbone eps (1e-6): the wrong one fails 2e-6."""
     reference = load_fixture("ast_tiny224_f10t10_tdim100.io")
-    config = ASTConfig(hidden_size=192, num_hidden_layers=1, num_attention_heads=3, intermediate_size=768, max_length=100, num_labels=10, classifier_layer_norm_eps=1e-6)
+    config = ASTConfig(
+        hidden_size=192,
+        num_hidden_layers=1,
+        num_attention_heads=3,
+        intermediate_size=768,
+        max_length=100,
+        num_labels=10,
+        classifier_layer_norm_eps=1e-6,
+    )
     model = convert(load_fixture("ast_tiny224_f10t10_tdim100.state_dict"), "original-ast", config)
     with torch.no_grad():
         logits = model(reference["input_values"]).logits
     assert (logits - reference["logits"]).abs().max() > 2e-6
-
 
 
 def test_inference_follows_in_place_weight_updates():

@@ -4,14 +4,14 @@ import math
 
 import pytest
 import torch
-from testing_utils.fixtures import load_fixture
+
+from spectrogram_transformers import HTSATConfig, convert
 from spectrogram_transformers.modeling.checkpoint import CheckpointKeyError
 from spectrogram_transformers.modeling.htsat.convert_htsat import (
     convert_original_htsat_state_dict,
     infer_htsat_config,
 )
-
-from spectrogram_transformers import HTSATConfig, convert
+from testing_utils.fixtures import load_fixture
 
 FIXTURE = "htsat_e12_d2222"
 N_FFT = 1024
@@ -69,7 +69,9 @@ def test_lightning_checkpoint_file(original_state_dict, reference, tmp_path):
         "pytorch-lightning_version": "1.5.9",
         "state_dict": {f"sed_model.{key}": value for key, value in original_state_dict.items()},
         "callbacks": {"ModelCheckpoint": {"best_model_score": torch.tensor(0.47), "monitor": "mAP"}},
-        "optimizer_states": [{"state": {0: {"step": 10, "exp_avg": torch.zeros(3)}}, "param_groups": [{"lr": 1e-3, "params": [0]}]}],
+        "optimizer_states": [
+            {"state": {0: {"step": 10, "exp_avg": torch.zeros(3)}}, "param_groups": [{"lr": 1e-3, "params": [0]}]}
+        ],
         "lr_schedulers": [{"last_epoch": 41, "base_lrs": [1e-3]}],
     }
     path = tmp_path / "HTSAT_AudioSet_Saved_1.ckpt"
@@ -155,8 +157,19 @@ def test_cli_conversion_of_a_lightning_checkpoint_feeds_the_pipeline(original_st
     labels.write_text("index,mid,display_name\n" + "".join(f"{i},/m/{i},sound {i}\n" for i in range(10)))
     output = tmp_path / "converted"
     code = cli_main(
-        ["convert", "--source", "original-htsat", "--checkpoint", str(checkpoint), "--labels", str(labels),
-         "--problem-type", "multi_label_classification", "--output", str(output)]
+        [
+            "convert",
+            "--source",
+            "original-htsat",
+            "--checkpoint",
+            str(checkpoint),
+            "--labels",
+            str(labels),
+            "--problem-type",
+            "multi_label_classification",
+            "--output",
+            str(output),
+        ]
     )
     assert code == 0
     classifier = pipeline("audio-classification", model=str(output), top_k=10)

@@ -3,9 +3,14 @@ common suite, the crop / infer-mode paths and input errors."""
 
 import pytest
 import torch
-from testing_utils.fixtures import load_fixture
 from huggingface_hub.errors import StrictDataclassClassValidationError
-from testing_utils.model_tester import ModelTesterMixin
+
+from spectrogram_transformers import (
+    HTSATConfig,
+    HTSATFeatureExtractor,
+    HTSATForAudioClassification,
+    HTSATModel,
+)
 from spectrogram_transformers.modeling.htsat.convert_htsat import (
     build_from_original_htsat,
 )
@@ -16,13 +21,8 @@ from spectrogram_transformers.modeling.htsat.modeling_htsat import (
     relative_position_index,
     shifted_window_mask,
 )
-
-from spectrogram_transformers import (
-    HTSATConfig,
-    HTSATFeatureExtractor,
-    HTSATForAudioClassification,
-    HTSATModel,
-)
+from testing_utils.fixtures import load_fixture
+from testing_utils.model_tester import ModelTesterMixin
 
 FIXTURE = "htsat_e12_d2222"
 ATOL = 5e-6  # HTS-AT fed the stored log-mel or image: measured <= 2.4e-6 (README §10 of the fixtures asks 1e-5)
@@ -66,7 +66,9 @@ def max_diff(actual: torch.Tensor, expected: torch.Tensor) -> float:
 def test_derived_buffers_equal_the_originals():
     """The non-persistent index and shift-mask buffers equal the ones the original stored."""
     state_dict = load_fixture(f"{FIXTURE}.state_dict")
-    config = tiny_config(spec_size=256, num_mel_bins=64, embed_dim=12, depths=(2, 2, 2, 2), num_heads=(2, 4, 8, 16), window_size=8)
+    config = tiny_config(
+        spec_size=256, num_mel_bins=64, embed_dim=12, depths=(2, 2, 2, 2), num_heads=(2, 4, 8, 16), window_size=8
+    )
     for stage in range(4):
         window, shift = config.stage_window(stage)
         original_index = state_dict[f"layers.{stage}.blocks.0.attn.relative_position_index"]
@@ -75,7 +77,9 @@ def test_derived_buffers_equal_the_originals():
         if stage == 3:  # 8×8 grid = one window: no shift, no mask
             assert shift == 0 and mask_key not in state_dict
         else:
-            assert torch.equal(shifted_window_mask(config.stage_resolution(stage), window, shift), state_dict[mask_key])
+            assert torch.equal(
+                shifted_window_mask(config.stage_resolution(stage), window, shift), state_dict[mask_key]
+            )
 
 
 def test_image_from_logmel(original_model, reference):
@@ -98,7 +102,9 @@ def test_every_stage_from_the_stored_image(original_model, reference):
         assert max_diff(output.last_hidden_state, reference["last_hidden_state"]) <= ATOL
         assert max_diff(output.pooler_output, reference["latent_output"]) <= ATOL
         classifier = original_model.classifier
-        grid = regroup_tokens_by_time(reference["last_hidden_state"], classifier.final_resolution, classifier.freq_ratio)
+        grid = regroup_tokens_by_time(
+            reference["last_hidden_state"], classifier.final_resolution, classifier.freq_ratio
+        )
         assert max_diff(classifier.conv(grid), reference["tscam_conv_out"]) <= ATOL
 
 
@@ -148,7 +154,9 @@ def test_end_to_end_from_waveform(original_model, reference):
     assert max_diff(output.latent_output, reference["latent_output"]) <= 2e-6
 
     short = HTSATFeatureExtractor(clip_samples=None)
-    features = short(reference["clip3s.input_waveform"][0].numpy(), sampling_rate=32000, return_tensors="pt").input_features
+    features = short(
+        reference["clip3s.input_waveform"][0].numpy(), sampling_rate=32000, return_tensors="pt"
+    ).input_features
     assert features.shape == (1, 301, 64)
     with torch.no_grad():
         output = original_model(features, infer_mode=True)

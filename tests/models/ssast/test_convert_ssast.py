@@ -2,7 +2,13 @@
 
 import pytest
 import torch
-from testing_utils.fixtures import fixture_info, load_fixture
+
+from spectrogram_transformers import (
+    SSASTConfig,
+    SSASTForAudioClassification,
+    SSASTForPreTraining,
+    convert,
+)
 from spectrogram_transformers.hub_configs import (
     build_model,
     list_variants,
@@ -14,13 +20,7 @@ from spectrogram_transformers.modeling.ssast.convert_ssast import (
     convert_original_ssast_state_dict,
     infer_ssast_config,
 )
-
-from spectrogram_transformers import (
-    SSASTConfig,
-    SSASTForAudioClassification,
-    SSASTForPreTraining,
-    convert,
-)
+from testing_utils.fixtures import fixture_info, load_fixture
 
 FIXTURES = ("ssast_patch_w64d2", "ssast_frame_w64d2")
 HEADS = 2  # the fixtures' narrow DeiT (width 64) has 2 heads; widths 192/384/768 are inferred
@@ -72,7 +72,9 @@ def test_pretraining_checkpoint_converts_to_pretraining_model(name):
     assert torch.equal(converted["mask_embedding"], state_dict["module.mask_embed"])
     assert torch.equal(converted["discriminative_head.fc2.weight"], state_dict["module.cpredlayer.2.weight"])
     assert torch.equal(converted["generative_head.fc1.bias"], state_dict["module.gpredlayer.0.bias"])
-    split = torch.cat([converted[f"ssast.encoder.layers.1.attention.{name}.weight"] for name in ("q_proj", "k_proj", "v_proj")])
+    split = torch.cat(
+        [converted[f"ssast.encoder.layers.1.attention.{name}.weight"] for name in ("q_proj", "k_proj", "v_proj")]
+    )
     assert torch.equal(split, state_dict["module.v.blocks.1.attn.qkv.weight"])
     assert torch.equal(converted["ssast.embeddings.position_embeddings"], state_dict["module.v.pos_embed"])
 
@@ -93,7 +95,11 @@ def test_fine_tuned_checkpoint_converts_to_classifier_and_matches_logits(name):
 def test_converted_fine_tuned_checkpoint_equals_adapted_pretraining_checkpoint(name, tmp_path):
     """Both routes to a fine-tuning model agree on every encoder tensor, bit for bit."""
     pretraining = load_fixture(f"{name}.pretrain_state_dict")
-    convert(pretraining, "original-ssast", infer_ssast_config(pretraining, num_attention_heads=HEADS, num_masked_patches=40)).save_pretrained(tmp_path)
+    convert(
+        pretraining,
+        "original-ssast",
+        infer_ssast_config(pretraining, num_attention_heads=HEADS, num_masked_patches=40),
+    ).save_pretrained(tmp_path)
     config = fine_tuning_config(name)
     adapted = SSASTForAudioClassification.from_pretrained(tmp_path, config=config).state_dict()
     converted = convert(load_fixture(f"{name}.ft0.state_dict"), "original-ssast", config).state_dict()
@@ -116,9 +122,17 @@ def test_config_contradicting_checkpoint_is_rejected():
     state_dict = load_fixture("ssast_patch_w64d2.pretrain_state_dict")
     config = infer_ssast_config(state_dict, num_attention_heads=HEADS, num_masked_patches=40)
     with pytest.raises(ValueError, match="hidden_size"):
-        convert(state_dict, "original-ssast", SSASTConfig(**{**config.to_diff_dict(), "hidden_size": 128, "num_attention_heads": 2}))
+        convert(
+            state_dict,
+            "original-ssast",
+            SSASTConfig(**{**config.to_diff_dict(), "hidden_size": 128, "num_attention_heads": 2}),
+        )
     with pytest.raises(ValueError, match="from_pretrained"):
-        convert(state_dict, "original-ssast", SSASTConfig(**{**config.to_diff_dict(), "frequency_stride": 10, "time_stride": 10}))
+        convert(
+            state_dict,
+            "original-ssast",
+            SSASTConfig(**{**config.to_diff_dict(), "frequency_stride": 10, "time_stride": 10}),
+        )
     with pytest.raises(ValueError, match="does not store its strides"):
         convert(load_fixture("ssast_patch_w64d2.ft0.state_dict"), "original-ssast")
 
@@ -136,8 +150,13 @@ SSAST_VARIANTS = [name for name in list_variants() if name.startswith("ssast-")]
 
 def test_released_variants_are_shipped():
     expected = {
-        "ssast-base-patch-400", "ssast-base-frame-400", "ssast-base-patch-250", "ssast-base-frame-250",
-        "ssast-small-patch-400", "ssast-tiny-patch-400", "ssast-tiny-frame-400",
+        "ssast-base-patch-400",
+        "ssast-base-frame-400",
+        "ssast-base-patch-250",
+        "ssast-base-frame-250",
+        "ssast-small-patch-400",
+        "ssast-tiny-patch-400",
+        "ssast-tiny-frame-400",
     }
     assert set(SSAST_VARIANTS) == expected
 

@@ -2,16 +2,7 @@
 
 import pytest
 import torch
-from testing_utils.fixtures import fixture_info, load_fixture
 from huggingface_hub.errors import StrictDataclassClassValidationError
-from testing_utils.model_tester import ModelTesterMixin
-from spectrogram_transformers.modeling.ssast.convert_ssast import infer_ssast_config
-from spectrogram_transformers.modeling.ssast.masking import (
-    cluster_mask_from_draws,
-    cluster_mask_indices,
-    patchify_spectrogram,
-    random_mask_indices,
-)
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
@@ -28,6 +19,15 @@ from spectrogram_transformers import (
     SSASTModel,
     convert,
 )
+from spectrogram_transformers.modeling.ssast.convert_ssast import infer_ssast_config
+from spectrogram_transformers.modeling.ssast.masking import (
+    cluster_mask_from_draws,
+    cluster_mask_indices,
+    patchify_spectrogram,
+    random_mask_indices,
+)
+from testing_utils.fixtures import fixture_info, load_fixture
+from testing_utils.model_tester import ModelTesterMixin
 
 FIXTURES = ("ssast_patch_w64d2", "ssast_frame_w64d2")
 
@@ -66,7 +66,9 @@ def pretrained_fixture_model(name: str) -> SSASTForPreTraining:
     info = fixture_info(f"{name}.pretrain_io")
     config = infer_ssast_config(
         load_fixture(f"{name}.pretrain_state_dict"),
-        num_attention_heads=info["timm_create_model_size_overrides"]["vit_deit_tiny_distilled_patch16_224"]["num_heads"],
+        num_attention_heads=info["timm_create_model_size_overrides"]["vit_deit_tiny_distilled_patch16_224"][
+            "num_heads"
+        ],
         num_masked_patches=info["mask_patch"],
     )
     return convert(load_fixture(f"{name}.pretrain_state_dict"), "original-ssast", config)
@@ -102,7 +104,10 @@ class TestSSASTPreTrainingCommon(ModelTesterMixin):
 
     def make_inputs(self, config):
         generator = torch.Generator().manual_seed(3)
-        return {"input_values": features(config), "mask_indices": SSASTForPreTraining(config).draw_mask_indices(2, generator)}
+        return {
+            "input_values": features(config),
+            "mask_indices": SSASTForPreTraining(config).draw_mask_indices(2, generator),
+        }
 
 
 class TestSSASTFramePreTrainingCommon(TestSSASTPreTrainingCommon):
@@ -122,7 +127,9 @@ def test_discriminative_objective_matches_original(name):
     torch.testing.assert_close(output.nce_loss, io["mpc.nce"], atol=2e-6, rtol=0)
     assert output.accuracy.item() == io["mpc.acc"].item()  # exact: the argmax convention must match
     torch.testing.assert_close(output.discriminative_predictions, io["mpc.pred"], atol=2e-6, rtol=0)
-    torch.testing.assert_close(output.last_hidden_state, io["mpc.last_hidden_state"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
+    torch.testing.assert_close(
+        output.last_hidden_state, io["mpc.last_hidden_state"], atol=3e-6, rtol=0
+    )  # measured <= 1.5e-6
     assert torch.equal(output.mask_indices, io["mpc.mask_index"])
 
 
@@ -134,7 +141,9 @@ def test_generative_objective_matches_original(name):
         output = model(io["input_values"], mask_indices=io["mpg.mask_index"])
     torch.testing.assert_close(output.mse_loss, io["mpg.mse"], atol=2e-6, rtol=0)
     torch.testing.assert_close(output.generative_predictions, io["mpg.pred"], atol=2e-6, rtol=0)
-    torch.testing.assert_close(output.generative_last_hidden_state, io["mpg.last_hidden_state"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
+    torch.testing.assert_close(
+        output.generative_last_hidden_state, io["mpg.last_hidden_state"], atol=3e-6, rtol=0
+    )  # measured <= 1.5e-6
     # the joint loss is the paper's nce + 10·mse
     torch.testing.assert_close(output.loss, output.nce_loss + 10 * output.mse_loss)
 
@@ -145,7 +154,9 @@ def test_separate_masks_reproduce_pretrain_joint(name):
     model = pretrained_fixture_model(name)
     io = load_fixture(f"{name}.pretrain_io")
     with torch.no_grad():
-        output = model(io["input_values"], mask_indices=io["mpc.mask_index"], generative_mask_indices=io["mpg.mask_index"])
+        output = model(
+            io["input_values"], mask_indices=io["mpc.mask_index"], generative_mask_indices=io["mpg.mask_index"]
+        )
     torch.testing.assert_close(output.nce_loss, io["mpc.nce"], atol=2e-6, rtol=0)
     torch.testing.assert_close(output.mse_loss, io["mpg.mse"], atol=2e-6, rtol=0)
     assert output.accuracy.item() == io["mpc.acc"].item()
@@ -180,9 +191,16 @@ def test_fine_tuning_from_pretrained_matches_original(name, pooling, task, tmp_p
     reference = load_fixture(f"{name}.ft0.state_dict")
     state = model.state_dict()
     assert torch.equal(state["ssast.embeddings.position_embeddings"], reference["v.pos_embed"])
-    assert torch.equal(state["ssast.embeddings.patch_embeddings.projection.weight"], reference["v.patch_embed.proj.weight"])
-    assert torch.equal(state["ssast.embeddings.patch_embeddings.projection.bias"], reference["v.patch_embed.proj.bias"])
-    assert model.config.pretraining_max_length == fixture_info(f"{name}.pretrain_io")["pretrain_constructor_kwargs"]["input_tdim"]
+    assert torch.equal(
+        state["ssast.embeddings.patch_embeddings.projection.weight"], reference["v.patch_embed.proj.weight"]
+    )
+    assert torch.equal(
+        state["ssast.embeddings.patch_embeddings.projection.bias"], reference["v.patch_embed.proj.bias"]
+    )
+    assert (
+        model.config.pretraining_max_length
+        == fixture_info(f"{name}.pretrain_io")["pretrain_constructor_kwargs"]["input_tdim"]
+    )
     # the fixture's mlp_head was re-valued after construction: take it from the file
     with torch.no_grad():
         model.classifier.layernorm.weight.copy_(reference["mlp_head.0.weight"])
@@ -195,19 +213,25 @@ def test_fine_tuning_from_pretrained_matches_original(name, pooling, task, tmp_p
         logits = model(io["ft0.input_values"]).logits
     torch.testing.assert_close(logits, io[f"ft0.{task}.logits"], atol=2e-6, rtol=0)
     torch.testing.assert_close(encoded.pooler_output, io[f"ft0.{task}.pooled"], atol=2e-6, rtol=0)
-    torch.testing.assert_close(encoded.last_hidden_state, io["ft0.last_hidden_state"], atol=3e-6, rtol=0)  # measured <= 1.5e-6
+    torch.testing.assert_close(
+        encoded.last_hidden_state, io["ft0.last_hidden_state"], atol=3e-6, rtol=0
+    )  # measured <= 1.5e-6
 
 
 # --------------------------------------------------------------------------------------------- masking rules
 
 
-def original_cluster_loop(side: int, starts: list[int], time_patches: int, num_patches: int, num_masked: int) -> list[int]:
+def original_cluster_loop(
+    side: int, starts: list[int], time_patches: int, num_patches: int, num_masked: int
+) -> list[int]:
     """gen_maskid_patch's loop, replayed on given draws (the set's ascending order made explicit)."""
     ids = set()
     for start in starts:
         if len(ids) > num_masked:
             break
-        ids.update(c for i in range(side) for j in range(side) if 0 < (c := start + time_patches * i + j) < num_patches)
+        ids.update(
+            c for i in range(side) for j in range(side) if 0 < (c := start + time_patches * i + j) < num_patches
+        )
     assert len(ids) > num_masked
     return sorted(ids)[:num_masked]
 
@@ -290,7 +314,10 @@ def per_sample_losses(model: SSASTForPreTraining, x: torch.Tensor, mask: torch.T
     """The original's per-sample loops (mask blend, target gather, InfoNCE) on this model's weights."""
     config = model.config
     prefix = config.num_prefix_tokens
-    unfold = torch.nn.Unfold(kernel_size=(config.frequency_patch_size, config.time_patch_size), stride=(config.frequency_patch_size, config.time_patch_size))
+    unfold = torch.nn.Unfold(
+        kernel_size=(config.frequency_patch_size, config.time_patch_size),
+        stride=(config.frequency_patch_size, config.time_patch_size),
+    )
     image = x.unsqueeze(1).transpose(2, 3)
     targets = unfold(image).transpose(1, 2)
     tokens = model.ssast.embeddings.embed_patches(x)
@@ -457,11 +484,15 @@ def test_pretraining_directory_with_fused_qkv_fine_tunes(tmp_path):
     pretraining = SSASTForPreTraining(tiny_config()).eval()
     pretraining.config.save_pretrained(tmp_path)
     state = pretraining.state_dict()
-    old_layout = {k: v.contiguous() for k, v in state.items() if not any(f".{n}." in k for n in ("q_proj", "k_proj", "v_proj"))}
+    old_layout = {
+        k: v.contiguous() for k, v in state.items() if not any(f".{n}." in k for n in ("q_proj", "k_proj", "v_proj"))
+    }
     for layer in range(pretraining.config.num_hidden_layers):
         prefix = f"ssast.encoder.layers.{layer}.attention."
         for kind in ("weight", "bias"):
-            old_layout[f"{prefix}qkv.{kind}"] = torch.cat([state[f"{prefix}{n}.{kind}"] for n in ("q_proj", "k_proj", "v_proj")])
+            old_layout[f"{prefix}qkv.{kind}"] = torch.cat(
+                [state[f"{prefix}{n}.{kind}"] for n in ("q_proj", "k_proj", "v_proj")]
+            )
     save_file(old_layout, tmp_path / "model.safetensors", metadata={"format": "pt"})
     classifier = SSASTForAudioClassification.from_pretrained(tmp_path, num_labels=3).eval()
     for fine_tuned, pretrained in zip(classifier.ssast.encoder.layers, pretraining.ssast.encoder.layers):

@@ -7,12 +7,6 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from spectrogram_transformers.training.pretrain import (
-    AudioFileDataset,
-    UnlabeledAudioCollator,
-    find_audio_files,
-    load_pretraining_model,
-)
 
 from spectrogram_transformers import (
     ASTFeatureExtractor,
@@ -20,8 +14,21 @@ from spectrogram_transformers import (
     SSASTForPreTraining,
 )
 from spectrogram_transformers.cli import main
+from spectrogram_transformers.training.pretrain import (
+    AudioFileDataset,
+    UnlabeledAudioCollator,
+    find_audio_files,
+    load_pretraining_model,
+)
 
-TINY = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "num_hidden_layers": 1, "max_length": 64, "num_masked_patches": 10}
+TINY = {
+    "hidden_size": 32,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "num_hidden_layers": 1,
+    "max_length": 64,
+    "num_masked_patches": 10,
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +58,15 @@ def test_pretrain_command_runs_and_saves_a_loadable_checkpoint(audio_folder, tmp
     ])  # fmt: skip
     assert code == 0
     metrics = json.loads((output / "pretraining_metrics.json").read_text())
-    for name in ("last_loss", "last_nce_loss", "last_mse_loss", "last_accuracy", "eval_loss", "eval_nce_loss", "eval_accuracy"):
+    for name in (
+        "last_loss",
+        "last_nce_loss",
+        "last_mse_loss",
+        "last_accuracy",
+        "eval_loss",
+        "eval_nce_loss",
+        "eval_accuracy",
+    ):
         assert math.isfinite(metrics[name]), name
     assert 0.0 <= metrics["last_accuracy"] <= 1.0
     assert metrics["train_skipped_clips"] >= 1 and metrics["eval_skipped_clips"] == 1  # corrupt.wav, counted
@@ -73,7 +88,9 @@ def test_pretrain_command_runs_and_saves_a_loadable_checkpoint(audio_folder, tmp
 def test_find_audio_files_is_recursive_and_filters_by_format(audio_folder, tmp_path):
     files = find_audio_files(audio_folder)
     names = sorted(path.name for path in files)
-    assert names == sorted(["clip0.wav", "clip1.wav", "clip2.wav", "clip3.flac", "clip4.wav", "clip5.wav", "corrupt.wav"])
+    assert names == sorted(
+        ["clip0.wav", "clip1.wav", "clip2.wav", "clip3.flac", "clip4.wav", "clip5.wav", "corrupt.wav"]
+    )
     with pytest.raises(ValueError, match="no audio files"):
         find_audio_files(tmp_path)
     with pytest.raises(FileNotFoundError):
