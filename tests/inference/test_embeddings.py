@@ -34,9 +34,13 @@ def reference_encoder(directory):
     return model.base_model.eval(), AutoFeatureExtractor.from_pretrained(directory)
 
 
-def reference_output(directory, waveform, **model_kwargs):
+def reference_output(directory, waveform, frames=None, **model_kwargs):
+    """The encoder's output for one clip; `frames`: an extractor built for that many input frames (the frame count
+    is a constructor setting: the call's `max_length` counts samples, as in transformers)."""
     encoder, extractor = reference_encoder(directory)
-    features = extractor(waveform, sampling_rate=RATE, return_tensors="pt", **model_kwargs.pop("extractor", {}))
+    if frames is not None:
+        extractor = AutoFeatureExtractor.from_pretrained(directory, max_length=frames)
+    features = extractor(waveform, sampling_rate=RATE, return_tensors="pt")
     with torch.no_grad():
         return encoder(**features, **model_kwargs)
 
@@ -138,7 +142,7 @@ def test_crop_sees_the_clip_alone(model_dirs, family):
     cropped = embedder.embed(waveform, short_clip="crop", tokens=True)
     padded = embedder.embed(waveform, tokens=True)
     # 43 frames rounded up to whole patches (16 + 3 · 10 = 46), positional embedding cut to them
-    reference = reference_output(directory, waveform, extractor={"max_length": 46}, interpolate_pos_encoding=True)
+    reference = reference_output(directory, waveform, frames=46, interpolate_pos_encoding=True)
     np.testing.assert_allclose(cropped.embedding, reference.pooler_output[0].numpy(), rtol=0, atol=1e-6)
     assert cropped.tokens.shape[1] == 4 and padded.tokens.shape[1] == 9
     assert not np.allclose(cropped.embedding, padded.embedding, atol=1e-4)
