@@ -15,7 +15,7 @@ from ..feature_extraction import model_input_samples, to_mono_float32
 from ..feature_extraction.kaldi import pad_batch
 from ..feature_extraction.streaming import AudioInfo, WindowStream
 from .decoding import UnreadableAudioError, UnreadableFile, decode_audio, stream_decoded
-from .dtypes import BACKENDS, BackendName, DTypeName, resolve_dtype
+from .dtypes import BackendName, DTypeName, check_runner_arguments, resolve_dtype
 from .errors import InferenceError
 from .loading import load_onnx_classifier, load_torch_classifier
 from .results import FilePrediction, WindowBatch, WindowPrediction
@@ -64,10 +64,7 @@ class AudioClassifier:
         backend: BackendName = "torch",
         feature_extractor=None,
     ):
-        if batch_size < 1:
-            raise InferenceError(f"batch_size must be >= 1, got {batch_size}")
-        if backend not in BACKENDS:
-            raise InferenceError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_runner_arguments(batch_size, backend)
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.backend = backend

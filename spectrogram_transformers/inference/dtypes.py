@@ -15,6 +15,14 @@ DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16")
 BACKENDS: tuple[str, ...] = ("torch", "onnx")
 
 
+def check_runner_arguments(batch_size: int, backend: str) -> None:
+    """The batch size and backend every runner (classifier, embedder) takes, refused as a user's mistake."""
+    if batch_size < 1:
+        raise InferenceError(f"batch_size must be >= 1, got {batch_size}")
+    if backend not in BACKENDS:
+        raise InferenceError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
 def bf16_supported(device: str | torch.device = "cpu") -> bool:
     """Whether `device` runs bfloat16 natively (CUDA with bf16, or a CPU with AVX512-BF16 / AMX)."""
     device = torch.device(device)

@@ -44,7 +44,7 @@ import torch
 from ..feature_extraction import model_input_samples
 from ..feature_extraction.kaldi import kaldi_frame_sizes, pad_batch
 from .decoding import UnreadableFile, decode_audio, prefetch_decoded
-from .dtypes import BACKENDS, BackendName, DTypeName, resolve_dtype
+from .dtypes import BackendName, DTypeName, check_runner_arguments, resolve_dtype
 from .errors import InferenceError
 from .loading import ENCODER_MODEL_TYPES, load_torch_encoder
 from .windows import window_and_hop_samples, window_starts
@@ -141,10 +141,7 @@ class AudioEmbedder:
         backend: BackendName = "torch",
         feature_extractor=None,
     ):
-        if batch_size < 1:
-            raise InferenceError(f"batch_size must be >= 1, got {batch_size}")
-        if backend not in BACKENDS:
-            raise InferenceError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_runner_arguments(batch_size, backend)
         if backend != "torch":
             raise InferenceError(
                 "embeddings need the PyTorch model (--backend torch): an exported ONNX graph outputs the logits only, "
