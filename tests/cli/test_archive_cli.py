@@ -256,6 +256,36 @@ def test_two_processes_under_torchrun_write_the_rows_of_one(ast_dir, tree, tmp_p
     assert len(list(read_jsonl(single))) == 9
 
 
+@pytest.mark.slow
+def test_two_processes_under_accelerate_launch_detect_the_events_of_one(tree, tmp_path):
+    """`accelerate launch` (two CPU processes: `--multi_gpu --num_processes 2`, as docs/training.md explains) sets the
+    same rank variables as torchrun: each process detects its share, the first merges, the rows equal one
+    process's, and the summary counts every file once."""
+    model = tiny_htsat_dir(tmp_path / "htsat")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for index in range(3):
+        tone_file(extra / f"e{index}.wav", 0.6 + 0.9 * index, frequency=400.0 + 150 * index, seed=20 + index)
+    detect = ["detect", str(tree), str(extra), "--model", str(model), "--threshold", "0.3"]
+    single = tmp_path / "single.jsonl"
+    assert cli_main([*detect, "--output", str(single), "--num-workers", "0"]) == 0
+    double = tmp_path / "double.jsonl"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--main_process_port", str(free_port()), "-m", "spectrogram_transformers",
+        *detect, "--output", str(double), "--num-workers", "1",
+    ]  # fmt: skip
+    # no user accelerate config may change what the flags mean
+    environment = {**_environment(), "ACCELERATE_CONFIG_FILE": str(tmp_path / "no_accelerate_config.yaml")}
+    result = subprocess.run(command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = list(read_jsonl(double))
+    assert rows == list(read_jsonl(single))
+    assert len(rows) == 7 and any(row["events"] for row in rows)
+    assert result.stderr.count("7 input(s),") == 1, result.stderr[-2000:]  # one summary, from the first process
+    assert not (tmp_path / "double.jsonl.parts").exists()
+
+
 def test_shares_are_balanced_by_bytes_and_cover_every_input_once(tree):
     from spectrogram_transformers.archive import assign_shares
 
