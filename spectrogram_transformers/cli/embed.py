@@ -94,12 +94,24 @@ class EmbedTask:
         return self.tokens_dir / f"{item.position:09d}-{Path(item.path).stem}.npz"
 
     def __call__(self, waveform, item) -> dict[str, Any]:
-        import numpy as np
-
         result = self.embedder.embed(
             waveform, name=item.name, window=self.window, hop=self.hop, tokens=self.tokens_dir is not None,
             short_clip=self.short_clip, progress=False,
         )  # fmt: skip
+        return self._row(result, item)
+
+    def from_blocks(self, blocks, item, expected_samples: int | None) -> dict[str, Any]:
+        """The same row from a long file's blocks (`run_archive` streams files longer than its limit): windows run
+        as the blocks arrive; window vectors are kept only for `windows`, tokens only for `--tokens`."""
+        result = self.embedder.embed_blocks(
+            blocks, name=item.name, window=self.window, hop=self.hop, tokens=self.tokens_dir is not None,
+            short_clip=self.short_clip, progress=False, keep_windows=self.windows, expected_samples=expected_samples,
+        )  # fmt: skip
+        return self._row(result, item)
+
+    def _row(self, result, item) -> dict[str, Any]:
+        import numpy as np
+
         row: dict[str, Any] = {"duration_s": result.duration, "embedding": result.embedding}
         if self.windows:
             row["window_starts"] = result.window_starts

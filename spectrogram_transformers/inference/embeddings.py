@@ -41,13 +41,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..feature_extraction import model_input_samples
+from ..feature_extraction import WindowStream, model_input_samples
 from ..feature_extraction.kaldi import kaldi_frame_sizes, pad_batch
-from .decoding import UnreadableFile, decode_audio, prefetch_decoded
+from .decoding import UnreadableAudioError, UnreadableFile, decode_audio, stream_decoded
 from .dtypes import BackendName, DTypeName, check_runner_arguments, resolve_dtype
 from .errors import InferenceError
 from .loading import ENCODER_MODEL_TYPES, load_torch_encoder
-from .windows import window_and_hop_samples, window_starts
+from .windows import num_windows, window_and_hop_samples
 
 __all__ = ["SHORT_CLIP_MODES", "AudioEmbedder", "FileEmbedding", "ShortClipMode", "embed_files", "token_grid"]
 
@@ -274,6 +274,32 @@ class AudioEmbedder:
             short_clip: "pad" (default) or "crop" for windows shorter than the model's input (module docstring).
             progress: show a tqdm bar (default: when there is more than one batch of windows).
         """
+        waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.ndim != 1 or len(waveform) == 0:
+            raise InferenceError(f"{name}: expected a non-empty mono waveform, got shape {waveform.shape}")
+        return self.embed_blocks(
+            [waveform], name=name, window=window, hop=hop, tokens=tokens, short_clip=short_clip, progress=progress,
+            expected_samples=len(waveform),
+        )  # fmt: skip
+
+    def embed_blocks(
+        self,
+        blocks: Iterable[np.ndarray],
+        *,
+        name: str = "<waveform>",
+        window: float | None = None,
+        hop: float | None = None,
+        tokens: bool = False,
+        short_clip: ShortClipMode = "pad",
+        progress: bool | None = None,
+        keep_windows: bool = True,
+        expected_samples: int | None = None,
+    ) -> FileEmbedding:
+        """`embed` of audio given as consecutive mono blocks at `self.sampling_rate` (`stream` of a file): windows
+        run as the blocks arrive, so memory does not grow with the audio, except what is asked to be kept: the
+        window vectors (`keep_windows`; without them and without tokens, `window_embeddings` and `window_starts` are
+        empty) and the tokens. The result is exactly `embed` of the concatenated blocks: the embedding is the window vectors
+        summed in window order, row by row in float32 as numpy's `mean(axis=0)` adds them, over their count."""
         from tqdm.auto import tqdm
 
         if short_clip not in SHORT_CLIP_MODES:
@@ -283,34 +309,58 @@ class AudioEmbedder:
                 "short_clip='crop' needs AST or SSAST: HTS-AT's Swin windows need its whole input image; its feature "
                 "extractor pads or repeats short clips (clip_pad_mode)"
             )
-        waveform = np.asarray(waveform, dtype=np.float32)
-        if waveform.ndim != 1 or len(waveform) == 0:
-            raise InferenceError(f"{name}: expected a non-empty mono waveform, got shape {waveform.shape}")
         window_samples, hop_samples = window_and_hop_samples(window, hop, self.input_samples, self.sampling_rate)
-        if window_samples is None:
-            window_samples = hop_samples = len(waveform)
-        window_samples = min(window_samples, len(waveform))
-        hop_samples = min(hop_samples, window_samples)
-        starts = window_starts(len(waveform), window_samples, hop_samples)
-        num_batches = math.ceil(len(starts) / self.batch_size)
-        show = num_batches > 1 if progress is None else progress
+        if window_samples is None:  # a model without a fixed input and no window asked: the whole clip, one window
+            whole = np.concatenate([np.asarray(block, dtype=np.float32) for block in blocks])
+            blocks, window_samples, hop_samples = [whole], max(1, len(whole)), max(1, len(whole))
+        stream = WindowStream(blocks, window_samples, hop_samples)
+        total = None if expected_samples is None else num_windows(expected_samples, window_samples, hop_samples)
+        num_batches = None if total is None else math.ceil(total / self.batch_size)
+        show = (num_batches is not None and num_batches > 1) if progress is None else progress
+        vector_sum, count = None, 0
+        starts: list[int] = []
         pooled, grids, prefixes = [], [], []
-        for first in tqdm(
-            range(0, len(starts), self.batch_size), total=num_batches, disable=not show, desc=name, unit="batch"
-        ):
-            batch = [waveform[start : start + window_samples] for start in starts[first : first + self.batch_size]]
-            vectors, grid, prefix = self.run(batch, tokens=tokens, crop=short_clip == "crop")
-            pooled.append(vectors)
+
+        def run_batch(batch_starts: list[int], pieces: list[np.ndarray]) -> None:
+            nonlocal vector_sum, count
+            vectors, grid, prefix = self.run(pieces, tokens=tokens, crop=short_clip == "crop")
+            if vector_sum is None:
+                vector_sum = np.zeros(vectors.shape[1], dtype=np.float32)
+            for vector in vectors:  # row by row in float32, as numpy's mean over axis 0 adds them
+                vector_sum += vector
+            count += len(vectors)
+            if keep_windows or tokens:  # the tokens' times need their windows' starts
+                starts.extend(batch_starts)
+                pooled.append(vectors)
             grids.append(grid)
             prefixes.append(prefix)
-        window_embeddings = np.concatenate(pooled)  # (windows, hidden)
+
+        with tqdm(total=num_batches, disable=not show, desc=name, unit="batch") as bar:
+            batch_starts: list[int] = []
+            pieces: list[np.ndarray] = []
+            for start, piece in stream:
+                batch_starts.append(start)
+                pieces.append(piece)
+                if len(pieces) == self.batch_size:
+                    run_batch(batch_starts, pieces)
+                    bar.update()
+                    batch_starts, pieces = [], []
+            if pieces:
+                run_batch(batch_starts, pieces)
+                bar.update()
+        num_samples = stream.num_samples
+        if not num_samples or vector_sum is None:
+            raise InferenceError(f"{name}: expected a non-empty mono waveform, got no samples")
+        window_samples = min(window_samples, num_samples)  # a clip shorter than a window is one window: all of it
+        hop_samples = min(hop_samples, window_samples)
+        hidden = len(vector_sum)
         token_array = np.concatenate(grids) if tokens else None
         prefix_array = np.concatenate(prefixes) if tokens and prefixes[0] is not None else None
         return FileEmbedding(
             path=name,
-            duration=len(waveform) / self.sampling_rate,
-            embedding=window_embeddings.mean(axis=0),
-            window_embeddings=window_embeddings,
+            duration=num_samples / self.sampling_rate,
+            embedding=np.true_divide(vector_sum, count),
+            window_embeddings=np.concatenate(pooled) if pooled else np.zeros((0, hidden), dtype=np.float32),
             window_starts=np.asarray(starts, dtype=np.float64) / self.sampling_rate,
             window_s=window_samples / self.sampling_rate,
             hop_s=hop_samples / self.sampling_rate,
@@ -320,20 +370,38 @@ class AudioEmbedder:
             token_hop_s=self.token_hop_seconds(token_array.shape[1]) if tokens else None,
         )
 
+    def stream(self, path: str | os.PathLike, **kwargs: Any):
+        """A file as `(header info, mono float32 blocks at self.sampling_rate)` (see `stream_decoded`)."""
+        return stream_decoded(path, self.sampling_rate, **kwargs)
+
     def decode(self, path: str | os.PathLike) -> np.ndarray:
         """A file decoded to a mono waveform at `self.sampling_rate` (see `decode_audio`)."""
         return decode_audio(path, self.sampling_rate)
 
     def embed_file(self, path: str | os.PathLike, **kwargs: Any) -> FileEmbedding:
-        return self.embed(self.decode(path), name=os.fspath(path), **kwargs)
+        """`embed` of a file, decoded as a stream while its windows run (memory does not grow with the file; pass
+        `keep_windows=False` to keep no window vectors either)."""
+        info, blocks = self.stream(path)
+        try:
+            expected = None
+            if info.frames is not None and info.sampling_rate:
+                expected = round(info.frames * self.sampling_rate / info.sampling_rate)
+            return self.embed_blocks(blocks, name=os.fspath(path), expected_samples=expected, **kwargs)
+        finally:
+            blocks.close()
 
     def embed_files(
         self, paths: Iterable[str | os.PathLike], **kwargs: Any
     ) -> Iterator[FileEmbedding | UnreadableFile]:
-        """Embed files one after the other, decoding the next while the current one runs; a file that cannot be
-        decoded is yielded as an `UnreadableFile` and the others are still embedded."""
-        for path, waveform in prefetch_decoded(paths, self.decode):
-            yield waveform if isinstance(waveform, UnreadableFile) else self.embed(waveform, name=path, **kwargs)
+        """Embed files one after the other, each decoded as a stream (a background thread decodes ahead while the
+        model runs); a file that cannot be decoded is yielded as an `UnreadableFile` and the others are still
+        embedded."""
+        for path in paths:
+            path = os.fspath(path)
+            try:
+                yield self.embed_file(path, **kwargs)
+            except (UnreadableAudioError, FileNotFoundError) as error:
+                yield UnreadableFile(path, str(error))
 
 
 def embed_files(

@@ -187,3 +187,26 @@ def test_two_processes_under_torchrun_write_the_rows_of_one(model_dirs, folder, 
     rows = list(read_jsonl(double))
     assert len(rows) == 6
     assert rows == list(read_jsonl(single))
+
+
+def test_files_longer_than_the_stream_threshold_are_streamed_with_the_same_rows(
+    model_dirs, folder, tmp_path, monkeypatch
+):
+    """b.wav (2.5 s) and c.flac (1.2 s) are streamed block by block in the main process once the limit is 1 s; the
+    rows (vectors, window vectors, tokens) are those of the files decoded whole by a loader process."""
+    arguments = [folder, "--model", model_dirs["ast"], "--windows", "--tokens"]
+    whole = tmp_path / "whole" / "vectors.jsonl"
+    whole.parent.mkdir()
+    assert embed(*arguments, "--output", whole) == 0
+    monkeypatch.setenv("SPECTROGRAM_TRANSFORMERS_STREAM_LONGER_THAN", "1")
+    streamed = tmp_path / "streamed" / "vectors.jsonl"
+    streamed.parent.mkdir()
+    assert cli_main(["embed", *map(str, arguments), "--output", str(streamed), "--dtype", "float32"]) == 0
+    whole_rows, streamed_rows = list(read_rows(whole)), list(read_rows(streamed))
+    assert len(whole_rows) == 3
+    assert whole_rows == streamed_rows
+    for row in whole_rows:
+        before = np.load(whole.parent / row["tokens_file"])
+        after = np.load(streamed.parent / row["tokens_file"])
+        for name in before.files:
+            np.testing.assert_array_equal(after[name], before[name])

@@ -170,3 +170,36 @@ def test_in_memory_classifier_uses_its_encoder(model_dirs):
     in_memory = AudioEmbedder.from_model(model, extractor).embed(clip(0.8))
     from_directory = AudioEmbedder(directory, dtype="float32").embed(clip(0.8))
     np.testing.assert_allclose(in_memory.embedding, from_directory.embedding, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("family", ["ast", "htsat"])
+@pytest.mark.parametrize("block_seconds", [0.37, 5.0])
+def test_blocks_give_exactly_the_embedding_of_the_whole_waveform(model_dirs, family, block_seconds):
+    """`embed_blocks` (what `embed_file` and long archive files use) runs windows as blocks arrive and holds about
+    one window; its result is bit-for-bit `embed`'s on the concatenated audio, for any block size."""
+    embedder = AudioEmbedder(model_dirs[family], dtype="float32", batch_size=2)
+    waveform = clip(3.3 * embedder.input_seconds, seed=7)
+    whole = embedder.embed(waveform, tokens=True)
+    size = int(block_seconds * RATE)
+    blocks = (waveform[start : start + size] for start in range(0, len(waveform), size))
+    streamed = embedder.embed_blocks(blocks, tokens=True, expected_samples=len(waveform))
+    np.testing.assert_array_equal(streamed.embedding, whole.embedding)
+    np.testing.assert_array_equal(streamed.window_embeddings, whole.window_embeddings)
+    np.testing.assert_array_equal(streamed.window_starts, whole.window_starts)
+    np.testing.assert_array_equal(streamed.tokens, whole.tokens)
+    assert (streamed.duration, streamed.window_s, streamed.hop_s) == (whole.duration, whole.window_s, whole.hop_s)
+    # without keep_windows only the file's vector is kept
+    lean = embedder.embed_blocks([waveform[:size], waveform[size:]], keep_windows=False)
+    np.testing.assert_array_equal(lean.embedding, whole.embedding)
+    assert lean.window_embeddings.shape == (0, embedder.hidden_size) and len(lean.window_starts) == 0
+
+
+def test_a_short_clip_streamed_is_one_window_of_its_own_length(model_dirs):
+    embedder = AudioEmbedder(model_dirs["ast"], dtype="float32")
+    waveform = clip(0.4 * embedder.input_seconds, seed=8)
+    whole = embedder.embed(waveform, short_clip="crop")
+    streamed = embedder.embed_blocks(np.array_split(waveform, 3), short_clip="crop")
+    np.testing.assert_array_equal(streamed.embedding, whole.embedding)
+    assert streamed.window_s == pytest.approx(0.4 * embedder.input_seconds, abs=1 / RATE)
+    with pytest.raises(InferenceError, match="no samples"):
+        embedder.embed_blocks([np.zeros(0, dtype=np.float32)])
