@@ -91,6 +91,13 @@ class AudioInfo:
             return None
         return self.frames / self.sampling_rate
 
+    def samples_at(self, sampling_rate: int) -> int | None:
+        """Samples the header announces once resampled to `sampling_rate` (None when it does not say): sizes
+        progress bars and streamed windows before the audio is decoded."""
+        if self.frames is None or not self.sampling_rate:
+            return None
+        return round(self.frames * sampling_rate / self.sampling_rate)
+
 
 def _soundfile_info(path: str) -> AudioInfo | None:
     import soundfile

@@ -179,7 +179,7 @@ class FileSource(InputSource):
             return None
         if info.duration is None or info.duration <= longer_than_s:
             return None
-        return payload, round(info.frames * sampling_rate / info.sampling_rate)
+        return payload, info.samples_at(sampling_rate)
 
 
 def _require_datasets():

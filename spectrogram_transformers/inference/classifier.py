@@ -217,9 +217,7 @@ class AudioClassifier:
 
     def expected_samples(self, info: AudioInfo) -> int | None:
         """Samples at `self.sampling_rate` the header announces (None when it does not say)."""
-        if info.frames is None or not info.sampling_rate:
-            return None
-        return round(info.frames * self.sampling_rate / info.sampling_rate)
+        return info.samples_at(self.sampling_rate)
 
     # -- classification --------------------------------------------------------------------------------------------
 

@@ -383,9 +383,7 @@ class AudioEmbedder:
         `keep_windows=False` to keep no window vectors either)."""
         info, blocks = self.stream(path)
         try:
-            expected = None
-            if info.frames is not None and info.sampling_rate:
-                expected = round(info.frames * self.sampling_rate / info.sampling_rate)
+            expected = info.samples_at(self.sampling_rate)
             return self.embed_blocks(blocks, name=os.fspath(path), expected_samples=expected, **kwargs)
         finally:
             blocks.close()
