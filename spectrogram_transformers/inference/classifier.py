@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from .dtypes import BackendName, DTypeName, check_runner_arguments, resolve_dtyp
 from .errors import InferenceError
 from .loading import load_onnx_classifier, load_torch_classifier
 from .results import FilePrediction, WindowBatch, WindowPrediction
-from .windows import num_windows, window_and_hop_samples
+from .windows import batches_of_windows, num_windows, window_and_hop_samples
 
 
 def as_mono_waveform(waveform: Any, name: str = "<waveform>") -> np.ndarray:
@@ -177,23 +176,11 @@ class AudioClassifier:
         """Model outputs of `(start, samples)` windows (e.g. a `WindowStream` over decoded blocks), run in batches of
         `batch_size` as they arrive. `total_windows` (when known) sizes the progress bar, shown by default when
         there is more than one batch."""
-        from tqdm.auto import tqdm
-
-        num_batches = None if total_windows is None else math.ceil(total_windows / self.batch_size)
-        show = (num_batches is not None and num_batches > 1) if progress is None else progress
-        with tqdm(total=num_batches, disable=not show, desc=name, unit="batch") as bar:
-            starts: list[int] = []
-            pieces: list[np.ndarray] = []
-            for start, piece in windows:
-                starts.append(start)
-                pieces.append(piece)
-                if len(pieces) == self.batch_size:
-                    yield WindowBatch(starts, *self.run(pieces))
-                    bar.update()
-                    starts, pieces = [], []
-            if pieces:
-                yield WindowBatch(starts, *self.run(pieces))
-                bar.update()
+        batches = batches_of_windows(
+            windows, self.batch_size, total_windows=total_windows, progress=progress, name=name
+        )
+        for starts, pieces in batches:
+            yield WindowBatch(starts, *self.run(pieces))
 
     def run_windows(
         self,

@@ -47,7 +47,7 @@ from .decoding import UnreadableAudioError, UnreadableFile, decode_audio, stream
 from .dtypes import BackendName, DTypeName, check_runner_arguments, resolve_dtype
 from .errors import InferenceError
 from .loading import ENCODER_MODEL_TYPES, load_torch_encoder
-from .windows import num_windows, window_and_hop_samples
+from .windows import batches_of_windows, num_windows, window_and_hop_samples
 
 __all__ = ["SHORT_CLIP_MODES", "AudioEmbedder", "FileEmbedding", "ShortClipMode", "embed_files", "token_grid"]
 
@@ -298,10 +298,8 @@ class AudioEmbedder:
         """`embed` of audio given as consecutive mono blocks at `self.sampling_rate` (`stream` of a file): windows
         run as the blocks arrive, so memory does not grow with the audio, except what is asked to be kept: the
         window vectors (`keep_windows`; without them and without tokens, `window_embeddings` and `window_starts` are
-        empty) and the tokens. The result is exactly `embed` of the concatenated blocks: the embedding is the window vectors
-        summed in window order, row by row in float32 as numpy's `mean(axis=0)` adds them, over their count."""
-        from tqdm.auto import tqdm
-
+        empty) and the tokens. The result is exactly `embed` of the concatenated blocks: the embedding is the window
+        vectors summed in window order, row by row in float32 as numpy's `mean(axis=0)` adds them, over their count."""
         if short_clip not in SHORT_CLIP_MODES:
             raise InferenceError(f"short_clip must be one of {SHORT_CLIP_MODES}, got {short_clip!r}")
         if short_clip == "crop" and not self.can_crop:
@@ -315,14 +313,11 @@ class AudioEmbedder:
             blocks, window_samples, hop_samples = [whole], max(1, len(whole)), max(1, len(whole))
         stream = WindowStream(blocks, window_samples, hop_samples)
         total = None if expected_samples is None else num_windows(expected_samples, window_samples, hop_samples)
-        num_batches = None if total is None else math.ceil(total / self.batch_size)
-        show = (num_batches is not None and num_batches > 1) if progress is None else progress
         vector_sum, count = None, 0
         starts: list[int] = []
         pooled, grids, prefixes = [], [], []
-
-        def run_batch(batch_starts: list[int], pieces: list[np.ndarray]) -> None:
-            nonlocal vector_sum, count
+        batches = batches_of_windows(stream, self.batch_size, total_windows=total, progress=progress, name=name)
+        for batch_starts, pieces in batches:
             vectors, grid, prefix = self.run(pieces, tokens=tokens, crop=short_clip == "crop")
             if vector_sum is None:
                 vector_sum = np.zeros(vectors.shape[1], dtype=np.float32)
@@ -334,20 +329,6 @@ class AudioEmbedder:
                 pooled.append(vectors)
             grids.append(grid)
             prefixes.append(prefix)
-
-        with tqdm(total=num_batches, disable=not show, desc=name, unit="batch") as bar:
-            batch_starts: list[int] = []
-            pieces: list[np.ndarray] = []
-            for start, piece in stream:
-                batch_starts.append(start)
-                pieces.append(piece)
-                if len(pieces) == self.batch_size:
-                    run_batch(batch_starts, pieces)
-                    bar.update()
-                    batch_starts, pieces = [], []
-            if pieces:
-                run_batch(batch_starts, pieces)
-                bar.update()
         num_samples = stream.num_samples
         if not num_samples or vector_sum is None:
             raise InferenceError(f"{name}: expected a non-empty mono waveform, got no samples")

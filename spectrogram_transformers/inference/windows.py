@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 
+import numpy as np
 from transformers.utils import logging
 
 from .errors import InferenceError
@@ -73,3 +75,34 @@ def num_windows(num_samples: int, window: int, hop: int, *, pad_end: bool = Fals
         return math.ceil((num_samples - window) / hop) + 1
     full, rest = divmod(num_samples - window, hop)
     return full + 1 + (1 if rest else 0)
+
+
+def batches_of_windows(
+    windows: Iterable[tuple[int, np.ndarray]],
+    batch_size: int,
+    *,
+    total_windows: int | None = None,
+    progress: bool | None = None,
+    name: str = "<waveform>",
+) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """`(starts, pieces)` of `batch_size` windows at a time as the `(start, samples)` windows arrive (e.g. from a
+    `WindowStream` over decoded blocks; the last batch may be shorter), behind one tqdm bar that the classifier and
+    the embedder share. `total_windows` (when known) sizes the bar, shown by default when there is more than one
+    batch."""
+    from tqdm.auto import tqdm
+
+    num_batches = None if total_windows is None else math.ceil(total_windows / batch_size)
+    show = (num_batches is not None and num_batches > 1) if progress is None else progress
+    with tqdm(total=num_batches, disable=not show, desc=name, unit="batch") as bar:
+        starts: list[int] = []
+        pieces: list[np.ndarray] = []
+        for start, piece in windows:
+            starts.append(start)
+            pieces.append(piece)
+            if len(pieces) == batch_size:
+                yield starts, pieces
+                bar.update()
+                starts, pieces = [], []
+        if pieces:
+            yield starts, pieces
+            bar.update()
