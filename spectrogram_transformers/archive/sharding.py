@@ -140,7 +140,7 @@ def assign_shares(
     sizes_known = not len(unsized)
     mine = np.frombuffer(positions, dtype=np.int64)[(owner == rank) & todo] if positions else np.zeros(0, np.int64)
     return RankShare(
-        array("q", mine.astype(np.int64).tobytes()),
+        array("q", mine.tobytes()),
         int(todo.sum()),
         int(size_of[todo].sum()) if sizes_known else None,
         int(is_done.sum()),
